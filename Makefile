@@ -1,0 +1,46 @@
+# Evidence ledger: `make run` starts a demo service, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= ./var
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@if [ ! -f $(HOME_DIR)/config.json ]; then \
+		$(BIN)/evidence-ledger --home $(HOME_DIR) init && \
+		$(BIN)/evidence-ledger --home $(HOME_DIR) deposit --sha256 $$(printf 'evidence-ledger demo' | sha256sum | cut -d' ' -f1) --title demo && \
+		$(BIN)/evidence-ledger --home $(HOME_DIR) seal; \
+	fi
+	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ledger api verifier tests bench
+	$(BIN)/ruff format --check ledger api verifier tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
