@@ -1,0 +1,79 @@
+"""Application factory: no ledger, engine or settings exist until it is called."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from api import problems, tiles
+from ledger.core import Ledger
+from ledger.errors import LedgerError
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger("evidence_ledger.sealer")
+
+
+class BackgroundSealer:
+    """Seals pending entries every ``interval`` seconds until stopped."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = self._ledger.config.seal.interval
+        while not self._stop.wait(interval):
+            try:
+                self._ledger.seal()
+            except LedgerError as e:
+                log.warning("seal failed: %s", e)
+            except Exception:
+                log.exception("seal failed")
+
+
+def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
+    """Build the service around an open ledger."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bg = BackgroundSealer(ledger) if sealer else None
+        if bg:
+            bg.start()
+        try:
+            yield
+        finally:
+            if bg:
+                bg.stop()
+
+    app = FastAPI(
+        title="Evidence ledger",
+        version="0.1.0",
+        summary="Append-only evidence deposits with RFC 9162 proofs and signed checkpoints",
+        lifespan=lifespan,
+    )
+    app.state.ledger = ledger
+    problems.install(app)
+    app.include_router(tiles.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn: reads the home from ``EVIDENCE_LEDGER_HOME``."""
+    home = Path(os.environ.get("EVIDENCE_LEDGER_HOME", "./var"))
+    sealer = os.environ.get("EVIDENCE_LEDGER_SEALER", "1") == "1"
+    return create_app(Ledger.open(home), sealer=sealer)

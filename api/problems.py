@@ -1,0 +1,61 @@
+"""RFC 9457 problem details for every error the service returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound, TooLarge
+
+__all__ = ["install", "problem"]
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _status(e: LedgerError) -> int:
+    if isinstance(e, NotFound):
+        return 404
+    if isinstance(e, TooLarge):
+        return 413
+    if isinstance(e, InvalidInput):
+        return 400
+    if isinstance(e, ConfigError):
+        return 503
+    return 503
+
+
+def install(app: FastAPI) -> None:
+    """Map ledger errors, HTTP errors and validation errors to problem JSON."""
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(request: Request, e: LedgerError) -> JSONResponse:
+        status = _status(e)
+        return problem(status, "Not Found" if status == 404 else "Request failed", str(e))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        return problem(e.status_code, str(e.detail), headers_hint(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))}
+            for err in e.errors()
+        ]
+        return problem(422, "Invalid request", "the request did not match the schema", errors=errors)
+
+
+def headers_hint(e: StarletteHTTPException) -> str | None:
+    return None

@@ -1,0 +1,281 @@
+"""``evidence-ledger``: the operator's command line, thin over :class:`Ledger`.
+
+User errors print one line (``error: ...``) and exit non-zero: 2 for bad
+input or usage, 1 for everything else (including an audit that fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from ledger.core import Ledger
+from ledger.errors import InvalidInput, LedgerError
+from ledger.events import evidence_deposited
+
+__all__ = ["main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn ledger errors into one-line messages and exit codes."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as e:
+            _fail(str(e), 2)
+        except LedgerError as e:
+            _fail(str(e), 1)
+        except OSError as e:
+            _fail(f"{e.filename or 'io'}: {e.strerror or e}", 1)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _home(ctx: click.Context) -> Path:
+    return Path(ctx.obj["home"])
+
+
+def _open(ctx: click.Context) -> Ledger:
+    return Ledger.open(_home(ctx))
+
+
+def _emit(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
+
+
+@click.group()
+@click.option(
+    "--home",
+    envvar="EVIDENCE_LEDGER_HOME",
+    default="./var",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Ledger home: config, keys (0600), SQLite database, blobs.",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: str) -> None:
+    """Evidence deposit ledger: append-only, hash-chained, Merkle-sealed.
+
+    Example: evidence-ledger --home ./var init --origin example.com/evidence
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+@cli.command()
+@click.option("--origin", help="Checkpoint origin, a schema-less URL (e.g. example.com/log).")
+@click.option("--database-url", help="sqlite:///PATH (default: HOME/ledger.db) or postgresql://...")
+@click.pass_context
+@friendly
+def init(ctx: click.Context, origin: str | None, database_url: str | None) -> None:
+    """Create a ledger and its log key; print the log's verifier key.
+
+    Example: evidence-ledger init --origin court-evidence.example/log
+    """
+    with Ledger.init(_home(ctx), origin, database_url) as ledger:
+        click.echo(ledger.verifier_key.to_text())
+
+
+@cli.command()
+@click.pass_context
+@friendly
+def vkey(ctx: click.Context) -> None:
+    """Print the log's verifier key (name+hash+key).
+
+    Example: evidence-ledger vkey > log.vkey
+    """
+    with _open(ctx) as ledger:
+        click.echo(ledger.verifier_key.to_text())
+
+
+def _hash_lines(path: Path) -> Iterator[str]:
+    with path.open("r", encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                yield line
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--title", help="Title recorded (privately) with the evidence.")
+@click.option("--sha256", "sha256", help="Hash-only deposit: SHA-256 of the content (hex).")
+@click.option("--sm3", help="With --sha256: SM3 of the content (hex).")
+@click.option(
+    "--hashes-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Bulk hash-only deposits: a file with one hex SHA-256 per line.",
+)
+@click.pass_context
+@friendly
+def deposit(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    title: str | None,
+    sha256: str | None,
+    sm3: str | None,
+    hashes_from: Path | None,
+) -> None:
+    """Deposit files or hashes; print one JSON receipt per line once durable.
+
+    Examples: evidence-ledger deposit contract.pdf --title "Contract v2";
+    evidence-ledger deposit --sha256 9f86d0...; evidence-ledger deposit --hashes-from list.txt
+    """
+    modes = sum((bool(files), sha256 is not None, hashes_from is not None))
+    if modes != 1:
+        raise click.UsageError("give FILE..., --sha256 HEX or --hashes-from FILE (exactly one)")
+    if sm3 is not None and sha256 is None:
+        raise click.UsageError("--sm3 needs --sha256")
+    with _open(ctx) as ledger:
+        if sha256 is not None:
+            _emit(ledger.deposit_hash(sha256, sm3, title).to_json())
+        elif hashes_from is not None:
+            # Validate the whole file first: a bad line must not leave half a batch.
+            for n, line in enumerate(_hash_lines(hashes_from), 1):
+                if not _HEX64.fullmatch(line):
+                    raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
+            drafts = (
+                evidence_deposited(kind="hash", sha256=h, title=title)
+                for h in _hash_lines(hashes_from)
+            )
+            out = sys.stdout
+            for receipt in ledger.deposit_hashes(drafts):
+                out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
+            out.flush()
+        else:
+            for path in files:
+                with path.open("rb") as f:
+                    r = ledger.deposit_file(f, title=title, file_name=path.name)
+                _emit(r.to_json())
+
+
+@cli.command()
+@click.option("--batch-max", type=click.IntRange(min=1), help="Entries per checkpoint.")
+@click.pass_context
+@friendly
+def seal(ctx: click.Context, batch_max: int | None) -> None:
+    """Integrate everything pending and publish a checkpoint; print it.
+
+    Example: evidence-ledger seal
+    """
+    with _open(ctx) as ledger:
+        click.echo(ledger.seal(batch_max).note, nl=False)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--private", is_flag=True, help="Also write private bodies (for an auditor).")
+@click.pass_context
+@friendly
+def export(ctx: click.Context, directory: Path, private: bool) -> None:
+    """Write the public log as static C2SP tlog-tiles files.
+
+    Example: evidence-ledger export /srv/www/log
+    """
+    from ledger.export import export as do_export
+
+    with _open(ctx) as ledger:
+        cp = ledger.latest_checkpoint()
+        n = do_export(ledger.store, directory, cp, private)
+        click.echo(f"exported {cp.size} entries in {n} files to {directory}", err=True)
+
+
+@cli.command()
+@click.pass_context
+@friendly
+def audit(ctx: click.Context) -> None:
+    """Re-verify everything; exit 1 naming the first index that fails.
+
+    Example: evidence-ledger audit
+    """
+    from ledger.audit import audit as do_audit
+
+    with _open(ctx) as ledger:
+        report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+        _emit(
+            {
+                "ok": True,
+                "entries": report.entries,
+                "checkpoints": report.checkpoints,
+                "tiles": report.tiles,
+                "seconds": round(report.seconds, 3),
+                "entries_per_second": round(report.entries_per_second),
+            }
+        )
+
+
+@cli.command()
+@click.pass_context
+@friendly
+def rebuild(ctx: click.Context) -> None:
+    """Drop the projections and replay them from the log.
+
+    Example: evidence-ledger rebuild
+    """
+    with _open(ctx) as ledger:
+        n = ledger.store.rebuild()
+        _emit({"replayed": n})
+
+
+@cli.command()
+@click.pass_context
+@friendly
+def stats(ctx: click.Context) -> None:
+    """Print sizes, pending entries and storage use as JSON.
+
+    Example: evidence-ledger stats
+    """
+    with _open(ctx) as ledger:
+        _emit(ledger.stats())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--no-sealer", is_flag=True, help="Do not run the background sealer.")
+@click.pass_context
+@friendly
+def serve(ctx: click.Context, host: str, port: int, workers: int, no_sealer: bool) -> None:
+    """Serve the C2SP tlog-tiles endpoints (and seal pending entries).
+
+    Example: evidence-ledger serve --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    Ledger.open(_home(ctx)).close()  # fail fast, with a clear message, on a bad home
+    os.environ["EVIDENCE_LEDGER_HOME"] = str(_home(ctx).resolve())
+    os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="evidence-ledger")

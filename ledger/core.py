@@ -1,0 +1,276 @@
+"""The ledger: one object that deposits, seals, proves, rebuilds and reports.
+
+CLI commands and HTTP routes are thin layers over :class:`Ledger`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ledger.blobs import BlobStore
+from ledger.config import Config, check_origin, default_database_url, load_config, save_config
+from ledger.errors import ConfigError, LedgerError, NotFound
+from ledger.events import Draft, evidence_deposited, format_time
+from ledger.keys import NoteSigner, generate_key_file, load_signer
+from ledger.projections import deposit_number
+from ledger.sequencer import Sequencer
+from ledger.storage import Store, create_store, open_store
+from ledger.storage.base import Appended, CheckpointRow
+from ledger.tree import NodeReader, integrate
+from verifier.checkpoint import Checkpoint
+from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.note import VerifierKey
+
+__all__ = ["Ledger", "Receipt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a depositor gets back once the deposit is durable."""
+
+    index: int
+    evidence_id: str
+    deposit_no: str
+    leaf_hash: str
+    time: str
+    type: str
+    sha256: str | None = None
+    sm3: str | None = None
+    size: int | None = None
+    status: str = "durable"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+
+
+class Ledger:
+    """An open ledger home: store, sequencer, blob store and log key."""
+
+    def __init__(self, config: Config, store: Store, signer: NoteSigner) -> None:
+        self.config = config
+        self.store = store
+        self.signer = signer
+        self.blobs = BlobStore(config.blob_dir)
+        self.sequencer = Sequencer(store, config.group_max)
+        self._seal_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------
+    @classmethod
+    def init(
+        cls, home: Path, origin: str | None = None, database_url: str | None = None
+    ) -> Ledger:
+        """Create a ledger home, its key and database, and publish the empty checkpoint."""
+        if (home / "config.json").exists():
+            raise ConfigError(f"init: {home} already holds a ledger")
+        origin = check_origin(origin or f"evidence-ledger.local/{datetime.now(UTC):%Y}")
+        cfg = Config(home=home, origin=origin, database_url=database_url or "")
+        if not database_url:
+            cfg = Config(home=home, origin=origin, database_url=default_database_url(home))
+        home.mkdir(parents=True, exist_ok=True)
+        generate_key_file(cfg.key_path)
+        try:
+            store = create_store(cfg.database_url)
+        except LedgerError:
+            cfg.key_path.unlink()
+            raise
+        save_config(cfg)
+        ledger = cls(cfg, store, load_signer(cfg.key_path, origin))
+        ledger.seal()
+        return ledger
+
+    @classmethod
+    def open(cls, home: Path) -> Ledger:
+        cfg = load_config(home)
+        signer = load_signer(cfg.key_path, cfg.origin)
+        store = open_store(cfg.database_url)
+        return cls(cfg, store, signer)
+
+    def close(self) -> None:
+        self.sequencer.close()
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def verifier_key(self) -> VerifierKey:
+        return self.signer.verifier_key
+
+    # -- deposits --------------------------------------------------------
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        """Append events and wait until they are durable."""
+        return self.sequencer.append(drafts)
+
+    def deposit_hash(
+        self, sha256: str, sm3: str | None = None, title: str | None = None, owner: str | None = None
+    ) -> Receipt:
+        """Hash-only deposit: the content never reaches the ledger."""
+        d = evidence_deposited(kind="hash", sha256=sha256, sm3=sm3, title=title, owner=owner)
+        return self._receipt(d, self.append([d])[0])
+
+    def deposit_hashes(self, drafts: Iterable[Draft], chunk: int | None = None) -> Iterator[Receipt]:
+        """Bulk deposits, pipelined through the sequencer in chunks, in order."""
+        size = chunk or self.config.group_max
+        pending: list[tuple[list[Draft], Future[list[Appended]]]] = []
+        buf: list[Draft] = []
+
+        def flush() -> None:
+            pending.append((list(buf), self.sequencer.submit(buf)))
+            buf.clear()
+
+        for d in drafts:
+            buf.append(d)
+            if len(buf) >= size:
+                flush()
+                while len(pending) > 2:
+                    ds, fut = pending.pop(0)
+                    yield from map(self._receipt, ds, fut.result())
+        if buf:
+            flush()
+        for ds, fut in pending:
+            yield from map(self._receipt, ds, fut.result())
+
+    def deposit_file(
+        self,
+        stream: BinaryIO,
+        *,
+        title: str | None = None,
+        file_name: str | None = None,
+        media_type: str | None = None,
+        owner: str | None = None,
+    ) -> Receipt:
+        """Stream a file into the blob store (hashing as it goes), then deposit it."""
+        info = self.blobs.put_file(stream, self.config.max_upload_bytes)
+        d = evidence_deposited(
+            kind="file",
+            sha256=info.sha256,
+            sm3=info.sm3,
+            size=info.size,
+            title=title,
+            file_name=file_name,
+            media_type=media_type,
+            owner=owner,
+        )
+        return self._receipt(d, self.append([d])[0])
+
+    @staticmethod
+    def _receipt(d: Draft, a: Appended) -> Receipt:
+        p = d.private
+        return Receipt(
+            index=a.index,
+            evidence_id=a.ref,
+            deposit_no=deposit_number(a.index, a.time),
+            leaf_hash=a.leaf_hash.hex(),
+            time=a.time,
+            type=a.type,
+            sha256=p.get("sha256"),
+            sm3=p.get("sm3"),
+            size=p.get("size"),
+        )
+
+    # -- sealing ---------------------------------------------------------
+    def seal(self, batch_max: int | None = None) -> CheckpointRow:
+        """Integrate all pending entries, one checkpoint per batch; return the last."""
+        while True:
+            row, more = self.seal_batch(batch_max)
+            if not more:
+                return row
+
+    def seal_batch(self, batch_max: int | None = None) -> tuple[CheckpointRow, bool]:
+        """Integrate up to ``batch_max`` pending entries and publish a checkpoint.
+
+        (1) take the sealing lock; (2) integrate the new leaf hashes into tiles;
+        (3) compute the new root; (4) prove and verify consistency with the
+        previous checkpoint; (5) sign and store the checkpoint. Returns the
+        checkpoint and whether entries are still pending.
+        """
+        limit = batch_max or self.config.seal.batch_max
+        with self._seal_lock, self.store.sealing() as txn:  # (1)
+            latest = txn.latest_checkpoint()
+            size = txn.size()
+            old = latest.size if latest else 0
+            if latest is not None and size == old:
+                return latest, False
+            target = min(size, old + limit)
+            tiles = integrate(txn.tiles, old, txn.leaf_hashes(old, target))  # (2)
+            reader = NodeReader(txn.tiles, tiles)
+            root = reader.root(target)  # (3)
+            if latest is not None:  # (4)
+                proof = reader.consistency_proof(old, target)
+                verify_consistency(old, target, proof, latest.root, root)
+            body = Checkpoint(self.config.origin, target, root).to_text()
+            note = self.signer.sign_note(body).to_text()  # (5)
+            row = CheckpointRow(target, root, note, format_time(datetime.now(UTC)))
+            txn.put_tiles(tiles)
+            txn.add_checkpoint(row)
+            return row, target < size
+
+    # -- reading ---------------------------------------------------------
+    def latest_checkpoint(self) -> CheckpointRow:
+        cp = self.store.latest_checkpoint()
+        if cp is None:
+            raise NotFound("checkpoint: none published yet")
+        return cp
+
+    def reader(self) -> NodeReader:
+        return NodeReader(self.store.tiles)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> tuple[CheckpointRow, list[bytes]]:
+        """Inclusion proof of entry ``index`` in a published checkpoint, verified."""
+        cp = self.latest_checkpoint() if size is None else self.store.checkpoint(size)
+        if cp is None:
+            raise NotFound(f"checkpoint: none published for size {size}")
+        if not 0 <= index < cp.size:
+            raise NotFound(f"inclusion: entry {index} is not in checkpoint {cp.size}")
+        proof = self.reader().inclusion_proof(index, cp.size)
+        entry = self.store.entries(index, index + 1)[0]
+        verify_inclusion(entry[4], index, cp.size, proof, cp.root)
+        return cp, proof
+
+    def consistency_proof(self, old: int, new: int) -> tuple[CheckpointRow, CheckpointRow, list[bytes]]:
+        """Consistency proof between two published checkpoints, verified."""
+        a, b = self.store.checkpoint(old), self.store.checkpoint(new)
+        if a is None or b is None:
+            raise NotFound(f"consistency: no checkpoint for size {old if a is None else new}")
+        proof = self.reader().consistency_proof(old, new)
+        verify_consistency(old, new, proof, a.root, b.root)
+        return a, b, proof
+
+    def evidence(self, evidence_id: str) -> dict[str, Any]:
+        rows = self.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
+        if not rows:
+            raise NotFound(f"evidence: {evidence_id} not found")
+        return rows[0]
+
+    def stats(self) -> dict[str, Any]:
+        size = self.store.size()
+        cp = self.store.latest_checkpoint()
+        storage = self.store.storage_bytes()
+        counts = {
+            t: self.store.query(f"select count(*) as n from {t}")[0]["n"]  # noqa: S608
+            for t in ("evidence", "accounts", "keys")
+        }
+        return {
+            "origin": self.config.origin,
+            "backend": self.store.kind,
+            "size": size,
+            "checkpoint_size": cp.size if cp else 0,
+            "pending": size - (cp.size if cp else 0),
+            "checkpoints": len(self.store.checkpoints()),
+            "storage_bytes": storage,
+            "bytes_per_entry": round(storage / size, 1) if size else None,
+            "projections": counts,
+        }
+
+
+def open_ledger(home: Path | str) -> Ledger:
+    return Ledger.open(Path(home))

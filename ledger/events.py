@@ -1,0 +1,180 @@
+"""Events: drafts built by callers, records sealed into the log.
+
+A draft carries the event type, its public body and its private body, both
+already in canonical JSON, plus the salt and commitment. Everything that can
+fail (validation, size limits) fails while building the draft, before it
+reaches the sequencer, so one bad request can never abort a group commit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.errors import InvalidInput, TooLarge
+from verifier.canonical import canonicalize
+from verifier.errors import MalformedError
+from verifier.record import MAX_LEAF_SIZE, commitment
+
+__all__ = [
+    "EVENT_TYPES",
+    "Draft",
+    "SALT_SIZE",
+    "account_registered",
+    "evidence_deposited",
+    "format_time",
+    "key_registered",
+    "make_draft",
+    "new_id",
+    "parse_hex_digest",
+]
+
+SALT_SIZE = 16
+# Fixed members of a public record around the body, with the longest values.
+_RECORD_OVERHEAD = 260
+_HEX = re.compile(r"[0-9a-f]+")
+_ROLES = ("rights_holder", "notary", "auditor", "admin")
+_KINDS = ("file", "hash", "capture")
+
+EVENT_TYPES = frozenset(
+    {
+        "evidence.deposited",
+        "account.registered",
+        "account.revoked",
+        "key.registered",
+        "key.revoked",
+        "certificate.issued",
+        "certificate.revoked",
+        "capture.completed",
+        "custody.transferred",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event ready to be sequenced: canonical bodies, salt, commitment."""
+
+    type: str
+    body: dict[str, Any]
+    private: dict[str, Any]
+    body_json: bytes
+    private_json: bytes
+    salt: bytes
+    commitment: str
+    ref: str = field(default="")
+    """The id the event is about (evidence id, account id), for receipts."""
+
+
+def new_id() -> str:
+    """A fresh 128-bit identifier as 32 lowercase hex digits."""
+    return os.urandom(16).hex()
+
+
+def format_time(t: datetime) -> str:
+    """UTC with microseconds, the only time format in the log."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_hex_digest(value: str, size: int, what: str) -> str:
+    """Normalise a hex digest of ``size`` bytes to lowercase or raise InvalidInput."""
+    v = value.strip().lower()
+    if len(v) != 2 * size or not _HEX.fullmatch(v):
+        raise InvalidInput(f"{what}: expected {2 * size} hex digits, got {value[:80]!r}")
+    return v
+
+
+def make_draft(
+    type_: str, body: dict[str, Any], private: dict[str, Any], ref: str = ""
+) -> Draft:
+    """Validate and canonicalise an event; refuse entries that cannot fit a tile bundle."""
+    if type_ not in EVENT_TYPES:
+        raise InvalidInput(f"event: unknown type {type_!r}")
+    try:
+        body_json = canonicalize(body)
+        private_json = canonicalize(private)
+    except MalformedError as e:
+        raise InvalidInput(str(e)) from e
+    if len(body_json) + len(type_) + _RECORD_OVERHEAD > MAX_LEAF_SIZE:
+        raise TooLarge(f"event: public record would exceed {MAX_LEAF_SIZE} bytes")
+    if len(private_json) > 16 * MAX_LEAF_SIZE:
+        raise TooLarge(f"event: private body exceeds {16 * MAX_LEAF_SIZE} bytes")
+    salt = os.urandom(SALT_SIZE)
+    return Draft(
+        type=type_,
+        body=body,
+        private=private,
+        body_json=body_json,
+        private_json=private_json,
+        salt=salt,
+        commitment=commitment(salt, private_json),
+        ref=ref,
+    )
+
+
+def _text(value: str | None, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise TooLarge(f"{what}: longer than {limit} characters")
+    if any(c < " " and c not in "\t\n" for c in value):
+        raise InvalidInput(f"{what}: contains control characters")
+    return value
+
+
+def evidence_deposited(
+    *,
+    kind: str,
+    sha256: str,
+    sm3: str | None = None,
+    size: int | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    file_name: str | None = None,
+    media_type: str | None = None,
+    owner: str | None = None,
+    extra: dict[str, Any] | None = None,
+    evidence_id: str | None = None,
+) -> Draft:
+    """``evidence.deposited``: only the evidence id and kind are public."""
+    if kind not in _KINDS:
+        raise InvalidInput(f"evidence: unknown kind {kind!r}")
+    if size is not None and size < 0:
+        raise InvalidInput("evidence: negative size")
+    eid = evidence_id or new_id()
+    private: dict[str, Any] = {
+        "kind": kind,
+        "sha256": parse_hex_digest(sha256, 32, "sha256"),
+        "sm3": parse_hex_digest(sm3, 32, "sm3") if sm3 else None,
+        "size": size,
+        "title": _text(title, "title", 1000),
+        "description": _text(description, "description", 10000),
+        "file_name": _text(file_name, "file name", 1000),
+        "media_type": _text(media_type, "media type", 255),
+        "owner": owner,
+    }
+    if extra:
+        private["extra"] = extra
+    return make_draft("evidence.deposited", {"evidence_id": eid, "kind": kind}, private, eid)
+
+
+def account_registered(
+    *, role: str, name: str, token_sha256: str | None = None, account_id: str | None = None
+) -> Draft:
+    """``account.registered``: role public; name and token hash private."""
+    if role not in _ROLES:
+        raise InvalidInput(f"account: role must be one of {', '.join(_ROLES)}")
+    if not name or _text(name, "name", 200) is None:
+        raise InvalidInput("account: name is required")
+    aid = account_id or new_id()
+    private = {"name": name, "token_sha256": token_sha256}
+    return make_draft("account.registered", {"account_id": aid, "role": role}, private, aid)
+
+
+def key_registered(*, account_id: str, vkey: str, purpose: str, valid_from: str) -> Draft:
+    """``key.registered``: a public verifier key bound to an account, in the open."""
+    body = {"account_id": account_id, "vkey": vkey, "purpose": purpose, "valid_from": valid_from}
+    return make_draft("key.registered", body, {}, account_id)

@@ -1,0 +1,134 @@
+"""Projections: query tables derived from events, and the rules that fill them.
+
+``project`` maps one event (public and private parts) to row operations. The
+same function runs inside every append transaction and during ``rebuild``,
+which drops the tables and replays the whole log, so both paths give
+identical tables by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PROJECTIONS", "Insert", "Op", "Update", "deposit_number", "project"]
+
+# Column order of every projection table; backends create them from this.
+PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "evidence": (
+        ("evidence_id", "text primary key"),
+        ("idx", "bigint not null"),
+        ("time", "text not null"),
+        ("deposit_no", "text not null"),
+        ("kind", "text not null"),
+        ("owner", "text"),
+        ("title", "text"),
+        ("file_name", "text"),
+        ("media_type", "text"),
+        ("size", "bigint"),
+        ("sha256", "text not null"),
+        ("sm3", "text"),
+    ),
+    "accounts": (
+        ("account_id", "text primary key"),
+        ("idx", "bigint not null"),
+        ("time", "text not null"),
+        ("role", "text not null"),
+        ("name", "text not null"),
+        ("token_sha256", "text"),
+        ("revoked_idx", "bigint"),
+    ),
+    "keys": (
+        ("vkey", "text primary key"),
+        ("account_id", "text not null"),
+        ("purpose", "text not null"),
+        ("valid_from", "text not null"),
+        ("idx", "bigint not null"),
+        ("revoked_idx", "bigint"),
+    ),
+}
+# Secondary indexes: (table, column).
+INDEXES = (("evidence", "owner"), ("evidence", "sha256"), ("accounts", "token_sha256"))
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    table: str
+    row: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    table: str
+    key: str
+    key_value: Any
+    values: dict[str, Any]
+
+
+Op = Insert | Update
+
+
+def deposit_number(index: int, time: str) -> str:
+    """存证编号: date of deposit and log index, e.g. ``EL-20261121-0000000042``."""
+    return f"EL-{time[0:4]}{time[5:7]}{time[8:10]}-{index:010d}"
+
+
+def project(
+    type_: str, body: dict[str, Any], private: dict[str, Any], index: int, time: str
+) -> list[Op]:
+    """Return the projection changes caused by one event."""
+    if type_ == "evidence.deposited":
+        p = private
+        return [
+            Insert(
+                "evidence",
+                (
+                    body["evidence_id"],
+                    index,
+                    time,
+                    deposit_number(index, time),
+                    body["kind"],
+                    p.get("owner"),
+                    p.get("title"),
+                    p.get("file_name"),
+                    p.get("media_type"),
+                    p.get("size"),
+                    p["sha256"],
+                    p.get("sm3"),
+                ),
+            )
+        ]
+    if type_ == "account.registered":
+        return [
+            Insert(
+                "accounts",
+                (
+                    body["account_id"],
+                    index,
+                    time,
+                    body["role"],
+                    private["name"],
+                    private.get("token_sha256"),
+                    None,
+                ),
+            )
+        ]
+    if type_ == "account.revoked":
+        return [Update("accounts", "account_id", body["account_id"], {"revoked_idx": index})]
+    if type_ == "key.registered":
+        return [
+            Insert(
+                "keys",
+                (
+                    body["vkey"],
+                    body["account_id"],
+                    body["purpose"],
+                    body["valid_from"],
+                    index,
+                    None,
+                ),
+            )
+        ]
+    if type_ == "key.revoked":
+        return [Update("keys", "vkey", body["vkey"], {"revoked_idx": index})]
+    return []

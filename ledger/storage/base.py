@@ -1,0 +1,218 @@
+"""The storage contract every backend implements, and the logic they share.
+
+Backends own transactions, locking and SQL; this module owns what goes into a
+row. ``append`` runs one transaction per group of drafts: take the sequencing
+lock, read the head, build records with contiguous indices and the hash chain,
+insert events, private bodies and projection rows, commit. It returns only
+after the commit, so a receipt always names a durable entry.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ledger.events import Draft, format_time
+from ledger.projections import PROJECTIONS, Insert, Op, Update, project
+from verifier.merkle import leaf_hash
+from verifier.record import GENESIS_PREV, encode_record
+
+__all__ = [
+    "FORMAT",
+    "Appended",
+    "CheckpointRow",
+    "SealTxn",
+    "Store",
+    "TileRow",
+    "build_rows",
+]
+
+FORMAT = "evidence-ledger/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What the log assigned to one draft."""
+
+    index: int
+    type: str
+    time: str
+    leaf_hash: bytes
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class TileRow:
+    """A stored hash tile: its hashes and the inner nodes of complete subtrees."""
+
+    level: int
+    index: int
+    width: int
+    hashes: bytes
+    inner: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    """A published checkpoint (the full signed-note text)."""
+
+    size: int
+    root: bytes
+    note: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """Rows of one append transaction."""
+
+    events: list[tuple[int, str, str, bytes, bytes]]
+    private: list[tuple[int, bytes, bytes]]
+    ops: list[Op]
+    appended: list[Appended]
+
+
+def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_time: str) -> Rows:
+    """Assign indices, time and the hash chain to ``drafts``.
+
+    Time never goes backwards in the log, even if the clock does.
+    """
+    now = format_time(datetime.now(UTC))
+    time = max(now, last_time)
+    prev_hex = prev.hex() if prev is not None else GENESIS_PREV
+    events: list[tuple[int, str, str, bytes, bytes]] = []
+    private: list[tuple[int, bytes, bytes]] = []
+    ops: list[Op] = []
+    appended: list[Appended] = []
+    for i, d in enumerate(drafts):
+        index = start + i
+        leaf = encode_record(index, d.type, time, prev_hex, d.commitment, d.body_json)
+        h = leaf_hash(leaf)
+        events.append((index, d.type, time, leaf, h))
+        private.append((index, d.salt, d.private_json))
+        ops.extend(project(d.type, d.body, d.private, index, time))
+        appended.append(Appended(index=index, type=d.type, time=time, leaf_hash=h, ref=d.ref))
+        prev_hex = h.hex()
+    return Rows(events=events, private=private, ops=ops, appended=appended)
+
+
+def replay_ops(
+    rows: Iterator[tuple[int, str, str, bytes, bytes, bytes]],
+) -> Iterator[Op]:
+    """Projection operations for stored events ``(idx, type, time, leaf, salt, private)``."""
+    for index, type_, time, leaf, _salt, private in rows:
+        record = json.loads(leaf)
+        yield from project(type_, record["body"], json.loads(private), index, time)
+
+
+def insert_columns(table: str) -> tuple[str, ...]:
+    return tuple(name for name, _ in PROJECTIONS[table])
+
+
+class SealTxn(Protocol):
+    """Reads and writes available to the sealer inside its locked transaction."""
+
+    def size(self) -> int: ...
+    def latest_checkpoint(self) -> CheckpointRow | None: ...
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]: ...
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]: ...
+    def put_tiles(self, rows: Sequence[TileRow]) -> None: ...
+    def add_checkpoint(self, row: CheckpointRow) -> None: ...
+
+
+class Store(ABC):
+    """Abstract event store: the log, its tiles and checkpoints, projections."""
+
+    kind: str
+
+    # -- lifecycle -------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """Read a value from the store's meta table."""
+
+    # -- the log ---------------------------------------------------------
+    @abstractmethod
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        """Sequence and durably commit ``drafts`` in one transaction."""
+
+    @abstractmethod
+    def size(self) -> int:
+        """Number of entries in the log."""
+
+    @abstractmethod
+    def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
+        """Events ``(idx, type, time, leaf, leaf_hash)`` with ``start <= idx < end``."""
+
+    @abstractmethod
+    def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """Private parts ``(idx, salt, private_json)`` with ``start <= idx < end``."""
+
+    # -- tree ------------------------------------------------------------
+    @abstractmethod
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
+        """Stored tiles for ``(level, index)`` keys; missing ones are absent."""
+
+    @abstractmethod
+    def all_tiles(self) -> Iterator[TileRow]:
+        """Every stored tile, ordered by level then index."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        """The most recent published checkpoint."""
+
+    @abstractmethod
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        """The checkpoint published for exactly ``size`` entries."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[CheckpointRow]:
+        """All checkpoints in increasing size."""
+
+    @abstractmethod
+    def sealing(self) -> AbstractContextManager[SealTxn]:
+        """A transaction holding the sealing lock (one sealer at a time)."""
+
+    # -- projections -----------------------------------------------------
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Read projection rows (portable SQL with ``?`` placeholders)."""
+
+    @abstractmethod
+    def rebuild(self) -> int:
+        """Drop and replay all projections; return the number of events replayed."""
+
+    @abstractmethod
+    def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every projection row, sorted, for comparisons."""
+
+    @abstractmethod
+    def storage_bytes(self) -> int:
+        """Bytes the database occupies."""
+
+
+def op_batches(ops: Sequence[Op]) -> Iterator[tuple[str, list[tuple[Any, ...]]] | Update]:
+    """Group runs of inserts into the same table, keeping the order of operations."""
+    table: str | None = None
+    rows: list[tuple[Any, ...]] = []
+    for op in ops:
+        if isinstance(op, Insert) and op.table == table:
+            rows.append(op.row)
+            continue
+        if table is not None:
+            yield table, rows
+            table, rows = None, []
+        if isinstance(op, Insert):
+            table, rows = op.table, [op.row]
+        else:
+            yield op
+    if table is not None:
+        yield table, rows

@@ -1,0 +1,320 @@
+"""SQLite backend (the embedded default): WAL, FULL sync, one writer at a time.
+
+SQLite serialises writers itself: ``BEGIN IMMEDIATE`` takes the database's
+write lock before the head is read, so indices stay contiguous and in commit
+order even with several processes appending to one file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import IntegrityError, StorageError
+from ledger.events import Draft
+from ledger.projections import INDEXES, PROJECTIONS, Update
+from ledger.storage.base import (
+    FORMAT,
+    Appended,
+    CheckpointRow,
+    Rows,
+    Store,
+    TileRow,
+    build_rows,
+    insert_columns,
+    op_batches,
+    replay_ops,
+)
+
+__all__ = ["SqliteStore"]
+
+_LOG_TABLES = ("events", "private", "checkpoints")
+
+_SCHEMA = """
+create table if not exists meta (key text primary key, value text not null);
+create table if not exists events (
+    idx integer primary key, type text not null, time text not null,
+    leaf blob not null, leaf_hash blob not null);
+create table if not exists private (
+    idx integer primary key, salt blob not null, body blob not null);
+create table if not exists tiles (
+    level integer not null, idx integer not null, width integer not null,
+    hashes blob not null, inner blob not null, primary key (level, idx));
+create table if not exists checkpoints (
+    size integer primary key, root blob not null, note text not null, time text not null);
+"""
+
+
+def _append_only_triggers() -> list[str]:
+    out = []
+    for t in _LOG_TABLES:
+        for action in ("update", "delete"):
+            out.append(
+                f"create trigger if not exists {t}_no_{action} before {action} on {t} "
+                f"begin select raise(abort, '{t} is append-only'); end"
+            )
+    return out
+
+
+def _projection_ddl() -> list[str]:
+    out = []
+    for table, cols in PROJECTIONS.items():
+        body = ", ".join(f"{name} {decl.replace('bigint', 'integer')}" for name, decl in cols)
+        out.append(f"create table if not exists {table} ({body})")
+    for table, col in INDEXES:
+        out.append(f"create index if not exists {table}_{col} on {table} ({col})")
+    return out
+
+
+class SqliteStore(Store):
+    """Event store in one SQLite file."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        self._local = threading.local()
+        if create:
+            if path.exists():
+                raise StorageError(f"database: {path} already exists")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            with self._write(conn):
+                for stmt in [*_SCHEMA.split(";"), *_append_only_triggers(), *_projection_ddl()]:
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute("insert into meta values ('format', ?)", (FORMAT,))
+        else:
+            if not path.exists():
+                raise StorageError(f"database: {path} does not exist")
+            self._check_ours()
+
+    # -- connections -----------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+                conn.execute("pragma journal_mode=wal")
+                conn.execute("pragma synchronous=full")
+                conn.execute("pragma busy_timeout=60000")
+            except sqlite3.DatabaseError as e:
+                raise StorageError(f"database: {self.path} is not a SQLite database ({e})") from e
+            self._local.conn = conn
+        return conn
+
+    def _check_ours(self) -> None:
+        try:
+            row = self._conn().execute("select value from meta where key='format'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"database: {self.path} is not an evidence ledger ({e})") from e
+        if row is None or row[0] != FORMAT:
+            raise StorageError(f"database: {self.path} is not an evidence ledger ({FORMAT})")
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        try:
+            conn.execute("begin immediate")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(f"database: {e}") from e
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"database: {e}") from e
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("select value from meta where key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- the log ---------------------------------------------------------
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        if not drafts:
+            return []
+        conn = self._conn()
+        with self._write(conn):
+            head = conn.execute(
+                "select idx, leaf_hash, time from events order by idx desc limit 1"
+            ).fetchone()
+            if head is None:
+                rows = build_rows(drafts, 0, None, "")
+            else:
+                rows = build_rows(drafts, head[0] + 1, head[1], head[2])
+            self._insert(conn, rows)
+        return rows.appended
+
+    def _insert(self, conn: sqlite3.Connection, rows: Rows) -> None:
+        conn.executemany("insert into events values (?,?,?,?,?)", rows.events)
+        conn.executemany("insert into private values (?,?,?)", rows.private)
+        self._apply(conn, rows.ops)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, ops: Sequence[Any]) -> None:
+        for batch in op_batches(ops):
+            if isinstance(batch, Update):
+                sets = ", ".join(f"{k} = ?" for k in batch.values)
+                conn.execute(
+                    f"update {batch.table} set {sets} where {batch.key} = ?",  # noqa: S608
+                    (*batch.values.values(), batch.key_value),
+                )
+            else:
+                table, rows = batch
+                marks = ",".join("?" * len(insert_columns(table)))
+                conn.executemany(f"insert into {table} values ({marks})", rows)  # noqa: S608
+
+    def size(self) -> int:
+        row = self._conn().execute("select max(idx) from events").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
+        cur = self._conn().execute(
+            "select idx, type, time, leaf, leaf_hash from events where idx >= ? and idx < ? "
+            "order by idx",
+            (start, end),
+        )
+        return list(cur)
+
+    def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        cur = self._conn().execute(
+            "select idx, salt, body from private where idx >= ? and idx < ? order by idx",
+            (start, end),
+        )
+        return list(cur)
+
+    # -- tree ------------------------------------------------------------
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
+        return _read_tiles(self._conn(), keys)
+
+    def all_tiles(self) -> Iterator[TileRow]:
+        cur = self._conn().execute(
+            "select level, idx, width, hashes, inner from tiles order by level, idx"
+        )
+        for r in cur:
+            yield TileRow(*r)
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        row = (
+            self._conn()
+            .execute("select size, root, note, time from checkpoints order by size desc limit 1")
+            .fetchone()
+        )
+        return None if row is None else CheckpointRow(*row)
+
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        row = (
+            self._conn()
+            .execute("select size, root, note, time from checkpoints where size = ?", (size,))
+            .fetchone()
+        )
+        return None if row is None else CheckpointRow(*row)
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        cur = self._conn().execute("select size, root, note, time from checkpoints order by size")
+        return [CheckpointRow(*r) for r in cur]
+
+    @contextmanager
+    def sealing(self) -> Iterator[_SqliteSealTxn]:
+        conn = self._conn()
+        with self._write(conn):
+            yield _SqliteSealTxn(conn)
+
+    # -- projections -----------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self._conn().execute(sql, tuple(params))
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def rebuild(self) -> int:
+        conn = self._conn()
+        count = 0
+        with self._write(conn):
+            for table in PROJECTIONS:
+                conn.execute(f"drop table if exists {table}")
+            for stmt in _projection_ddl():
+                conn.execute(stmt)
+            cur = conn.execute(
+                "select e.idx, e.type, e.time, e.leaf, p.salt, p.body "
+                "from events e join private p on p.idx = e.idx order by e.idx"
+            )
+            while chunk := cur.fetchmany(10000):
+                self._apply(conn, list(replay_ops(iter(chunk))))
+                count += len(chunk)
+        return count
+
+    def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = self._conn()
+        return {
+            t: sorted(conn.execute(f"select * from {t}"), key=repr)  # noqa: S608
+            for t in PROJECTIONS
+        }
+
+    def storage_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+
+def _read_tiles(
+    conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], TileRow]:
+    out: dict[tuple[int, int], TileRow] = {}
+    for level, idx in keys:
+        r = conn.execute(
+            "select level, idx, width, hashes, inner from tiles where level = ? and idx = ?",
+            (level, idx),
+        ).fetchone()
+        if r is not None:
+            out[(level, idx)] = TileRow(*r)
+    return out
+
+
+class _SqliteSealTxn:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def size(self) -> int:
+        row = self._c.execute("select max(idx) from events").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        row = self._c.execute(
+            "select size, root, note, time from checkpoints order by size desc limit 1"
+        ).fetchone()
+        return None if row is None else CheckpointRow(*row)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        cur = self._c.execute(
+            "select leaf_hash from events where idx >= ? and idx < ? order by idx", (start, end)
+        )
+        return [r[0] for r in cur]
+
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
+        return _read_tiles(self._c, keys)
+
+    def put_tiles(self, rows: Sequence[TileRow]) -> None:
+        self._c.executemany(
+            "insert into tiles values (?,?,?,?,?) on conflict (level, idx) do update set "
+            "width = excluded.width, hashes = excluded.hashes, inner = excluded.inner",
+            [(t.level, t.index, t.width, t.hashes, t.inner) for t in rows],
+        )
+
+    def add_checkpoint(self, row: CheckpointRow) -> None:
+        self._c.execute(
+            "insert into checkpoints values (?,?,?,?)", (row.size, row.root, row.note, row.time)
+        )
