@@ -51,10 +51,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))}
-            for err in e.errors()
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()
         ]
-        return problem(422, "Invalid request", "the request did not match the schema", errors=errors)
+        return problem(
+            422, "Invalid request", "the request did not match the schema", errors=errors
+        )
 
 
 def headers_hint(e: StarletteHTTPException) -> str | None:

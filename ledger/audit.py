@@ -11,12 +11,13 @@ first failure is reported with the index where it happened.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.errors import AuditError
-from ledger.storage.base import Store
+from ledger.storage.base import CheckpointRow, Store
 from ledger.tree import NodeReader, make_tile, tile_root
 from verifier.checkpoint import open_checkpoint
 from verifier.errors import Error as VerifierError
@@ -52,7 +53,7 @@ def audit(
     started = time.perf_counter()
     cps = store.checkpoints()
     # (1) signatures, and the checkpoint text must match its row.
-    by_size = {}
+    by_size: dict[int, CheckpointRow] = {}
     for cp in cps:
         try:
             signed = open_checkpoint(cp.note, [log_key], origin)
@@ -125,9 +126,9 @@ def audit(
             if idx < integrated:
                 push(0, h, idx)
             rng.append(h)
-            cp = by_size.get(idx + 1)
-            if cp is not None and rng.root() != cp.root:
-                raise AuditError(f"checkpoint {cp.size}: root does not match the entries", idx)
+            sealed = by_size.get(idx + 1)
+            if sealed is not None and rng.root() != sealed.root:
+                raise AuditError(f"checkpoint {sealed.size}: root does not match the entries", idx)
         if progress:
             progress(end)
     # (3) the partial tiles on the right edge of the integrated tree.
@@ -139,7 +140,7 @@ def audit(
         raise AuditError("checkpoint 0: root is not the empty tree's")
     # (5) consecutive checkpoints are consistent, with proofs served from storage.
     reader = NodeReader(store.tiles)
-    for a, b in zip(cps, cps[1:], strict=False):
+    for a, b in itertools.pairwise(cps):
         try:
             proof = reader.consistency_proof(a.size, b.size)
             verify_consistency(a.size, b.size, proof, a.root, b.root)

@@ -18,6 +18,8 @@ from ledger.errors import ConfigError
 __all__ = ["HOME_FORMAT", "Config", "SealPolicy", "load_config", "save_config"]
 
 HOME_FORMAT = "evidence-ledger-home/1"
+DEFAULT_MAX_UPLOAD = 4 * 1024**3
+DEFAULT_GROUP_MAX = 10_000
 _ORIGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:/-]{0,253}")
 
 
@@ -38,8 +40,8 @@ class Config:
     origin: str
     database_url: str
     seal: SealPolicy = field(default_factory=SealPolicy)
-    max_upload_bytes: int = 4 * 1024**3
-    group_max: int = 10_000
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    group_max: int = DEFAULT_GROUP_MAX
 
     @property
     def key_path(self) -> Path:
@@ -84,8 +86,8 @@ def load_config(home: Path) -> Config:
             origin=check_origin(str(raw["origin"])),
             database_url=str(raw["database_url"]),
             seal=seal,
-            max_upload_bytes=int(raw.get("max_upload_bytes", Config.max_upload_bytes)),
-            group_max=int(raw.get("group_max", Config.group_max)),
+            max_upload_bytes=int(raw.get("max_upload_bytes", DEFAULT_MAX_UPLOAD)),
+            group_max=int(raw.get("group_max", DEFAULT_GROUP_MAX)),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e

@@ -62,9 +62,7 @@ class Ledger:
 
     # -- lifecycle -------------------------------------------------------
     @classmethod
-    def init(
-        cls, home: Path, origin: str | None = None, database_url: str | None = None
-    ) -> Ledger:
+    def init(cls, home: Path, origin: str | None = None, database_url: str | None = None) -> Ledger:
         """Create a ledger home, its key and database, and publish the empty checkpoint."""
         if (home / "config.json").exists():
             raise ConfigError(f"init: {home} already holds a ledger")
@@ -111,13 +109,19 @@ class Ledger:
         return self.sequencer.append(drafts)
 
     def deposit_hash(
-        self, sha256: str, sm3: str | None = None, title: str | None = None, owner: str | None = None
+        self,
+        sha256: str,
+        sm3: str | None = None,
+        title: str | None = None,
+        owner: str | None = None,
     ) -> Receipt:
         """Hash-only deposit: the content never reaches the ledger."""
         d = evidence_deposited(kind="hash", sha256=sha256, sm3=sm3, title=title, owner=owner)
         return self._receipt(d, self.append([d])[0])
 
-    def deposit_hashes(self, drafts: Iterable[Draft], chunk: int | None = None) -> Iterator[Receipt]:
+    def deposit_hashes(
+        self, drafts: Iterable[Draft], chunk: int | None = None
+    ) -> Iterator[Receipt]:
         """Bulk deposits, pipelined through the sequencer in chunks, in order."""
         size = chunk or self.config.group_max
         pending: list[tuple[list[Draft], Future[list[Appended]]]] = []
@@ -224,7 +228,9 @@ class Ledger:
     def reader(self) -> NodeReader:
         return NodeReader(self.store.tiles)
 
-    def inclusion_proof(self, index: int, size: int | None = None) -> tuple[CheckpointRow, list[bytes]]:
+    def inclusion_proof(
+        self, index: int, size: int | None = None
+    ) -> tuple[CheckpointRow, list[bytes]]:
         """Inclusion proof of entry ``index`` in a published checkpoint, verified."""
         cp = self.latest_checkpoint() if size is None else self.store.checkpoint(size)
         if cp is None:
@@ -236,7 +242,9 @@ class Ledger:
         verify_inclusion(entry[4], index, cp.size, proof, cp.root)
         return cp, proof
 
-    def consistency_proof(self, old: int, new: int) -> tuple[CheckpointRow, CheckpointRow, list[bytes]]:
+    def consistency_proof(
+        self, old: int, new: int
+    ) -> tuple[CheckpointRow, CheckpointRow, list[bytes]]:
         """Consistency proof between two published checkpoints, verified."""
         a, b = self.store.checkpoint(old), self.store.checkpoint(new)
         if a is None or b is None:

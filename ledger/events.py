@@ -21,8 +21,8 @@ from verifier.record import MAX_LEAF_SIZE, commitment
 
 __all__ = [
     "EVENT_TYPES",
-    "Draft",
     "SALT_SIZE",
+    "Draft",
     "account_registered",
     "evidence_deposited",
     "format_time",
@@ -87,9 +87,7 @@ def parse_hex_digest(value: str, size: int, what: str) -> str:
     return v
 
 
-def make_draft(
-    type_: str, body: dict[str, Any], private: dict[str, Any], ref: str = ""
-) -> Draft:
+def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: str = "") -> Draft:
     """Validate and canonicalise an event; refuse entries that cannot fit a tile bundle."""
     if type_ not in EVENT_TYPES:
         raise InvalidInput(f"event: unknown type {type_!r}")

@@ -17,7 +17,7 @@ from ledger.storage.base import CheckpointRow, Store
 from verifier.merkle import HASH_SIZE
 from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, encode_bundle, encode_index, tile_path
 
-__all__ = ["export", "tile_bytes", "bundle_bytes"]
+__all__ = ["bundle_bytes", "export", "tile_bytes"]
 
 
 def tile_bytes(store: Store, level: int, index: int, width: int, size: int) -> bytes | None:
@@ -76,8 +76,10 @@ def export(store: Store, out: Path, cp: CheckpointRow, private: bool = False) ->
                 json.dumps({"index": i, "salt": s.hex(), "body": json.loads(b)}, sort_keys=True)
                 for i, s, b in store.privates(start, start + width)
             ]
-            _write(out / "private" / f"{encode_index(index).replace('/', '-')}.jsonl",
-                   ("\n".join(lines) + "\n").encode())
+            _write(
+                out / "private" / f"{encode_index(index).replace('/', '-')}.jsonl",
+                ("\n".join(lines) + "\n").encode(),
+            )
             files += 1
     _write(out / "checkpoint", cp.note.encode("utf-8"))
     return files + 1

@@ -44,7 +44,9 @@ def make_tile(level: int, index: int, hashes: bytes, previous: TileRow | None = 
         level_bytes = bytearray(kept)
         for k in range(reuse, count):
             a = 2 * k * HASH_SIZE
-            level_bytes += node_hash(below[a : a + HASH_SIZE], below[a + HASH_SIZE : a + 2 * HASH_SIZE])
+            level_bytes += node_hash(
+                below[a : a + HASH_SIZE], below[a + HASH_SIZE : a + 2 * HASH_SIZE]
+            )
         inner += level_bytes
         below = bytes(level_bytes)
     return TileRow(level=level, index=index, width=width, hashes=bytes(hashes), inner=bytes(inner))
@@ -53,12 +55,12 @@ def make_tile(level: int, index: int, hashes: bytes, previous: TileRow | None = 
 def tile_root(tile: TileRow) -> bytes:
     """Hash of a full tile: the node one level above its 256 hashes."""
     off = _inner_offset(TILE_WIDTH, TILE_HEIGHT - 1) * HASH_SIZE
-    return node_hash(tile.inner[off : off + HASH_SIZE], tile.inner[off + HASH_SIZE : off + 2 * HASH_SIZE])
+    return node_hash(
+        tile.inner[off : off + HASH_SIZE], tile.inner[off + HASH_SIZE : off + 2 * HASH_SIZE]
+    )
 
 
-def integrate(
-    fetch: TileFetch, old_size: int, new_leaf_hashes: Sequence[bytes]
-) -> list[TileRow]:
+def integrate(fetch: TileFetch, old_size: int, new_leaf_hashes: Sequence[bytes]) -> list[TileRow]:
     """Append leaf hashes to the tree of ``old_size`` leaves; return changed tiles.
 
     Full tiles at one level feed their root to the level above, as in

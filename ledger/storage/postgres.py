@@ -158,11 +158,11 @@ class PostgresStore(Store):
     def _insert(self, conn: psycopg.Connection[Any], rows: Rows) -> None:
         with conn.cursor() as cur:
             with cur.copy("copy events (idx, type, time, leaf, leaf_hash) from stdin") as cp:
-                for r in rows.events:
-                    cp.write_row(r)
+                for e in rows.events:
+                    cp.write_row(e)
             with cur.copy("copy private (idx, salt, body) from stdin") as cp:
-                for r in rows.private:
-                    cp.write_row(r)
+                for p in rows.private:
+                    cp.write_row(p)
         self._apply(conn, rows.ops)
 
     @staticmethod
@@ -200,11 +200,11 @@ class PostgresStore(Store):
         return [(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in cur]
 
     def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
-        cur = self._conn().execute(
+        rows = self._conn().execute(
             "select idx, salt, body from private where idx >= %s and idx < %s order by idx",
             (start, end),
         )
-        return [(r[0], bytes(r[1]), bytes(r[2])) for r in cur]
+        return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
 
     # -- tree ------------------------------------------------------------
     def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
@@ -266,7 +266,10 @@ class PostgresStore(Store):
         conn = self._conn()
         return {
             t: sorted(
-                (tuple(r) for r in conn.execute(sql.SQL("select * from {}").format(sql.Identifier(t)))),
+                (
+                    tuple(r)
+                    for r in conn.execute(sql.SQL("select * from {}").format(sql.Identifier(t)))
+                ),
                 key=repr,
             )
             for t in PROJECTIONS
@@ -275,7 +278,9 @@ class PostgresStore(Store):
     def storage_bytes(self) -> int:
         total = 0
         for t in ("events", "private", "tiles", "checkpoints", *PROJECTIONS):
-            row = self._conn().execute("select pg_total_relation_size(%s::regclass)", (t,)).fetchone()
+            row = (
+                self._conn().execute("select pg_total_relation_size(%s::regclass)", (t,)).fetchone()
+            )
             total += int(row[0]) if row else 0
         return total
 
@@ -293,7 +298,8 @@ def _read_tiles(
     out: dict[tuple[int, int], TileRow] = {}
     for level, idx in keys:
         r = conn.execute(
-            "select level, idx, width, hashes, inner_nodes from tiles where level = %s and idx = %s",
+            "select level, idx, width, hashes, inner_nodes from tiles "
+            "where level = %s and idx = %s",
             (level, idx),
         ).fetchone()
         if r is not None:
