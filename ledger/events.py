@@ -8,8 +8,11 @@ reaches the sequencer, so one bad request can never abort a group commit.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,7 @@ __all__ = [
 ]
 
 SALT_SIZE = 16
+_MAX_INT = 2**53 - 1
 # Fixed members of a public record around the body, with the longest values.
 _RECORD_OVERHEAD = 260
 _HEX = re.compile(r"[0-9a-f]+")
@@ -69,9 +73,54 @@ class Draft:
     """The id the event is about (evidence id, account id), for receipts."""
 
 
+class _RandomPool(threading.local):
+    """Bytes from ``os.urandom`` drawn in blocks: one system call per 4 KiB,
+    not one per salt, on the deposit hot path."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            self.buf, self.pos = os.urandom(max(4096, n)), 0
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+
+_random = _RandomPool()
+
+
 def new_id() -> str:
-    """A fresh 128-bit identifier as 32 lowercase hex digits."""
-    return os.urandom(16).hex()
+    """A fresh 128-bit identifier as 32 lowercase hex digits, time-ordered.
+
+    48 bits of milliseconds then 80 random bits (the layout of UUIDv7), so new
+    ids land at the end of the projection indexes instead of at random pages.
+    """
+    ms = time.time_ns() // 1_000_000
+    return ms.to_bytes(6, "big").hex() + _random.take(10).hex()
+
+
+def _plain(value: dict[str, Any]) -> bool:
+    """True for a flat object of ASCII keys and str/int/bool/None values, whose
+    RFC 8785 form is exactly ``json.dumps`` with sorted keys (no floats, no
+    non-ASCII key ordering, integers inside the I-JSON range)."""
+    for k, v in value.items():
+        t = type(v)
+        if not k.isascii() or not (
+            t is str or v is None or t is bool or (t is int and -_MAX_INT <= v <= _MAX_INT)
+        ):
+            return False
+    return True
+
+
+def _canonical(value: dict[str, Any]) -> bytes:
+    if _plain(value):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8"
+        )
+    return canonicalize(value)
 
 
 def format_time(t: datetime) -> str:
@@ -92,15 +141,15 @@ def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: s
     if type_ not in EVENT_TYPES:
         raise InvalidInput(f"event: unknown type {type_!r}")
     try:
-        body_json = canonicalize(body)
-        private_json = canonicalize(private)
+        body_json = _canonical(body)
+        private_json = _canonical(private)
     except MalformedError as e:
         raise InvalidInput(str(e)) from e
     if len(body_json) + len(type_) + _RECORD_OVERHEAD > MAX_LEAF_SIZE:
         raise TooLarge(f"event: public record would exceed {MAX_LEAF_SIZE} bytes")
     if len(private_json) > 16 * MAX_LEAF_SIZE:
         raise TooLarge(f"event: private body exceeds {16 * MAX_LEAF_SIZE} bytes")
-    salt = os.urandom(SALT_SIZE)
+    salt = _random.take(SALT_SIZE)
     return Draft(
         type=type_,
         body=body,
@@ -156,6 +205,8 @@ def evidence_deposited(
     }
     if extra:
         private["extra"] = extra
+    # Absent facts are left out rather than stored as nulls: smaller rows, same meaning.
+    private = {k: v for k, v in private.items() if v is not None}
     return make_draft("evidence.deposited", {"evidence_id": eid, "kind": kind}, private, eid)
 
 

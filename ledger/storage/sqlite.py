@@ -102,6 +102,8 @@ class SqliteStore(Store):
                 conn.execute("pragma journal_mode=wal")
                 conn.execute("pragma synchronous=full")
                 conn.execute("pragma busy_timeout=60000")
+                # Projection indexes (digests) take random inserts: keep them in memory.
+                conn.execute("pragma cache_size=-131072")
             except sqlite3.DatabaseError as e:
                 raise StorageError(f"database: {self.path} is not a SQLite database ({e})") from e
             self._local.conn = conn
@@ -260,6 +262,10 @@ class SqliteStore(Store):
             t: sorted(conn.execute(f"select * from {t}"), key=repr)  # noqa: S608
             for t in PROJECTIONS
         }
+
+    def checkpoint_wal(self) -> None:
+        """Fold the write-ahead log into the database file (for size figures)."""
+        self._conn().execute("pragma wal_checkpoint(truncate)")
 
     def storage_bytes(self) -> int:
         total = 0
