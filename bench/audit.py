@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import digests, drop_pg, fresh_home, pg_url  # noqa: E402
-from ledger.audit import audit  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.events import evidence_deposited  # noqa: E402
+from bench.common import digests, drop_pg, fresh_home, pg_url
+from ledger.audit import audit
+from ledger.core import Ledger
+from ledger.events import evidence_deposited
 
 
 def main() -> None:

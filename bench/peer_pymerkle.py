@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import digests, fresh_home, pct  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.events import evidence_deposited  # noqa: E402
-from ledger.tree import NodeReader  # noqa: E402
+from bench.common import digests, fresh_home, pct
+from ledger.core import Ledger
+from ledger.events import evidence_deposited
+from ledger.tree import NodeReader
 
 
 def ours(n: int, challenges: list[tuple[int, int]]) -> tuple[float, list[float], list[float]]:

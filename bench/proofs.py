@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import digests, fresh_home, summary  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.events import evidence_deposited  # noqa: E402
-from ledger.storage.base import CheckpointRow  # noqa: E402
-from ledger.tree import NodeReader, integrate  # noqa: E402
-from verifier.merkle import verify_consistency, verify_inclusion  # noqa: E402
+from bench.common import digests, fresh_home, summary
+from ledger.core import Ledger
+from ledger.events import evidence_deposited
+from ledger.storage.base import CheckpointRow
+from ledger.tree import NodeReader, integrate
+from verifier.merkle import verify_consistency, verify_inclusion
 
 
 def build_ledger(n: int) -> Ledger:
