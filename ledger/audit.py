@@ -43,6 +43,14 @@ class AuditReport:
         return self.entries / self.seconds if self.seconds else float("inf")
 
 
+def _first_gap(start: int, indices: list[int]) -> int:
+    """The first index from ``start`` on that ``indices`` (ascending) lacks."""
+    for expected, got in zip(itertools.count(start), indices, strict=False):
+        if got != expected:
+            return expected
+    return start + len(indices)
+
+
 def audit(
     store: Store,
     log_key: VerifierKey,
@@ -103,7 +111,10 @@ def audit(
         rows = store.entries(start, end)
         privs = store.privates(start, end)
         if len(rows) != end - start or len(privs) != end - start:
-            raise AuditError("log: entries or private bodies are missing", start)
+            gap = min(
+                _first_gap(start, [r[0] for r in rows]), _first_gap(start, [p[0] for p in privs])
+            )
+            raise AuditError(f"entry {gap}: entry or private body is missing", gap)
         for (idx, type_, t, leaf, stored_hash), (pidx, salt, body) in zip(rows, privs, strict=True):
             # (2) the entry itself.
             try:
