@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,11 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound, TooLarge
+from ledger.errors import InvalidInput, LedgerError, NotFound, TooLarge
 
 __all__ = ["install", "problem"]
 
 PROBLEM = "application/problem+json"
+_KNOWN = {s.value for s in HTTPStatus}
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
@@ -31,8 +33,6 @@ def _status(e: LedgerError) -> int:
         return 413
     if isinstance(e, InvalidInput):
         return 400
-    if isinstance(e, ConfigError):
-        return 503
     return 503
 
 
@@ -46,7 +46,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
-        return problem(e.status_code, str(e.detail), headers_hint(e))
+        title = HTTPStatus(e.status_code).phrase if e.status_code in _KNOWN else "Error"
+        detail = None if str(e.detail) == title else str(e.detail)
+        return problem(e.status_code, title, detail)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
@@ -56,7 +58,3 @@ def install(app: FastAPI) -> None:
         return problem(
             422, "Invalid request", "the request did not match the schema", errors=errors
         )
-
-
-def headers_hint(e: StarletteHTTPException) -> str | None:
-    return None
