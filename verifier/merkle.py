@@ -16,13 +16,13 @@ from verifier.errors import MalformedError, VerificationError
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "consistency_proof",
+    "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "root_from_leaf_hashes",
-    "inclusion_proof",
-    "consistency_proof",
-    "verify_inclusion",
     "verify_consistency",
+    "verify_inclusion",
 ]
 
 HASH_SIZE = 32
@@ -85,7 +85,7 @@ def consistency_proof(old_size: int, hashes: Sequence[bytes]) -> list[bytes]:
     """Reference in-memory consistency proof (RFC 9162 §2.1.4.1 ``PROOF``)."""
     n = len(hashes)
     if not 0 <= old_size <= n:
-        raise MalformedError(f"consistency: old size {old_size} larger than new size {n}")
+        raise MalformedError(f"consistency: old size {old_size} outside 0..{n}")
     if old_size in (0, n):
         return []
 
@@ -119,14 +119,12 @@ def verify_inclusion(
     for h in proof:
         _check_hash("inclusion: proof", h)
     # (1) the index must lie inside the tree.
-    if size <= 0 or not 0 <= index < size:
+    if not 0 <= index < size:
         raise VerificationError(f"inclusion: index {index} is not below tree size {size}")
     # (2) the proof length is fixed by (index, size); check it before hashing.
     expected = _inclusion_length(index, size)
     if len(proof) != expected:
-        raise VerificationError(
-            f"inclusion: proof has {len(proof)} hashes, expected {expected}"
-        )
+        raise VerificationError(f"inclusion: proof has {len(proof)} hashes, expected {expected}")
     # (3) the §2.1.3.2 fold.
     fn, sn = index, size - 1
     r = leaf_hash_
@@ -162,19 +160,24 @@ def verify_consistency(
     """Verify a consistency proof (RFC 9162 §2.1.4.2); return ``None`` or raise.
 
     ``old_size == new_size`` requires an empty proof and equal roots;
-    ``old_size == 0`` requires an empty proof (the empty tree is a prefix of
-    every tree). A shrinking tree is a rollback and is refused.
+    ``old_size == 0`` requires an empty proof and the empty tree's hash as
+    ``old_root`` (the empty tree is a prefix of every tree). A shrinking tree
+    is a rollback and is refused.
     """
     _check_hash("consistency: old root", old_root)
     _check_hash("consistency: new root", new_root)
     for h in proof:
         _check_hash("consistency: proof", h)
     # (1) sizes: no rollback.
-    if old_size < 0 or new_size < old_size:
+    if old_size < 0:
+        raise VerificationError(f"consistency: old size {old_size} is negative")
+    if new_size < old_size:
         raise VerificationError(
-            f"consistency: new size {new_size} is smaller than old size {old_size}"
+            f"consistency: new size {new_size} is smaller than old size {old_size} (rollback)"
         )
-    # (2) trivial cases.
+    # (2) trivial cases. A size-0 tree can only have the empty tree's hash.
+    if old_size == 0 and old_root != EMPTY_ROOT:
+        raise VerificationError("consistency: old root of size 0 is not the empty tree's hash")
     if old_size == new_size:
         if proof:
             raise VerificationError("consistency: proof must be empty for equal sizes")
@@ -188,9 +191,7 @@ def verify_consistency(
     # (3) length fixed by the sizes.
     expected = _consistency_length(old_size, new_size)
     if len(proof) != expected:
-        raise VerificationError(
-            f"consistency: proof has {len(proof)} hashes, expected {expected}"
-        )
+        raise VerificationError(f"consistency: proof has {len(proof)} hashes, expected {expected}")
     # (4) the §2.1.4.2 fold.
     path = list(proof)
     if old_size & (old_size - 1) == 0:
