@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from verifier.errors import MalformedError
 
-__all__ = ["canonicalize", "loads_strict", "loads_canonical"]
+__all__ = ["canonicalize", "loads_canonical", "loads_strict"]
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring
 # The largest integer that an IEEE 754 double represents exactly.
 _MAX_SAFE = 2**53 - 1
 
@@ -30,7 +31,10 @@ def canonicalize(value: Any) -> bytes:
     floats are refused: they have no exact I-JSON representation.
     """
     parts: list[str] = []
-    _emit(value, parts)
+    try:
+        _emit(value, parts)
+    except RecursionError as e:
+        raise MalformedError("canonical: value nested too deeply") from e
     try:
         return "".join(parts).encode("utf-8")
     except UnicodeEncodeError as e:
@@ -94,7 +98,11 @@ def _number(x: float) -> str:
     int_part, _, frac_part = mantissa.partition(".")
     digits = (int_part + frac_part).lstrip("0")
     # n: position of the decimal point relative to the first significant digit.
-    n = len(int_part.lstrip("0")) if int_part.strip("0") else -(len(frac_part) - len(frac_part.lstrip("0")))
+    n = (
+        len(int_part.lstrip("0"))
+        if int_part.strip("0")
+        else -(len(frac_part) - len(frac_part.lstrip("0")))
+    )
     n += int(exp) if exp else 0
     digits = digits.rstrip("0") or "0"
     k = len(digits)
@@ -106,12 +114,26 @@ def _number(x: float) -> str:
         body = "0." + "0" * (-n) + digits
     else:
         e = n - 1
-        body = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+        body = (
+            digits[0]
+            + ("." + digits[1:] if k > 1 else "")
+            + "e"
+            + ("+" if e >= 0 else "-")
+            + str(abs(e))
+        )
     return sign + body
 
 
 def _reject_constant(name: str) -> Any:
     raise MalformedError(f"json: {name} is not a JSON value")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # Python would silently turn 1e400 into Infinity, which is not a JSON value.
+        raise MalformedError(f"json: number {text[:40]} is outside the range of a double")
+    return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -123,25 +145,119 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def loads_strict(data: bytes) -> Any:
-    """Parse UTF-8 JSON strictly: no duplicate keys, NaN or Infinity."""
+def _decode_utf8(data: bytes) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise MalformedError(f"json: not valid UTF-8 at byte {e.start}") from e
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse UTF-8 JSON (RFC 8259) strictly: no duplicate member names, no NaN or
+    Infinity (nor numbers that overflow to it), no integers too long to convert."""
+    return _loads(data, int)
+
+
+def _jcs_int(literal: str) -> int | float:
+    """An integer literal as RFC 8785 reads it: beyond 2**53 - 1, a double."""
+    if len(literal) < 16:
+        return int(literal)
+    value = int(literal)
+    return value if -_MAX_SAFE <= value <= _MAX_SAFE else _parse_float(literal)
+
+
+def _loads(data: bytes, parse_int: Callable[[str], Any]) -> Any:
+    text = _decode_utf8(data)
     try:
         return json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=parse_int,
         )
     except json.JSONDecodeError as e:
         raise MalformedError(f"json: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise MalformedError("json: nested too deeply") from e
+    except ValueError as e:  # int() refuses numbers of more than 4300 digits
+        raise MalformedError(f"json: number cannot be converted ({e})") from e
+
+
+class _NotFast(Exception):
+    """Internal: the fast canonical check cannot decide; use the general path."""
+
+
+def _fast_float(literal: str) -> float:
+    raise _NotFast
+
+
+def _fast_int(literal: str) -> int:
+    value = int(literal)
+    if literal == "-0" or not -_MAX_SAFE <= value <= _MAX_SAFE:
+        raise _NotFast
+    return value
+
+
+def _fast_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    keys = list(obj)
+    if len(keys) != len(pairs) or keys != sorted(keys):
+        raise _NotFast
+    return obj
+
+
+_FAST_DECODER = json.JSONDecoder(
+    object_pairs_hook=_fast_object,
+    parse_float=_fast_float,
+    parse_int=_fast_int,
+    parse_constant=_reject_constant,
+)
+# Bytes that send input to the general path: the backslash (escapes), JSON
+# whitespace other than the space, and UTF-8 lead bytes of U+E000 and above
+# (only there do code-point order and UTF-16 code-unit order, RFC 8785 §3.2.3,
+# disagree). ``translate`` deletes every other byte.
+_FAST_ALLOWED = bytes(b for b in range(256) if b not in b"\\\t\n\r" and b < 0xEE)
+
+
+def _fast_canonical(data: bytes, text: str) -> Any:
+    """Decide cheaply that ``data`` is canonical, or raise :class:`_NotFast`.
+
+    Sound because, when it returns, every token of ``data`` is already in its
+    RFC 8785 form: strings have no escapes (no backslash) and no raw control
+    characters (the strict decoder refuses them), so they serialise as written;
+    integers are within 2**53 - 1 and not ``-0``, so they serialise as written;
+    there are no floats; members are in strictly increasing order of names
+    without characters at or above U+E000, which is the §3.2.3 order; and there
+    is no whitespace between tokens.
+    """
+    if data.translate(None, _FAST_ALLOWED):
+        raise _NotFast
+    # Without backslashes, '"' delimits every string: the even pieces are the
+    # text between strings, where RFC 8785 allows no whitespace at all.
+    if b" " in data and b" " in b"".join(data.split(b'"')[::2]):
+        raise _NotFast
+    value, end = _FAST_DECODER.raw_decode(text)
+    if end != len(text):
+        raise _NotFast
+    return value
 
 
 def loads_canonical(data: bytes) -> Any:
-    """Parse ``data`` and require it to be exactly its RFC 8785 serialisation."""
-    value = loads_strict(data)
+    """Parse ``data`` and require it to be exactly its RFC 8785 serialisation.
+
+    Numbers are read as RFC 8785 reads them, as IEEE 754 doubles: an integer
+    literal beyond 2**53 - 1 becomes a ``float``, so whatever :func:`canonicalize`
+    writes (``9007199254740992`` for ``2.0**53``) reads back. Most ledger
+    entries are decided by a fast check (see ``_fast_canonical``); the rest, and
+    every failure, take the general path, whose errors are the ones raised.
+    """
+    text = _decode_utf8(data)
+    try:
+        return _fast_canonical(data, text)
+    except (_NotFast, ValueError, RecursionError):
+        pass
+    value = _loads(data, _jcs_int)
     if canonicalize(value) != data:
         raise MalformedError("json: not in RFC 8785 canonical form")
     return value
