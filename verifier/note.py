@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ __all__ = [
 ALG_ED25519 = 0x01
 _DASH = "\u2014 "
 _MAX_SIGNATURES = 100
+_HEX_ID = re.compile(r"[0-9a-f]{8}")
 
 
 def b64decode_strict(text: str, what: str) -> bytes:
@@ -67,17 +69,15 @@ class VerifierKey:
     @classmethod
     def from_text(cls, text: str) -> VerifierKey:
         """Parse ``name+hexid+base64(0x01 || key)``, checking the key ID."""
-        parts = text.strip().split("+")
+        # Split at the first two '+' only: standard base64 may itself contain '+'.
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise MalformedError("verifier key: expected name+hash+key")
         name, hex_id, b64 = parts
         _check_name(name, "verifier key")
-        if len(hex_id) != 8 or hex_id != hex_id.lower():
+        if not _HEX_ID.fullmatch(hex_id):
             raise MalformedError("verifier key: key hash must be 8 lowercase hex digits")
-        try:
-            kid = bytes.fromhex(hex_id)
-        except ValueError as e:
-            raise MalformedError("verifier key: key hash is not hex") from e
+        kid = bytes.fromhex(hex_id)
         raw = b64decode_strict(b64, "verifier key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise MalformedError("verifier key: not an Ed25519 key (type 0x01, 32 bytes)")
@@ -102,7 +102,7 @@ class VerifierKey:
         """Verify an Ed25519 signature over ``message``; raise on failure."""
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
-        except InvalidSignature as e:
+        except (InvalidSignature, ValueError) as e:
             raise VerificationError(f"note: invalid signature by {self.name}") from e
 
 
@@ -134,7 +134,11 @@ class Note:
     def with_signatures(self, extra: Iterable[NoteSignature]) -> Note:
         """Return a copy with ``extra`` signatures appended (no duplicates)."""
         seen = {(s.name, s.key_id, s.signature) for s in self.signatures}
-        added = [s for s in extra if (s.name, s.key_id, s.signature) not in seen]
+        added: list[NoteSignature] = []
+        for s in extra:
+            if (s.name, s.key_id, s.signature) not in seen:
+                seen.add((s.name, s.key_id, s.signature))
+                added.append(s)
         return Note(self.text, self.signatures + tuple(added))
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "encode_bundle",
     "encode_index",
     "parse_tile_path",
+    "split_hashes",
     "tile_path",
 ]
 
@@ -127,17 +128,20 @@ class CompactRange:
 
     Keeps one hash per set bit of the size (the roots of the perfect subtrees
     that make up the tree), so ``append`` is amortised O(1) and ``root`` is
-    O(log n). ``on_node`` is called with ``(level, index, hash)`` for every
-    perfect subtree completed, which is how tiles are filled and checked.
+    O(log n). :meth:`append` can report ``(height, index, hash)`` for every
+    perfect subtree that the new leaf completes, which is how tiles are filled
+    and checked: the level-``L`` tile hashes are the subtrees of height ``8 * L``.
     """
 
-    __slots__ = ("size", "_stack")
+    __slots__ = ("_stack", "size")
 
     def __init__(self) -> None:
         self.size = 0
         self._stack: list[bytes] = []
 
-    def append(self, leaf_hash: bytes, completed: list[tuple[int, int, bytes]] | None = None) -> None:
+    def append(
+        self, leaf_hash: bytes, completed: list[tuple[int, int, bytes]] | None = None
+    ) -> None:
         """Add one leaf hash; record completed perfect subtrees in ``completed``."""
         h = leaf_hash
         n = self.size
