@@ -8,7 +8,9 @@ the streaming audit in ``verifier.logaudit``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -40,22 +42,31 @@ def sign_note(text: str, *signers: tuple[str, Ed25519PrivateKey]) -> str:
     return Note(text, tuple(signature(text, n, k) for n, k in signers)).to_text()
 
 
-def make_entries(n: int, start_prev: str = "0" * 64) -> list[bytes]:
-    """``n`` hash-chained canonical JSON entries shaped like ledger records."""
+Mutate = Callable[[int, dict[str, Any]], bytes | None]
+
+
+def make_entries(n: int, mutate: Mutate | None = None) -> list[bytes]:
+    """``n`` hash-chained canonical JSON entries shaped like ledger records.
+
+    ``mutate(i, record)`` may change record ``i`` in place (after its correct
+    ``prev`` is set) or return the leaf bytes to use instead; the entries after
+    it chain from whatever leaf ``i`` ends up being.
+    """
     out: list[bytes] = []
-    prev = start_prev
+    prev = "0" * 64
     for i in range(n):
-        leaf = canonicalize(
-            {
-                "v": 1,
-                "index": i,
-                "type": "evidence.deposited",
-                "time": f"2025-01-01T00:00:{i % 60:02d}.{i % 1000000:06d}Z",
-                "prev": prev,
-                "commitment": hashlib.sha256(b"c%d" % i).hexdigest(),
-                "body": {"kind": "hash", "n": i, "note": "存证 ok"},
-            }
-        )
+        record: dict[str, Any] = {
+            "v": 1,
+            "index": i,
+            "type": "evidence.deposited",
+            "time": f"2025-01-01T00:00:{i % 60:02d}.{i % 1000000:06d}Z",
+            "prev": prev,
+            "commitment": hashlib.sha256(b"c%d" % i).hexdigest(),
+            "body": {"kind": "hash", "n": i, "note": "存证 ok"},
+        }
+        leaf = mutate(i, record) if mutate is not None else None
+        if leaf is None:
+            leaf = canonicalize(record)
         out.append(leaf)
         prev = leaf_hash(leaf).hex()
     return out
