@@ -6,6 +6,7 @@ Depends only on ``cryptography``; imports nothing from ``ledger`` or ``api``.
 from verifier.canonical import canonicalize, loads_canonical, loads_strict
 from verifier.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from verifier.errors import Error, MalformedError, VerificationError
+from verifier.logaudit import CheckResult, LogAudit, audit_log
 from verifier.merkle import (
     leaf_hash,
     node_hash,
@@ -16,14 +17,17 @@ from verifier.merkle import (
 from verifier.note import Note, NoteSignature, VerifierKey, parse_note, verify_note
 
 __all__ = [
+    "CheckResult",
     "Checkpoint",
     "Error",
+    "LogAudit",
     "MalformedError",
     "Note",
     "NoteSignature",
     "SignedCheckpoint",
     "VerificationError",
     "VerifierKey",
+    "audit_log",
     "canonicalize",
     "leaf_hash",
     "loads_canonical",
