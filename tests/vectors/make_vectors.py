@@ -349,7 +349,7 @@ def merkle(v: Vectors) -> None:
     # 4-"leaf" tree [n01, n23, n45, n67] whose root is the 8-leaf root. Its leaf
     # bytes would be left || right; RFC 9162 hashes them with the 0x00 prefix,
     # which is not the node's 0x01 prefix, so the proof fails.
-    interior = {
+    interior: dict[str, Any] = {
         "leaf_hash": hx(leaf_hash(HASHES[4] + HASHES[5])),
         "index": 2,
         "size": 4,
