@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from verifier.errors import Error
-from verifier.logaudit import LogAudit, audit_log
+from verifier.logaudit import MAX_CHECKPOINT_SIZE, LogAudit, audit_log
 from verifier.note import VerifierKey
 
 __all__ = ["EXIT_INPUT", "EXIT_INVALID", "EXIT_VALID", "build_parser", "main"]
@@ -115,9 +115,12 @@ def _run_log(args: argparse.Namespace, out: TextIO) -> int:
     old: bytes | None = None
     if args.old is not None:
         try:
-            old = Path(args.old).read_bytes()
+            with open(args.old, "rb") as f:
+                old = f.read(MAX_CHECKPOINT_SIZE + 1)
         except OSError as e:
             raise _InputError(f"cannot read old checkpoint {args.old!r}: {e.strerror}") from e
+        if len(old) > MAX_CHECKPOINT_SIZE:
+            raise _InputError(f"old checkpoint {args.old!r} is not a checkpoint (too large)")
     report = audit_log(args.directory, key, old, workers=args.workers)
     try:
         if args.json:

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,9 +29,24 @@ from verifier.checkpoint import Checkpoint
 from verifier.errors import MalformedError, VerificationError
 from verifier.merkle import EMPTY_ROOT, HASH_SIZE
 from verifier.note import Note, VerifierKey, parse_note, verify_note
-from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, CompactRange, decode_bundle, tile_path
+from verifier.tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    CompactRange,
+    decode_bundle,
+    tile_path,
+)
 
-__all__ = ["FAILED", "PASSED", "SKIPPED", "CheckResult", "LogAudit", "audit_log"]
+__all__ = [
+    "FAILED",
+    "MAX_CHECKPOINT_SIZE",
+    "PASSED",
+    "SKIPPED",
+    "CheckResult",
+    "LogAudit",
+    "audit_log",
+]
 
 PASSED = "passed"
 FAILED = "failed"
@@ -119,22 +135,34 @@ class _Check:
         return CheckResult(self.name, PASSED, passed)
 
 
+# Read no more than a valid file can hold: a hostile export must not exhaust memory.
+MAX_CHECKPOINT_SIZE = 1 << 20
+_MAX_BUNDLE_SIZE = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
+
+
 def _read_input(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_CHECKPOINT_SIZE + 1)
     except OSError as e:
         raise MalformedError(f"log: cannot read {what} {str(path)!r}: {e.strerror}") from e
+    if len(data) > MAX_CHECKPOINT_SIZE:
+        raise MalformedError(f"log: {what} {str(path)!r} is larger than {MAX_CHECKPOINT_SIZE}")
+    return data
 
 
-def _read_tile(root: Path, rel: str) -> bytes | str:
-    """Return a stored file's bytes, or a message saying why it cannot be read."""
+def _read_tile(root: Path, rel: str, limit: int = _FULL_TILE_BYTES) -> bytes | str:
+    """Return a stored file's bytes, or a message saying why it cannot be used."""
     try:
         with open(root / rel, "rb") as f:
-            return f.read()
+            data = f.read(limit + 1)
     except FileNotFoundError:
         return f"{rel}: missing"
     except OSError as e:
         return f"{rel}: cannot read ({e.strerror})"
+    if len(data) > limit:
+        return f"{rel}: more than {limit} bytes"
+    return data
 
 
 def _open_note(data: bytes, what: str) -> tuple[Note, Checkpoint]:
@@ -210,7 +238,7 @@ def _check_stale_partials(
         return
     for name in sorted(os.listdir(partial_dir)):
         label = f"{rel}.p/{name}"
-        stored = _read_tile(partial_dir, name)
+        stored = _read_tile(partial_dir, name, _FULL_TILE_BYTES if hashes else _MAX_BUNDLE_SIZE)
         if isinstance(stored, str):
             check.fail(f"{label}: cannot read")
             continue
@@ -249,7 +277,7 @@ def _load_bundle(root: Path, index: int, size: int) -> tuple[str, bytes, list[by
     """Read entry bundle ``index`` of a tree of ``size``: (path, bytes, entries)."""
     width = min(TILE_WIDTH, size - index * TILE_WIDTH)
     rel = tile_path(-1, index, width)
-    data = _read_tile(root, rel)
+    data = _read_tile(root, rel, _MAX_BUNDLE_SIZE)
     if isinstance(data, str):
         raise _BundleError(data)
     try:
@@ -311,9 +339,7 @@ class _EntryChecks:
                 check.failures += failures - 1
 
 
-def _check_entry_chunk(
-    directory: str, first: int, last: int, size: int
-) -> tuple[tuple[int, str], ...]:
+def _check_entry_chunk(directory: str, first: int, last: int, size: int) -> _ChunkState:
     """Run checks (5)-(7) on bundles ``first`` to ``last - 1`` (a worker's share).
 
     Stops silently at a bundle it cannot read: the main process reports that.
@@ -340,6 +366,45 @@ def _check_entry_chunk(
 # Bundles per worker task, and the least number of bundles worth a process pool.
 _CHUNK_BUNDLES = 16
 _PARALLEL_MIN_BUNDLES = 2 * _CHUNK_BUNDLES
+
+_ChunkState = tuple[tuple[int, str], ...]
+
+
+class _WorkerChunks:
+    """Checks (5)-(7) in worker processes, a bounded number of chunks ahead of
+    the main loop (a checkpoint may claim any size; only what exists is read)."""
+
+    def __init__(self, pool: ProcessPoolExecutor, directory: str, size: int, window: int) -> None:
+        self.pool = pool
+        self.directory = directory
+        self.size = size
+        self.n_bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+        self.starts = iter(range(0, self.n_bundles, _CHUNK_BUNDLES))
+        self.pending: deque[tuple[int, Future[_ChunkState]]] = deque()
+        for _ in range(window):
+            self._submit()
+
+    def _submit(self) -> None:
+        first = next(self.starts, None)
+        if first is not None:
+            last = min(first + _CHUNK_BUNDLES, self.n_bundles)
+            future = self.pool.submit(_check_entry_chunk, self.directory, first, last, self.size)
+            self.pending.append((first, future))
+
+    def collect(self, checks: _EntryChecks, bundle: int) -> None:
+        """Merge, in log order, the chunks that end before ``bundle``; submit more."""
+        while self.pending and self.pending[0][0] + _CHUNK_BUNDLES <= bundle:
+            checks.merge(self.pending.popleft()[1].result())
+            self._submit()
+
+    def finish(self, checks: _EntryChecks, bad_bundle: int) -> None:
+        """Merge the rest, up to the first bundle that could not be read."""
+        if bad_bundle == self.n_bundles:
+            self.collect(checks, self.n_bundles + _CHUNK_BUNDLES)
+        for first, future in self.pending:
+            if first < bad_bundle:
+                checks.merge(future.result())
+        self.pending.clear()
 
 
 def audit_log(
@@ -417,17 +482,15 @@ def audit_log(
     sha256 = hashlib.sha256
 
     with ExitStack() as stack:
-        chunks: list[tuple[int, Future[tuple[tuple[int, str], ...]]]] = []
+        chunks: _WorkerChunks | None = None
         if workers > 1 and n_bundles >= _PARALLEL_MIN_BUNDLES:
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
             stack.callback(pool.shutdown, cancel_futures=True)
-            for first in range(0, n_bundles, _CHUNK_BUNDLES):
-                last = min(first + _CHUNK_BUNDLES, n_bundles)
-                chunks.append(
-                    (first, pool.submit(_check_entry_chunk, str(root_dir), first, last, size))
-                )
+            chunks = _WorkerChunks(pool, str(root_dir), size, 2 * workers)
 
         for b in range(n_bundles):
+            if chunks is not None:
+                chunks.collect(entry_checks, b)
             try:
                 rel, data, entries = _load_bundle(root_dir, b, size)
             except _BundleError as e:
@@ -437,7 +500,7 @@ def audit_log(
             if len(entries) == TILE_WIDTH:
                 _check_stale_partials(root_dir, rel, data, bundles, hashes=False)
             hashes = [sha256(b"\x00" + e).digest() for e in entries]
-            if not chunks:
+            if chunks is None:
                 entry_checks.run(entries, hashes, position)
             for lh in hashes:
                 cr.append(lh, completed)
@@ -447,9 +510,8 @@ def audit_log(
             checker.compare(0, b, b"".join(hashes))
             checker.add_nodes(completed)
 
-        for first, future in chunks:
-            if first < bad_bundle:
-                entry_checks.merge(future.result())
+        if chunks is not None:
+            chunks.finish(entry_checks, bad_bundle)
 
     if bad_bundle == n_bundles:
         checker.finish(size)

@@ -350,6 +350,27 @@ def test_stale_partial_tiles_must_be_prefixes(export: Path, entries: list[bytes]
     )
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_checkpoint_claiming_a_huge_tree(export: Path, entries: list[bytes], workers: int) -> None:
+    # A signed checkpoint may claim any size: the audit reads what exists,
+    # reports the first missing bundle and neither hangs nor queues 2**40 tasks.
+    body = Checkpoint(ORIGIN, 2**40, leaf_hash(b"x")).to_text()
+    (export / "checkpoint").write_text(sign_note(body, (ORIGIN, KEY)))
+    report = audit_log(export, VKEY, workers=workers)
+    assert detail(report, "entry bundles") == "tile/entries/002: missing"
+    assert report.entries_read == 512
+    assert statuses(report)["tree root"] == SKIPPED
+
+
+def test_oversized_files_are_not_read_whole(export: Path) -> None:
+    (export / "tile/0/000").write_bytes(b"\x00" * 100_000)
+    report = audit_log(export, VKEY)
+    assert detail(report, "hash tiles") == "tile/0/000: more than 8192 bytes"
+    (export / "checkpoint").write_bytes(b"x" * (2 << 20))
+    with pytest.raises(MalformedError, match="is larger than"):
+        audit_log(export, VKEY)
+
+
 # ---------------------------------------------------------------- --from
 
 
