@@ -8,7 +8,7 @@ Usage (from the repository root)::
 Everything is deterministic: Ed25519 keys come from fixed seeds (Ed25519
 signatures are deterministic, RFC 8032), leaves are fixed bytes, JSON is
 written sorted with two-space indents. Running it twice gives the same bytes,
-which tests/verifier/test_vectors.py checks against the committed files.
+which tests/verifier/test_verifier_vectors.py checks against the committed files.
 
 Each adversarial fixture is named for what it breaks and listed in
 manifest.json with the error class and a message substring the verifier must
@@ -164,7 +164,7 @@ def run_checkpoint(data: bytes, keys: list[str], origin: str | None) -> None:
 
 
 def run(entry: dict[str, Any], data: bytes) -> None:
-    """Run one fixture the way tests/verifier/test_vectors.py does."""
+    """Run one fixture the way tests/verifier/test_verifier_vectors.py does."""
     kind = entry["kind"]
     if kind == "inclusion":
         run_inclusion(json.loads(data))
