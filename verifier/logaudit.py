@@ -19,6 +19,7 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,21 +381,36 @@ class _WorkerChunks:
         self.size = size
         self.n_bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
         self.starts = iter(range(0, self.n_bundles, _CHUNK_BUNDLES))
-        self.pending: deque[tuple[int, Future[_ChunkState]]] = deque()
+        self.pending: deque[tuple[int, Future[_ChunkState] | None]] = deque()
         for _ in range(window):
             self._submit()
 
     def _submit(self) -> None:
         first = next(self.starts, None)
         if first is not None:
-            last = min(first + _CHUNK_BUNDLES, self.n_bundles)
-            future = self.pool.submit(_check_entry_chunk, self.directory, first, last, self.size)
+            future: Future[_ChunkState] | None
+            try:
+                future = self.pool.submit(_check_entry_chunk, *self._args(first))
+            except BrokenProcessPool:
+                future = None  # done here when its turn comes
             self.pending.append((first, future))
+
+    def _args(self, first: int) -> tuple[str, int, int, int]:
+        last = min(first + _CHUNK_BUNDLES, self.n_bundles)
+        return self.directory, first, last, self.size
+
+    def _result(self, first: int, future: Future[_ChunkState] | None) -> _ChunkState:
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool:  # a worker died (killed, out of memory)
+                pass
+        return _check_entry_chunk(*self._args(first))
 
     def collect(self, checks: _EntryChecks, bundle: int) -> None:
         """Merge, in log order, the chunks that end before ``bundle``; submit more."""
         while self.pending and self.pending[0][0] + _CHUNK_BUNDLES <= bundle:
-            checks.merge(self.pending.popleft()[1].result())
+            checks.merge(self._result(*self.pending.popleft()))
             self._submit()
 
     def finish(self, checks: _EntryChecks, bad_bundle: int) -> None:
@@ -403,7 +419,7 @@ class _WorkerChunks:
             self.collect(checks, self.n_bundles + _CHUNK_BUNDLES)
         for first, future in self.pending:
             if first < bad_bundle:
-                checks.merge(future.result())
+                checks.merge(self._result(first, future))
         self.pending.clear()
 
 
@@ -484,9 +500,13 @@ def audit_log(
     with ExitStack() as stack:
         chunks: _WorkerChunks | None = None
         if workers > 1 and n_bundles >= _PARALLEL_MIN_BUNDLES:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-            stack.callback(pool.shutdown, cancel_futures=True)
-            chunks = _WorkerChunks(pool, str(root_dir), size, 2 * workers)
+            try:
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            except (OSError, NotImplementedError):  # no process support: one process it is
+                pass
+            else:
+                stack.callback(pool.shutdown, cancel_futures=True)
+                chunks = _WorkerChunks(pool, str(root_dir), size, 2 * workers)
 
         for b in range(n_bundles):
             if chunks is not None:

@@ -6,6 +6,8 @@ Exports are written by ``verifier_helpers.write_export`` (whole lists, one
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from verifier_helpers import (
     write_tiles,
 )
 
+from verifier import logaudit
 from verifier.canonical import canonicalize
 from verifier.checkpoint import Checkpoint
 from verifier.errors import MalformedError
@@ -146,6 +149,24 @@ def test_workers_give_the_same_report(large: Path, tmp_path: Path) -> None:
     assert detail(serial, "canonical entries").endswith("(and 1 more)")
     assert detail(serial, "hash chain").startswith("entry 25604: ")
     assert detail(serial, "hash chain").endswith("(and 1 more)")
+
+
+@pytest.mark.skipif(
+    multiprocessing.get_start_method() != "fork", reason="needs workers forked from the test"
+)
+def test_a_dying_worker_is_redone_in_process(large: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = logaudit._check_entry_chunk
+    parent = os.getpid()
+
+    def dying(directory: str, first: int, last: int, size: int) -> Any:
+        if os.getpid() != parent and first == 32:
+            os._exit(1)  # as if killed: the pool breaks
+        return original(directory, first, last, size)
+
+    dying.__module__, dying.__qualname__ = original.__module__, original.__qualname__
+    monkeypatch.setattr(logaudit, "_check_entry_chunk", dying)
+    report = audit_log(large, VKEY, workers=2)
+    assert report.valid, report.checks
 
 
 # ---------------------------------------------------------------- tampering
