@@ -88,17 +88,25 @@ class Sequencer:
         drafts = [d for ds, _ in group for d in ds]
         try:
             appended = self._store.append(drafts)
-        except LedgerError as e:
-            for _, fut in group:
-                fut.set_exception(e)
-            return
-        except Exception as e:  # never leave a caller waiting forever
-            err = StorageError(f"sequencer: append failed ({type(e).__name__}: {e})")
-            for _, fut in group:
-                fut.set_exception(err)
+        except Exception as e:
+            if len(group) > 1:
+                # One caller's conflicting event (a duplicate id) must not fail the
+                # others it happened to be grouped with: commit each on its own.
+                for item in group:
+                    self._commit([item])
+                return
+            self._fail(group, e)
             return
         self.groups += 1
         pos = 0
         for ds, fut in group:
             fut.set_result(appended[pos : pos + len(ds)])
             pos += len(ds)
+
+    @staticmethod
+    def _fail(group: list[tuple[list[Draft], Future[list[Appended]]]], e: Exception) -> None:
+        err = e
+        if not isinstance(e, LedgerError):  # never leave a caller waiting forever
+            err = StorageError(f"sequencer: append failed ({type(e).__name__}: {e})")
+        for _, fut in group:
+            fut.set_exception(err)
