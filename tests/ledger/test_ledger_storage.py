@@ -1,0 +1,281 @@
+"""The storage contract, run against every backend (SQLite and PostgreSQL).
+
+Like eventsourcing's recorder tests: the same assertions for each store,
+including a race of two writer processes and append-only enforcement by the
+database itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ledger_helpers import LOG_TABLES, check_log, hash_drafts, raw_db
+
+from ledger.audit import audit
+from ledger.core import Ledger, Receipt
+from ledger.errors import IntegrityError, StorageError
+from ledger.events import account_registered, evidence_deposited, key_registered
+from ledger.storage import create_store, open_store
+from ledger.storage.postgres import _SEQUENCE_LOCK as SEQUENCE_LOCK
+from verifier.record import GENESIS_PREV, decode_record
+
+APPENDER = Path(__file__).with_name("appender_proc.py")
+
+
+def test_appends_are_contiguous_from_zero_with_a_hash_chain(store_url: str) -> None:
+    store = create_store(store_url)
+    try:
+        assert store.size() == 0
+        assert store.append([]) == []
+        groups = [hash_drafts(1), hash_drafts(3), [account_registered(role="notary", name="N")]]
+        groups.append(hash_drafts(250))
+        drafts = {}
+        expected = 0
+        for group in groups:
+            appended = store.append(group)
+            assert [a.index for a in appended] == list(range(expected, expected + len(group)))
+            for a, d in zip(appended, group, strict=True):
+                assert a.type == d.type
+                assert a.ref == d.ref
+                drafts[a.index] = d
+            expected += len(group)
+        assert store.size() == expected
+
+        hashes = check_log(store, drafts)
+        first = decode_record(store.entries(0, 1)[0][3])
+        assert first.prev == GENESIS_PREV == "0" * 64
+        second = decode_record(store.entries(1, 2)[0][3])
+        assert second.prev == hashes[0].hex()
+        # Entries of one group share a time; the next group never goes back.
+        times = [e[2] for e in store.entries(0, expected)]
+        assert times == sorted(times)
+        assert len(set(times[1:4])) == 1
+    finally:
+        store.close()
+
+    again = open_store(store_url)
+    try:
+        assert again.size() == expected
+        assert check_log(again, drafts) == hashes
+    finally:
+        again.close()
+
+
+def test_creating_twice_is_refused(store_url: str) -> None:
+    create_store(store_url).close()
+    with pytest.raises(StorageError):
+        create_store(store_url)
+
+
+@pytest.mark.parametrize("table", LOG_TABLES)
+def test_append_only_is_enforced_by_the_database(ledger: Ledger, table: str) -> None:
+    ledger.append(hash_drafts(5))
+    ledger.seal()
+    url = ledger.config.database_url
+    with raw_db(url) as db:
+        before = db.snapshot()
+        assert before[table], f"{table} is empty, nothing to protect"
+        key = "size" if table == "checkpoints" else "idx"
+        last = before[table][-1][0]
+        statements = [
+            f"update {table} set {key} = {key} + 1000",
+            f"update {table} set {key} = {key} where {key} = {last}",
+            f"delete from {table} where {key} = {last}",
+            f"delete from {table}",
+        ]
+        if db.kind == "postgresql":
+            statements.append(f"truncate {table}")
+            statements.append(f"truncate {table} cascade")
+        for stmt in statements:
+            with pytest.raises(Exception, match="append-only") as info:
+                db.execute(stmt)
+            assert type(info.value).__module__.split(".")[0] in {"sqlite3", "psycopg"}
+        assert db.snapshot() == before
+    # The ledger still works and audits clean.
+    ledger.append(hash_drafts(2))
+    ledger.seal()
+    audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+
+
+def test_many_threads_are_grouped_and_every_receipt_is_durable(ledger: Ledger, home: Path) -> None:
+    threads, per_thread = 16, 40
+    start = threading.Barrier(threads)
+    receipts: list[Receipt] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                r = ledger.deposit_hash(f"{n:02x}{i:062x}", title=f"t{n}-{i}")
+                with lock:
+                    receipts.append(r)
+        except BaseException as e:
+            errors.append(e)
+
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    total = threads * per_thread
+    assert sorted(r.index for r in receipts) == list(range(total))
+    assert 0 < ledger.sequencer.groups < total, "concurrent appends were not grouped"
+    ledger.close()
+
+    with Ledger.open(home) as again:
+        assert again.store.size() == total
+        stored = {e[0]: e[4].hex() for e in again.store.entries(0, total)}
+        for r in receipts:
+            assert stored[r.index] == r.leaf_hash
+            row = again.evidence(r.evidence_id)
+            assert row["idx"] == r.index
+            assert row["sha256"] == r.sha256
+            assert row["deposit_no"] == r.deposit_no
+        check_log(again.store)
+
+
+def test_a_failing_group_does_not_poison_later_appends(ledger: Ledger) -> None:
+    first = ledger.append(hash_drafts(3))
+    taken = first[0].ref
+    dup = evidence_deposited(kind="hash", sha256="ab" * 32, evidence_id=taken)
+    with pytest.raises(IntegrityError):
+        ledger.append([*hash_drafts(2), dup])
+    # Nothing of the failed group was written.
+    assert ledger.store.size() == 3
+    assert ledger.store.query("select count(*) as n from evidence")[0]["n"] == 3
+
+    later = ledger.append(hash_drafts(4))
+    assert [a.index for a in later] == [3, 4, 5, 6]
+    ledger.seal()
+
+
+def test_a_bad_submission_does_not_fail_the_others_in_its_group(ledger: Ledger) -> None:
+    """Submissions queued while another writer holds the sequencing lock are
+    committed as one group; a conflicting one among them fails alone."""
+    taken = ledger.append(hash_drafts(1))[0].ref
+    with raw_db(ledger.config.database_url) as db:
+        # Another writer holds the log's write lock, as a second process would.
+        if db.kind == "sqlite":
+            db.execute("begin immediate")
+        else:
+            db.execute("select pg_advisory_lock(?)", (SEQUENCE_LOCK,))
+        first = ledger.sequencer.submit(hash_drafts(1))
+        time.sleep(0.2)  # the writer thread is now blocked on the lock with `first`
+        futures = []
+        for i in range(20):
+            if i % 5 == 2:
+                d = evidence_deposited(kind="hash", sha256="cd" * 32, evidence_id=taken)
+                futures.append((False, ledger.sequencer.submit([d])))
+            else:
+                futures.append((True, ledger.sequencer.submit(hash_drafts(2))))
+        if db.kind == "sqlite":
+            db.execute("commit")
+        else:
+            db.execute("select pg_advisory_unlock(?)", (SEQUENCE_LOCK,))
+    assert first.result(timeout=30)[0].index == 1
+    ok = []
+    for good, fut in futures:
+        if good:
+            ok.extend(fut.result(timeout=30))
+        else:
+            with pytest.raises(IntegrityError):
+                fut.result(timeout=30)
+    assert len(ok) == 16 * 2
+    size = ledger.store.size()
+    assert size == 2 + len(ok)
+    assert [a.index for a in ok] == list(range(2, size))
+    check_log(ledger.store)
+    ledger.seal(batch_max=4)
+    audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+
+
+def test_closed_ledger_refuses_appends(ledger: Ledger) -> None:
+    ledger.append(hash_drafts(1))
+    ledger.sequencer.close()
+    with pytest.raises(StorageError):
+        ledger.append(hash_drafts(1))
+
+
+def test_two_processes_appending_at_once(ledger: Ledger, home: Path, tmp_path: Path) -> None:
+    """Two writer processes, each with its own Ledger on the same home, while a
+    third Ledger (this process) keeps sealing."""
+    ledger.append([account_registered(role="admin", name="root", account_id="a" * 32)])
+    go = tmp_path / "go"
+    per_process = 2000
+    outs = [tmp_path / f"out{seed}.jsonl" for seed in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(APPENDER), str(home), str(per_process), str(seed), str(go), out],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed, out in zip((1, 2), outs, strict=True)
+    ]
+    go.touch()
+    deadline = time.monotonic() + 120
+    try:
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            ledger.seal(batch_max=300)
+            time.sleep(0.01)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    outputs = []
+    for p, out in zip(procs, outs, strict=True):
+        _, err = p.communicate(timeout=10)
+        assert p.returncode == 0, err
+        outputs.append([json.loads(line) for line in out.read_text().splitlines()])
+
+    total = 1 + 2 * per_process
+    indices = [r["index"] for out in outputs for r in out]
+    assert len(indices) == 2 * per_process
+    assert sorted(indices) == list(range(1, total)), "gaps or duplicate indices"
+    # Each writer saw its own entries in order, and the writers really raced:
+    # in index order, the writer changes many times.
+    a, b = ([r["index"] for r in out] for out in outputs)
+    assert a == sorted(a)
+    assert b == sorted(b)
+    owner = {i: w for w, ids in enumerate((a, b)) for i in ids}
+    switches = sum(owner[i] != owner[i + 1] for i in range(1, total - 1))
+    assert switches >= 10, f"writers did not interleave ({switches} switches)"
+    ledger.close()
+
+    with Ledger.open(home) as led:
+        assert led.store.size() == total
+        stored = {e[0]: e[4].hex() for e in led.store.entries(0, total)}
+        for out in outputs:
+            for r in out:
+                assert stored[r["index"]] == r["leaf_hash"]
+        check_log(led.store)
+        led.seal(batch_max=1500)
+        report = audit(led.store, led.verifier_key, led.config.origin)
+        assert report.entries == total
+        assert led.latest_checkpoint().size == total
+        assert report.checkpoints >= 2
+
+
+def test_keys_and_accounts_append_through_the_ledger(ledger: Ledger) -> None:
+    aid = "b" * 32
+    out = ledger.append(
+        [
+            account_registered(role="notary", name="公证员", account_id=aid),
+            key_registered(
+                account_id=aid, vkey="n+0+key", purpose="certificate", valid_from="2026-01-01"
+            ),
+        ]
+    )
+    assert [a.type for a in out] == ["account.registered", "key.registered"]
+    assert ledger.store.query("select name from accounts where account_id = ?", (aid,)) == [
+        {"name": "公证员"}
+    ]
+    assert ledger.store.query("select account_id from keys") == [{"account_id": aid}]
