@@ -110,8 +110,14 @@ class SqliteStore(Store):
         return conn
 
     def _check_ours(self) -> None:
+        # Read-only, before _conn() switches the file to WAL: a database that is
+        # not ours is refused without being modified.
         try:
-            row = self._conn().execute("select value from meta where key='format'").fetchone()
+            ro = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60.0)
+            try:
+                row = ro.execute("select value from meta where key='format'").fetchone()
+            finally:
+                ro.close()
         except sqlite3.DatabaseError as e:
             raise StorageError(f"database: {self.path} is not an evidence ledger ({e})") from e
         if row is None or row[0] != FORMAT:
