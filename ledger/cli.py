@@ -108,12 +108,16 @@ def vkey(ctx: click.Context) -> None:
         click.echo(ledger.verifier_key.to_text())
 
 
-def _hash_lines(path: Path) -> Iterator[str]:
-    with path.open("r", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
+def _hash_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their line numbers; a non-ASCII line is bad input."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("ascii").strip()
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{path}:{n}: not a hex SHA-256 (non-ASCII bytes)") from None
             if line:
-                yield line
+                yield n, line
 
 
 @cli.command()
@@ -151,12 +155,12 @@ def deposit(
             _emit(ledger.deposit_hash(sha256, sm3, title).to_json())
         elif hashes_from is not None:
             # Validate the whole file first: a bad line must not leave half a batch.
-            for n, line in enumerate(_hash_lines(hashes_from), 1):
+            for n, line in _hash_lines(hashes_from):
                 if not _HEX64.fullmatch(line):
                     raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
             drafts = (
                 evidence_deposited(kind="hash", sha256=h, title=title)
-                for h in _hash_lines(hashes_from)
+                for _, h in _hash_lines(hashes_from)
             )
             out = sys.stdout
             for receipt in ledger.deposit_hashes(drafts):
