@@ -59,7 +59,7 @@ class Config:
 
 def check_origin(origin: str) -> str:
     """A checkpoint origin: a schema-less URL, usable as a signed-note key name."""
-    if not _ORIGIN.fullmatch(origin) or "+" in origin:
+    if not _ORIGIN.fullmatch(origin) or "+" in origin or "://" in origin:
         raise ConfigError(f"origin: {origin!r} is not a schema-less URL (e.g. example.com/log)")
     return origin
 

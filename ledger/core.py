@@ -66,7 +66,9 @@ class Ledger:
         """Create a ledger home, its key and database, and publish the empty checkpoint."""
         if (home / "config.json").exists():
             raise ConfigError(f"init: {home} already holds a ledger")
-        origin = check_origin(origin or f"evidence-ledger.local/{datetime.now(UTC):%Y}")
+        if origin is None:
+            origin = f"evidence-ledger.local/{datetime.now(UTC):%Y}"
+        origin = check_origin(origin)
         cfg = Config(home=home, origin=origin, database_url=database_url or "")
         if not database_url:
             cfg = Config(home=home, origin=origin, database_url=default_database_url(home))
