@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.errors import AuditError
-from ledger.storage.base import CheckpointRow, Store
-from ledger.tree import NodeReader, make_tile, tile_root
+from ledger.storage.base import CheckpointRow, Store, TileRow
+from ledger.tree import NodeReader, _inner_offset, make_tile, tile_root
 from verifier.checkpoint import open_checkpoint
 from verifier.errors import Error as VerifierError
 from verifier.merkle import HASH_SIZE, leaf_hash, verify_consistency
 from verifier.note import VerifierKey
 from verifier.record import GENESIS_PREV, commitment, decode_record
-from verifier.tiles import TILE_WIDTH, CompactRange
+from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, CompactRange
 
 __all__ = ["AuditReport", "audit"]
 
@@ -49,6 +49,26 @@ def _first_gap(start: int, indices: list[int]) -> int:
         if got != expected:
             return expected
     return start + len(indices)
+
+
+def _first_bad_hash(row: TileRow, expected: TileRow) -> int:
+    """Position in the tile of the first hash that a wrong stored hash or inner
+    node covers, so the error names the first entry that fails."""
+    bad: list[int] = []
+    for k in range(expected.width):
+        at = k * HASH_SIZE
+        if row.hashes[at : at + HASH_SIZE] != expected.hashes[at : at + HASH_SIZE]:
+            bad.append(k)
+            break
+    if row.width == expected.width:
+        for s in range(1, TILE_HEIGHT):
+            off = _inner_offset(expected.width, s) * HASH_SIZE
+            for j in range(expected.width >> s):
+                at = off + j * HASH_SIZE
+                if row.inner[at : at + HASH_SIZE] != expected.inner[at : at + HASH_SIZE]:
+                    bad.append(j << s)
+                    break
+    return min(bad, default=0)
 
 
 def audit(
@@ -82,16 +102,23 @@ def audit(
     last_time = ""
     stored_tiles = store.tiles
 
-    def check_tile(level: int, index: int, hashes: bytes, at: int) -> bytes:
+    def check_tile(level: int, index: int, hashes: bytes) -> bytes:
         nonlocal tiles_checked
         expected = make_tile(level, index, hashes)
         row = stored_tiles([(level, index)]).get((level, index))
         if row is None or row.width < expected.width:
-            raise AuditError(f"tile {level}/{index}: missing or too narrow", at)
+            width = 0 if row is None else row.width
+            first = (index * TILE_WIDTH + width) << (TILE_HEIGHT * level)
+            raise AuditError(f"tile {level}/{index}: missing or too narrow", first)
         if row.hashes[: len(hashes)] != expected.hashes or (
             row.width == expected.width and row.inner != expected.inner
         ):
-            raise AuditError(f"tile {level}/{index}: stored hashes do not match the entries", at)
+            bad = _first_bad_hash(row, expected)
+            first = (index * TILE_WIDTH + bad) << (TILE_HEIGHT * level)
+            raise AuditError(
+                f"tile {level}/{index}: stored hashes do not match the entries from {first}",
+                first,
+            )
         tiles_checked += 1
         return tile_root(expected) if expected.width == TILE_WIDTH else b""
 
@@ -102,7 +129,7 @@ def audit(
         buf += h
         if len(buf) == TILE_WIDTH * HASH_SIZE:
             index = ((at + 1) >> (8 * level)) // TILE_WIDTH - 1
-            up = check_tile(level, index, bytes(buf), at)
+            up = check_tile(level, index, bytes(buf))
             builders[level] = bytearray()
             push(level + 1, up, at)
 
@@ -146,7 +173,7 @@ def audit(
     for level, buf in enumerate(builders):
         if buf:
             count = integrated >> (8 * level)
-            check_tile(level, count // TILE_WIDTH, bytes(buf), integrated - 1)
+            check_tile(level, count // TILE_WIDTH, bytes(buf))
     if cps and cps[0].size == 0 and by_size[0].root != CompactRange().root():
         raise AuditError("checkpoint 0: root is not the empty tree's")
     # (5) consecutive checkpoints are consistent, with proofs served from storage.
