@@ -1,4 +1,9 @@
-"""Helpers for the HTTP API tests: expected tlog-tiles bytes, computed with ``verifier/`` only."""
+"""Helpers for the HTTP API tests: expected tlog-tiles bytes, computed with ``verifier/`` only.
+
+There is deliberately no ``conftest.py`` here: conftest modules outside a
+package all import as ``conftest``, so one here would shadow the root
+``tests/conftest.py`` for any test that does ``from conftest import ...``.
+"""
 
 from __future__ import annotations
 

@@ -6,16 +6,63 @@ everything a client might send that is not a covered tile is a 404 problem.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 from api_support import ORIGIN, ClientFor, expected_tiles, fill
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.core import Ledger
 from verifier.checkpoint import open_checkpoint
 from verifier.merkle import leaf_hash, root_from_leaf_hashes
 from verifier.record import decode_record
 from verifier.tiles import TILE_WIDTH, decode_bundle, parse_tile_path, split_hashes
+
+
+@pytest.fixture
+def fresh_ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """An initialised ledger with only the empty checkpoint."""
+    led = Ledger.init(tmp_path / "home", origin=ORIGIN)
+    try:
+        yield led
+    finally:
+        led.close()
+
+
+@pytest.fixture
+def client_for() -> Iterator[ClientFor]:
+    """Build TestClients (no background sealer) around ledgers; closed afterwards.
+
+    Server exceptions come back as 500 responses instead of being raised, so a
+    test can assert that a request never produces one.
+    """
+    clients: list[TestClient] = []
+
+    def make(led: Ledger) -> TestClient:
+        c = TestClient(create_app(led), raise_server_exceptions=False)
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module", params=[1, 256, 300, 600])
+def sealed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Ledger, TestClient]]:
+    """A sealed ledger of ``param`` entries and a client for it (read-only tests)."""
+    led = Ledger.init(tmp_path_factory.mktemp("api") / "home", origin=ORIGIN)
+    fill(led, request.param)
+    led.seal()
+    with TestClient(create_app(led), raise_server_exceptions=False) as client:
+        yield led, client
+    led.close()
 
 
 def _leaves(led: Ledger, size: int) -> list[bytes]:

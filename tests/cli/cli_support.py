@@ -1,4 +1,8 @@
-"""Helpers for the ``evidence-ledger`` CLI tests.
+"""Helpers and fixture builders for the ``evidence-ledger`` CLI tests.
+
+There is deliberately no ``conftest.py`` here: conftest modules outside a
+package all import as ``conftest``, so one here would shadow the root
+``tests/conftest.py`` for any test that does ``from conftest import ...``.
 
 Most tests drive the click group in-process with :class:`click.testing.CliRunner`
 (fast); the ones where process behaviour matters (exit codes seen by a shell,
@@ -87,3 +91,15 @@ def init_home(path: Path, *extra: str) -> Home:
     r = CliRunner().invoke(cli, ["--home", str(path), "init", "--origin", ORIGIN, *extra])
     assert r.exit_code == 0, r.stderr
     return Home(path, r.stdout.strip())
+
+
+def filled_home_at(path: Path, n: int = 20) -> Home:
+    """A ledger at ``path`` with ``n`` hash deposits (``sha(0)``..), sealed."""
+    h = init_home(path)
+    hashes = path.parent / f"{path.name}-hashes.txt"
+    hashes.write_text("".join(sha(i) + "\n" for i in range(n)))
+    r = h.run("deposit", "--hashes-from", str(hashes))
+    assert r.exit_code == 0, r.stderr
+    r = h.run("seal")
+    assert r.exit_code == 0, r.stderr
+    return h

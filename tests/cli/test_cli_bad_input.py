@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cli_support import ORIGIN, Home, assert_one_line_error, init_home, run_el, sha
+from cli_support import ORIGIN, Home, assert_one_line_error, filled_home_at, init_home, run_el, sha
+
+
+@pytest.fixture
+def filled_home(tmp_path: Path) -> Home:
+    """A ledger with 20 hash deposits, sealed."""
+    return filled_home_at(tmp_path / "home")
 
 
 def _fails(r: object, code: int, *needles: str) -> str:

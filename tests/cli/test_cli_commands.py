@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 import pytest
-from cli_support import ORIGIN, Home, assert_one_line_error, init_home, receipts, sha
+from cli_support import (
+    ORIGIN,
+    Home,
+    assert_one_line_error,
+    filled_home_at,
+    init_home,
+    receipts,
+    sha,
+)
 from click.testing import CliRunner
 
 from ledger.cli import cli
@@ -23,6 +31,18 @@ from verifier.record import decode_record
 HEX64 = re.compile(r"[0-9a-f]{64}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+@pytest.fixture
+def ledger_home(tmp_path: Path) -> Home:
+    """A freshly initialised, empty ledger home."""
+    return init_home(tmp_path / "home")
+
+
+@pytest.fixture
+def filled_home(tmp_path: Path) -> Home:
+    """A ledger with 20 hash deposits, sealed."""
+    return filled_home_at(tmp_path / "home")
 
 
 # -- help ------------------------------------------------------------------

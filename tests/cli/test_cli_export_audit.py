@@ -7,7 +7,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from cli_support import ORIGIN, Home, assert_one_line_error, init_home, receipts, sha
+from cli_support import (
+    ORIGIN,
+    Home,
+    assert_one_line_error,
+    filled_home_at,
+    init_home,
+    receipts,
+    sha,
+)
 
 from verifier.canonical import canonicalize
 from verifier.checkpoint import open_checkpoint
@@ -17,6 +25,12 @@ from verifier.record import commitment, decode_record, verify_opening
 from verifier.tiles import TILE_WIDTH, decode_bundle, parse_tile_path, split_hashes, tile_path
 
 SIZE = 600  # tiles 0/000, 0/001 full, 0/002.p/88; 1/000.p/2; bundles 000, 001, 002.p/88
+
+
+@pytest.fixture
+def filled_home(tmp_path: Path) -> Home:
+    """A ledger with 20 hash deposits, sealed."""
+    return filled_home_at(tmp_path / "home")
 
 
 def _deposit(home: Home, tmp_path: Path, n: int, start: int = 0) -> list[dict[str, object]]:

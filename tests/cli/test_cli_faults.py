@@ -19,13 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import EL, Home
+from cli_support import EL, Home, init_home, sha
 
 from ledger.core import Ledger
 from verifier.merkle import leaf_hash
 from verifier.record import decode_record
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ledger_home(tmp_path: Path) -> Home:
+    """A freshly initialised, empty ledger home."""
+    return init_home(tmp_path / "home")
+
+
+@pytest.fixture(scope="module")
+def big_hashes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200,000 distinct SHA-256 digests, one per line."""
+    path = tmp_path_factory.mktemp("big") / "hashes.txt"
+    with path.open("w") as f:
+        for i in range(200_000):
+            f.write(sha(i) + "\n")
+    return path
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
