@@ -136,10 +136,24 @@ def parse_hex_digest(value: str, size: int, what: str) -> str:
     return v
 
 
+def _refuse_floats(value: Any) -> None:
+    """Public records hold no floats: ``verifier.record.decode_record`` refuses them,
+    so such an entry could never be audited or verified."""
+    if isinstance(value, float):
+        raise InvalidInput("event: floating-point numbers are not allowed in a public body")
+    if isinstance(value, dict):
+        for v in value.values():
+            _refuse_floats(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _refuse_floats(v)
+
+
 def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: str = "") -> Draft:
     """Validate and canonicalise an event; refuse entries that cannot fit a tile bundle."""
     if type_ not in EVENT_TYPES:
         raise InvalidInput(f"event: unknown type {type_!r}")
+    _refuse_floats(body)
     try:
         body_json = _canonical(body)
         private_json = _canonical(private)
