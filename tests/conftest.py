@@ -5,6 +5,7 @@ database ``test``). Every test gets its own freshly created schema, selected
 through ``search_path`` in the URL, and the schema is dropped afterwards. When
 the server is unreachable the PostgreSQL tests fail if ``CI`` is set (a CI run
 must never pass by skipping them) and are skipped otherwise.
+``EVIDENCE_TEST_PG_URL`` points the tests at another server.
 """
 
 from __future__ import annotations

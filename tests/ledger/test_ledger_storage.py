@@ -22,6 +22,7 @@ from ledger.core import Ledger, Receipt
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import account_registered, evidence_deposited, key_registered
 from ledger.storage import create_store, open_store
+from ledger.storage.base import FORMAT
 from ledger.storage.postgres import _SEQUENCE_LOCK as SEQUENCE_LOCK
 from verifier.record import GENESIS_PREV, decode_record
 
@@ -65,6 +66,30 @@ def test_appends_are_contiguous_from_zero_with_a_hash_chain(store_url: str) -> N
         assert check_log(again, drafts) == hashes
     finally:
         again.close()
+
+
+def test_reads_of_tiles_checkpoints_and_meta(ledger: Ledger) -> None:
+    store = ledger.store
+    assert store.get_meta("format") == FORMAT
+    assert store.get_meta("no such key") is None
+    ledger.append(hash_drafts(600))
+    ledger.seal(batch_max=256)
+    cps = store.checkpoints()
+    assert [cp.size for cp in cps] == [0, 256, 512, 600]
+    assert store.latest_checkpoint() == cps[-1]
+    assert store.checkpoint(512) == cps[2]
+    assert store.checkpoint(300) is None
+    tiles = list(store.all_tiles())
+    shapes = [(t.level, t.index, t.width) for t in tiles]
+    assert shapes == [(0, 0, 256), (0, 1, 256), (0, 2, 88), (1, 0, 2)]
+    assert store.tiles([(0, 1), (0, 9), (1, 0)]) == {(0, 1): tiles[1], (1, 0): tiles[3]}
+    assert store.entries(598, 700)[-1][0] == 599
+    assert store.entries(600, 700) == []
+    assert [p[0] for p in store.privates(10, 13)] == [10, 11, 12]
+    assert store.storage_bytes() > 600 * 200
+    stats = ledger.stats()
+    assert (stats["size"], stats["checkpoint_size"], stats["pending"]) == (600, 600, 0)
+    assert stats["backend"] == store.kind
 
 
 def test_creating_twice_is_refused(store_url: str) -> None:
