@@ -30,6 +30,14 @@ def canonicalize(value: Any) -> bytes:
     ``float``, ``bool`` and ``None``. Integers beyond 2**53 - 1 and non-finite
     floats are refused: they have no exact I-JSON representation.
     """
+    if type(value) is dict and _flat_plain(value):
+        # Same bytes as the general path: ASCII names sort identically by code
+        # point and by UTF-16 unit, and json escapes strings as §3.2.2.2 does.
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise MalformedError("canonical: string is not valid Unicode (lone surrogate)") from e
     parts: list[str] = []
     try:
         _emit(value, parts)
@@ -39,6 +47,17 @@ def canonicalize(value: Any) -> bytes:
         return "".join(parts).encode("utf-8")
     except UnicodeEncodeError as e:
         raise MalformedError("canonical: string is not valid Unicode (lone surrogate)") from e
+
+
+def _flat_plain(value: dict[Any, Any]) -> bool:
+    """A flat object with ASCII string names and str/int/bool/null values."""
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not k.isascii():
+            return False
+        if not (t is str or v is None or t is bool or (t is int and -_MAX_SAFE <= v <= _MAX_SAFE)):
+            return False
+    return True
 
 
 def _emit(value: Any, out: list[str]) -> None:
