@@ -21,6 +21,7 @@ __all__ = ["canonicalize", "loads_canonical", "loads_strict"]
 _encode_string = json.encoder.encode_basestring
 # The largest integer that an IEEE 754 double represents exactly.
 _MAX_SAFE = 2**53 - 1
+_PLAIN_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def canonicalize(value: Any) -> bytes:
@@ -33,7 +34,7 @@ def canonicalize(value: Any) -> bytes:
     if type(value) is dict and _flat_plain(value):
         # Same bytes as the general path: ASCII names sort identically by code
         # point and by UTF-16 unit, and json escapes strings as §3.2.2.2 does.
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        text = _PLAIN_ENCODER.encode(value)
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError as e:

@@ -101,12 +101,15 @@ def _no_float(text: str) -> Any:
     raise MalformedError("record: floating-point numbers are not allowed")
 
 
+_DECODER = json.JSONDecoder(parse_float=_no_float)
+
+
 def decode_record(leaf: bytes) -> Record:
     """Parse leaf bytes strictly: exact members and types, canonical encoding."""
     if len(leaf) > MAX_LEAF_SIZE:
         raise MalformedError(f"record: {len(leaf)} bytes exceeds {MAX_LEAF_SIZE}")
     try:
-        obj = json.loads(leaf.decode("utf-8"), parse_float=_no_float)
+        obj = _DECODER.decode(leaf.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise MalformedError(f"record: not valid JSON ({e})") from e
     if not isinstance(obj, dict) or obj.keys() != _KEYS:
