@@ -66,6 +66,7 @@ class Sequencer:
         while True:
             item = self._queue.get()
             if item is _STOP:
+                self._store.close()  # this thread's connection
                 return
             group = [item]
             count = len(item[0])  # type: ignore[index]
@@ -82,6 +83,7 @@ class Sequencer:
                 count += len(nxt[0])  # type: ignore[index]
             self._commit(group)  # type: ignore[arg-type]
             if stop:
+                self._store.close()
                 return
 
     def _commit(self, group: list[tuple[list[Draft], Future[list[Appended]]]]) -> None:

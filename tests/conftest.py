@@ -21,7 +21,7 @@ import pytest
 from ledger.core import Ledger
 
 PG_ADMIN_URL = os.environ.get("EVIDENCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-ORIGIN = "ledger.test/log"
+ORIGIN = "ledger.test/log"  # also in tests/ledger/ledger_helpers.py
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -25,6 +25,9 @@ from verifier.record import GENESIS_PREV, commitment, decode_record
 LOG_TABLES = ("events", "private", "checkpoints")
 
 
+ORIGIN = "ledger.test/log"  # the origin the conftest ledger fixture uses
+
+
 def hash_drafts(n: int) -> list[Draft]:
     """``n`` hash-only evidence drafts with random digests."""
     return [evidence_deposited(kind="hash", sha256=os.urandom(32).hex()) for _ in range(n)]

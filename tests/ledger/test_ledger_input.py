@@ -7,8 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ORIGIN
-from ledger_helpers import hash_drafts
+from ledger_helpers import ORIGIN, hash_drafts
 
 from ledger.audit import audit
 from ledger.core import Ledger

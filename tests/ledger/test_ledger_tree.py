@@ -11,8 +11,7 @@ import itertools
 import random
 
 import pytest
-from conftest import ORIGIN
-from ledger_helpers import hash_drafts
+from ledger_helpers import ORIGIN, hash_drafts
 from pymerkle import InmemoryTree
 
 from ledger.core import Ledger
