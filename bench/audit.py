@@ -22,6 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--workers", type=int, default=2, help="0: single process")
     a = ap.parse_args()
     url = pg_url("audit") if a.backend == "postgresql" else None
     try:
@@ -34,10 +35,13 @@ def main() -> None:
             print(f"built {a.n:,} entries in {time.perf_counter() - t:.1f} s")
             if hasattr(ledger.store, "checkpoint_wal"):
                 ledger.store.checkpoint_wal()
-            report = audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+            report = audit(
+                ledger.store, ledger.verifier_key, ledger.config.origin, workers=a.workers
+            )
             size = ledger.store.storage_bytes()
         print(
-            f"audit[{a.backend}] n={a.n:,}: {report.entries_per_second:,.0f} entries/s "
+            f"audit[{a.backend}] n={a.n:,} workers={a.workers}: "
+            f"{report.entries_per_second:,.0f} entries/s "
             f"({report.seconds:.1f} s, {report.tiles:,} tiles, {report.checkpoints} checkpoints); "
             f"storage {size / a.n:.0f} bytes/entry"
         )

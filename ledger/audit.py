@@ -12,8 +12,11 @@ first failure is reported with the index where it happened.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ledger.errors import AuditError
@@ -71,13 +74,105 @@ def _first_bad_hash(row: TileRow, expected: TileRow) -> int:
     return min(bad, default=0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """What the per-entry checks of one chunk hand to the tree checks."""
+
+    hashes: bytes
+    first_prev: str
+    first_time: str
+    last_hash: str
+    last_time: str
+
+
+def check_entries(store: Store, start: int, end: int) -> _Chunk:
+    """Step (2) for entries ``[start, end)``: record, index, chain inside the
+    chunk, stored leaf hash, commitment opening. Returns the leaf hashes."""
+    rows = store.entries(start, end)
+    privs = store.privates(start, end)
+    if len(rows) != end - start or len(privs) != end - start:
+        gap = min(_first_gap(start, [r[0] for r in rows]), _first_gap(start, [p[0] for p in privs]))
+        raise AuditError(f"entry {gap}: entry or private body is missing", gap)
+    out = bytearray()
+    # The chain is checked across the chunk's start too, from the entry before
+    # it, so the first failure is named the same however the log is chunked.
+    before = store.entries(start - 1, start) if start else []
+    prev = leaf_hash(before[0][3]).hex() if before else GENESIS_PREV
+    first_prev = first_time = last_time = ""
+    for (idx, type_, t, leaf, stored_hash), (pidx, salt, body) in zip(rows, privs, strict=True):
+        try:
+            rec = decode_record(leaf)
+        except VerifierError as e:
+            raise AuditError(f"entry {idx}: {e}", idx) from e
+        if rec.index != idx or pidx != idx:
+            raise AuditError(f"entry {idx}: record says index {rec.index}", idx)
+        if idx == start:
+            first_prev, first_time = rec.prev, rec.time
+        if rec.prev != prev:
+            raise AuditError(f"entry {idx}: hash chain broken (prev does not match)", idx)
+        if rec.type != type_ or rec.time != t or rec.time < last_time:
+            raise AuditError(f"entry {idx}: type or time column disagrees or goes back", idx)
+        h = leaf_hash(leaf)
+        if h != stored_hash:
+            raise AuditError(f"entry {idx}: stored leaf hash does not match the leaf", idx)
+        if commitment(salt, body) != rec.commitment:
+            raise AuditError(f"entry {idx}: private body does not open the commitment", idx)
+        prev, last_time = h.hex(), rec.time
+        out += h
+    return _Chunk(bytes(out), first_prev, first_time, prev, last_time)
+
+
+_worker_store: Store | None = None
+
+
+def _init_worker(url: str) -> None:
+    global _worker_store
+    from ledger.storage import open_store
+
+    _worker_store = open_store(url)
+
+
+def _check_in_worker(start: int, end: int) -> _Chunk:
+    assert _worker_store is not None
+    return check_entries(_worker_store, start, end)
+
+
+def _checked_chunks(
+    store: Store, chunks: Sequence[tuple[int, int]], workers: int
+) -> Iterator[_Chunk]:
+    """Results of :func:`check_entries` in order, computed here or in a pool."""
+    if workers <= 0 or len(chunks) < 4:  # starting processes costs more than it saves
+        for start, end in chunks:
+            yield check_entries(store, start, end)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, ctx, _init_worker, (store.url,)) as pool:
+        window: deque[Future[_Chunk]] = deque()
+        todo = iter(chunks)
+        for start, end in itertools.islice(todo, 2 * workers):
+            window.append(pool.submit(_check_in_worker, start, end))
+        while window:
+            result = window.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                window.append(pool.submit(_check_in_worker, *nxt))
+            yield result
+
+
 def audit(
     store: Store,
     log_key: VerifierKey,
     origin: str,
     progress: Callable[[int], None] | None = None,
+    workers: int = 0,
+    chunk: int = CHUNK,
 ) -> AuditReport:
-    """Verify the whole store; raise :class:`AuditError` naming the first failure."""
+    """Verify the whole store; raise :class:`AuditError` naming the first failure.
+
+    With ``workers > 0`` the per-entry checks of step (2) run in that many
+    processes, each reading its own chunks from the database, while this
+    process rebuilds the tree from the leaf hashes they return.
+    """
     started = time.perf_counter()
     cps = store.checkpoints()
     # (1) signatures, and the checkpoint text must match its row.
@@ -133,33 +228,18 @@ def audit(
             builders[level] = bytearray()
             push(level + 1, up, at)
 
-    for start in range(0, size, CHUNK):
-        end = min(size, start + CHUNK)
-        rows = store.entries(start, end)
-        privs = store.privates(start, end)
-        if len(rows) != end - start or len(privs) != end - start:
-            gap = min(
-                _first_gap(start, [r[0] for r in rows]), _first_gap(start, [p[0] for p in privs])
-            )
-            raise AuditError(f"entry {gap}: entry or private body is missing", gap)
-        for (idx, type_, t, leaf, stored_hash), (pidx, salt, body) in zip(rows, privs, strict=True):
-            # (2) the entry itself.
-            try:
-                rec = decode_record(leaf)
-            except VerifierError as e:
-                raise AuditError(f"entry {idx}: {e}", idx) from e
-            if rec.index != idx or pidx != idx:
-                raise AuditError(f"entry {idx}: record says index {rec.index}", idx)
-            if rec.prev != prev:
-                raise AuditError(f"entry {idx}: hash chain broken (prev does not match)", idx)
-            if rec.type != type_ or rec.time != t or rec.time < last_time:
-                raise AuditError(f"entry {idx}: type or time column disagrees or goes back", idx)
-            h = leaf_hash(leaf)
-            if h != stored_hash:
-                raise AuditError(f"entry {idx}: stored leaf hash does not match the leaf", idx)
-            if commitment(salt, body) != rec.commitment:
-                raise AuditError(f"entry {idx}: private body does not open the commitment", idx)
-            prev, last_time = h.hex(), rec.time
+    chunks = [(s, min(size, s + chunk)) for s in range(0, size, chunk)]
+    for (start, end), part in zip(chunks, _checked_chunks(store, chunks, workers), strict=True):
+        # The chain and the clock continue across chunks.
+        if part.first_prev != prev:
+            raise AuditError(f"entry {start}: hash chain broken (prev does not match)", start)
+        if part.first_time < last_time:
+            raise AuditError(f"entry {start}: time goes back", start)
+        prev, last_time = part.last_hash, part.last_time
+        hashes = part.hashes
+        for i in range(end - start):
+            idx = start + i
+            h = hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]
             # (3) tiles, (4) roots.
             if idx < integrated:
                 push(0, h, idx)

@@ -205,17 +205,24 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Processes for the per-entry checks (0: all in this process).",
+)
 @click.pass_context
 @friendly
-def audit(ctx: click.Context) -> None:
+def audit(ctx: click.Context, workers: int) -> None:
     """Re-verify everything; exit 1 naming the first index that fails.
 
-    Example: evidence-ledger audit
+    Example: evidence-ledger audit --workers 2
     """
     from ledger.audit import audit as do_audit
 
     with _open(ctx) as ledger:
-        report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+        report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
         _emit(
             {
                 "ok": True,

@@ -48,3 +48,7 @@ class AuditError(LedgerError):
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+    def __reduce__(self) -> tuple[type[AuditError], tuple[str, int | None]]:
+        # Keep the index when the error crosses a process boundary.
+        return (AuditError, (str(self), self.index))

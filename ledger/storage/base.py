@@ -129,6 +129,8 @@ class Store(ABC):
     """Abstract event store: the log, its tiles and checkpoints, projections."""
 
     kind: str
+    url: str
+    """The URL that opens this store again (``sqlite:///PATH`` or ``postgresql://...``)."""
 
     # -- lifecycle -------------------------------------------------------
     @abstractmethod

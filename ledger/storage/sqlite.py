@@ -77,6 +77,7 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path
+        self.url = "sqlite:///" + str(path.resolve())
         self._local = threading.local()
         if create:
             if path.exists():

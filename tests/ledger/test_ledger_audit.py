@@ -173,3 +173,38 @@ def test_audit_catches_tampering_in_a_reopened_sqlite_file(tmp_path) -> None:
 def edit_leaf_hash_at(db: RawDb, idx: int) -> None:
     (h,) = db.execute("select leaf_hash from events where idx = ?", (idx,))[0]
     db.execute("update events set leaf_hash = ? where idx = ?", (flip(h, 0), idx))
+
+
+PARALLEL_CASES = ["leaf byte", "leaf hash", "private body", "deleted entry"]
+
+
+@pytest.mark.parametrize("case", PARALLEL_CASES)
+def test_parallel_audit_finds_the_same_first_failure(sealed: Ledger, case: str) -> None:
+    """Worker processes check chunks; entry 300 starts a chunk of 100, so the
+    chain check across chunk boundaries is exercised too."""
+    clean = audit(sealed.store, sealed.verifier_key, sealed.config.origin, workers=2, chunk=100)
+    assert (clean.entries, clean.tiles) == (SIZE, 4)
+    tamper, index, message = CASES[case]
+    with raw_db(sealed.config.database_url, bypass_triggers=True) as db:
+        tamper(db)
+    with pytest.raises(AuditError) as info:
+        audit(sealed.store, sealed.verifier_key, sealed.config.origin, workers=2, chunk=100)
+    assert re.search(message, str(err := info.value)), str(err)
+    assert err.index == index, str(err)
+
+
+def test_parallel_audit_catches_a_chain_broken_at_a_chunk_boundary(sealed: Ledger) -> None:
+    """Entry 400 starts a chunk: rewrite its prev (and its stored hash to match).
+    The worker checking 400..499 must still name 400, not 401."""
+    with raw_db(sealed.config.database_url, bypass_triggers=True) as db:
+        (leaf,) = db.execute("select leaf from events where idx = ?", (400,))[0]
+        at = leaf.index(b'"prev":"') + 8
+        edited = leaf[:at] + (b"0" if leaf[at : at + 1] != b"0" else b"1") + leaf[at + 1 :]
+        db.execute("update events set leaf = ? where idx = ?", (edited, 400))
+        db.execute("update events set leaf_hash = ? where idx = ?", (leaf_hash(edited), 400))
+    for workers in (0, 2):
+        with pytest.raises(AuditError, match="entry 400: hash chain broken") as info:
+            audit(
+                sealed.store, sealed.verifier_key, sealed.config.origin, workers=workers, chunk=100
+            )
+        assert info.value.index == 400
