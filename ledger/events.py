@@ -13,9 +13,8 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.errors import InvalidInput, TooLarge
 from verifier.canonical import canonicalize
@@ -58,9 +57,12 @@ EVENT_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """An event ready to be sequenced: canonical bodies, salt, commitment."""
+class Draft(NamedTuple):
+    """An event ready to be sequenced: canonical bodies, salt, commitment.
+
+    A named tuple rather than a frozen dataclass: it is built once per
+    deposit on the hot path, and tuples are several times cheaper to build.
+    """
 
     type: str
     body: dict[str, Any]
@@ -69,7 +71,7 @@ class Draft:
     private_json: bytes
     salt: bytes
     commitment: str
-    ref: str = field(default="")
+    ref: str = ""
     """The id the event is about (evidence id, account id), for receipts."""
 
 

@@ -8,8 +8,7 @@ identical tables by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["PROJECTIONS", "Insert", "Op", "Update", "deposit_number", "project"]
 
@@ -51,14 +50,16 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 INDEXES = (("evidence", "owner"), ("evidence", "sha256"), ("accounts", "token_sha256"))
 
 
-@dataclass(frozen=True, slots=True)
-class Insert:
+class Insert(NamedTuple):
+    """Insert ``row`` (in PROJECTIONS column order) into ``table``."""
+
     table: str
     row: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class Update(NamedTuple):
+    """Set ``values`` on the row of ``table`` whose ``key`` equals ``key_value``."""
+
     table: str
     key: str
     key_value: Any

@@ -96,7 +96,7 @@ def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_tim
         events.append((index, d.type, time, leaf, h))
         private.append((index, d.salt, d.private_json))
         ops.extend(project(d.type, d.body, d.private, index, time))
-        appended.append(Appended(index=index, type=d.type, time=time, leaf_hash=h, ref=d.ref))
+        appended.append(Appended(index, d.type, time, h, d.ref))
         prev_hex = h.hex()
     return Rows(events=events, private=private, ops=ops, appended=appended)
 
