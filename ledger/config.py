@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from ledger.errors import ConfigError
+from verifier.errors import MalformedError
+from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
 
-__all__ = ["HOME_FORMAT", "Config", "SealPolicy", "load_config", "save_config"]
+__all__ = [
+    "HOME_FORMAT",
+    "Config",
+    "SealPolicy",
+    "TsaConfig",
+    "WitnessEntry",
+    "load_config",
+    "save_config",
+]
 
 HOME_FORMAT = "evidence-ledger-home/1"
 DEFAULT_MAX_UPLOAD = 4 * 1024**3
@@ -33,6 +43,24 @@ class SealPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessEntry:
+    """A witness the sealer asks to cosign: its name, URL prefix and cosigner key."""
+
+    name: str
+    url: str
+    vkey: str
+
+
+@dataclass(frozen=True, slots=True)
+class TsaConfig:
+    """The RFC 3161 TSA the sealer asks for tokens, and the roots its tokens chain to."""
+
+    url: str
+    roots: str
+    """Path of a PEM file with the trusted root certificates."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Settings stored in ``config.json``."""
 
@@ -42,6 +70,10 @@ class Config:
     seal: SealPolicy = field(default_factory=SealPolicy)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     group_max: int = DEFAULT_GROUP_MAX
+    witnesses: tuple[WitnessEntry, ...] = ()
+    quorum: int = 0
+    """Witnesses that must cosign a checkpoint before it is published (0: no witnesses)."""
+    tsa: TsaConfig | None = None
 
     @property
     def key_path(self) -> Path:
@@ -88,12 +120,51 @@ def load_config(home: Path) -> Config:
             seal=seal,
             max_upload_bytes=int(raw.get("max_upload_bytes", DEFAULT_MAX_UPLOAD)),
             group_max=int(raw.get("group_max", DEFAULT_GROUP_MAX)),
+            witnesses=tuple(WitnessEntry(**w) for w in raw.get("witnesses", [])),
+            quorum=int(raw.get("quorum", 0)),
+            tsa=TsaConfig(**raw["tsa"]) if raw.get("tsa") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
     if cfg.seal.batch_max < 1 or cfg.seal.interval <= 0 or cfg.group_max < 1:
         raise ConfigError(f"config: {path} has non-positive limits")
+    check_anchoring(cfg, str(path))
     return cfg
+
+
+def check_anchoring(cfg: Config, where: str) -> None:
+    """Refuse witness lists and quorums that could publish without the policy.
+
+    Every witness has a distinct name and cosigner key (type 0x04) named like
+    it; the quorum is between 1 and the number of witnesses (0 only when
+    there are none).
+    """
+    names: set[str] = set()
+    keys: set[bytes] = set()
+    for w in cfg.witnesses:
+        try:
+            key = VerifierKey.from_text(w.vkey)
+        except MalformedError as e:
+            raise ConfigError(f"config: {where}: witness {w.name!r}: {e}") from e
+        if key.alg != ALG_COSIGNATURE_V1 or key.name != w.name:
+            raise ConfigError(
+                f"config: {where}: witness {w.name!r} needs a cosignature key (type 0x04) "
+                "with the same name"
+            )
+        if w.name in names or key.public_key in keys:
+            raise ConfigError(f"config: {where}: witness {w.name!r} is listed twice")
+        if not w.url.startswith(("http://", "https://")):
+            raise ConfigError(f"config: {where}: witness {w.name!r} URL must be http(s)://")
+        names.add(w.name)
+        keys.add(key.public_key)
+    low = 1 if cfg.witnesses else 0
+    if not low <= cfg.quorum <= len(cfg.witnesses):
+        raise ConfigError(
+            f"config: {where}: quorum {cfg.quorum} is not between {low} and "
+            f"{len(cfg.witnesses)} (the number of witnesses)"
+        )
+    if cfg.tsa is not None and not cfg.tsa.url.startswith(("http://", "https://")):
+        raise ConfigError(f"config: {where}: TSA URL must be http(s)://")
 
 
 def save_config(cfg: Config) -> None:
