@@ -3,6 +3,10 @@
 Thin over the library: each command parses its arguments, calls one library
 function and prints its report. Exit status: 0 valid, 1 invalid (a check
 failed), 2 an input could not be read or parsed (including bad arguments).
+
+Commands: ``package`` (an evidence package zip), ``certificate`` (a
+certificate and the evidence files), ``log`` (a tlog-tiles export or URL).
+Everything is checked against a trust file the judge obtained elsewhere.
 """
 
 from __future__ import annotations
@@ -11,13 +15,26 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from verifier.errors import Error
+from verifier.anchors import witness_check
+from verifier.certificate import (
+    MAX_CERTIFICATE_SIZE,
+    Certificate,
+    LogStatus,
+    log_view_checks,
+    verify_certificate,
+)
+from verifier.digest import FileDigest, digest_file
+from verifier.errors import Error, MalformedError
 from verifier.logaudit import MAX_CHECKPOINT_SIZE, LogAudit, audit_log
-from verifier.note import VerifierKey
+from verifier.logview import LogView, audit_source, certificate_status, revocations
+from verifier.note import VerifierKey, parse_note
+from verifier.package import PackageReader, verify_package
+from verifier.report import LANGS, Check, Report, dumps, render_json, render_text
+from verifier.trust import Trust, read_trust
 
 __all__ = ["EXIT_INPUT", "EXIT_INVALID", "EXIT_VALID", "build_parser", "main"]
 
@@ -27,14 +44,69 @@ EXIT_INPUT = 2
 
 _LOG_EPILOG = """\
 example:
+  evidence-verify log ./export --trust trust.json
+  evidence-verify log https://ledger.example/log --trust trust.json --certificate cert.json
   evidence-verify log ./export --vkey 'ledger.example/log+1a2b3c4d+AcfM...'
   evidence-verify log ./export --vkey log.vkey --from old-checkpoint.txt --json
 
 DIR holds a C2SP tlog-tiles export: DIR/checkpoint, DIR/tile/<L>/<N>[.p/<W>]
-and DIR/tile/entries/<N>[.p/<W>].
+and DIR/tile/entries/<N>[.p/<W>]; a URL is fetched to a temporary copy first.
 
 exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
 """
+
+_PACKAGE_EPILOG = """\
+example:
+  evidence-verify package evidence-package.zip --trust trust.json
+  evidence-verify package evidence-package.zip --trust trust.json --log ./export --lang zh
+
+The trust file comes from the court or the IP office, never from the package.
+
+exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
+"""
+
+_CERTIFICATE_EPILOG = """\
+example:
+  evidence-verify certificate cert.json --evidence contract.pdf --trust trust.json
+  evidence-verify certificate cert.json --trust trust.json --json   (hash-only deposit)
+
+exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
+"""
+
+
+def _default_lang() -> str:
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def _common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    sub.add_argument(
+        "--lang",
+        choices=LANGS,
+        default=_default_lang(),
+        help="language of the report: zh (中文) or en (default: from LANG)",
+    )
+
+
+def _log_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--log",
+        metavar="DIR_OR_URL",
+        help="a tlog-tiles export of the log (directory or URL): audit it, then check "
+        "that the certificate was recorded and has not been revoked",
+    )
+    sub.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=min(os.cpu_count() or 1, 8),
+        metavar="N",
+        help="with --log: processes that parse entries in parallel "
+        "(default: one per CPU, at most 8)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,12 +129,33 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_LOG_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    log.add_argument("directory", metavar="DIR", help="the export directory")
     log.add_argument(
+        "directory", metavar="DIR_OR_URL", help="the export directory or the log's http(s) URL"
+    )
+    keys = log.add_mutually_exclusive_group(required=True)
+    keys.add_argument(
         "--vkey",
-        required=True,
         metavar="VKEY",
         help="the log's verifier key (name+hash+base64) or a file that contains it",
+    )
+    keys.add_argument(
+        "--trust",
+        metavar="TRUST.json",
+        help="a trust file (evidence-trust/v1): log keys by origin, witness quorum",
+    )
+    log.add_argument(
+        "--certificate",
+        action="append",
+        default=[],
+        metavar="CERT",
+        help="with --trust: a certificate (JSON or package zip) to look up in the log: "
+        "recorded, revoked? (repeatable)",
+    )
+    log.add_argument(
+        "--lang",
+        choices=LANGS,
+        default=_default_lang(),
+        help="with --trust: language of the report, zh (中文) or en",
     )
     log.add_argument(
         "--from",
@@ -79,6 +172,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes that parse entries in parallel (default: one per CPU, at most 8)",
     )
     log.set_defaults(run=_run_log)
+
+    package = commands.add_parser(
+        "package",
+        help="verify an evidence package (zip) against a trust file",
+        description=(
+            "Verify an evidence package: the zip's structure (no unsafe names, no\n"
+            "duplicates, no compressed members), the evidence file's digests, the\n"
+            "certificate's log entry, commitment, inclusion proof, checkpoint\n"
+            "signatures, witnesses and timestamp, and the notary's signature and key\n"
+            "validity; with --log, that it is recorded in the log and not revoked."
+        ),
+        epilog=_PACKAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    package.add_argument("package", metavar="PKG.zip", help="the evidence package")
+    package.add_argument("--trust", required=True, metavar="TRUST.json", help="the trust file")
+    _log_option(package)
+    _common(package)
+    package.set_defaults(run=_run_package)
+
+    certificate = commands.add_parser(
+        "certificate",
+        help="verify a certificate and the evidence files it covers",
+        description=(
+            "Verify a deposit certificate (certificate.json) and, with --evidence, that\n"
+            "each file is the deposited one; the same checks as for a package."
+        ),
+        epilog=_CERTIFICATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    certificate.add_argument("certificate", metavar="CERT.json", help="the certificate")
+    certificate.add_argument(
+        "--evidence",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="the evidence file(s) whose digests must match (none for a hash-only deposit)",
+    )
+    certificate.add_argument("--trust", required=True, metavar="TRUST.json", help="the trust file")
+    _log_option(certificate)
+    _common(certificate)
+    certificate.set_defaults(run=_run_certificate)
     return parser
 
 
@@ -110,44 +245,164 @@ def _load_key(value: str) -> VerifierKey:
     return VerifierKey.from_text(value)
 
 
-def _run_log(args: argparse.Namespace, out: TextIO) -> int:
-    key = _load_key(args.vkey)
-    old: bytes | None = None
-    if args.old is not None:
-        try:
-            with open(args.old, "rb") as f:
-                old = f.read(MAX_CHECKPOINT_SIZE + 1)
-        except OSError as e:
-            raise _InputError(f"cannot read old checkpoint {args.old!r}: {e.strerror}") from e
-        if len(old) > MAX_CHECKPOINT_SIZE:
-            raise _InputError(f"old checkpoint {args.old!r} is not a checkpoint (too large)")
-    report = audit_log(args.directory, key, old, workers=args.workers)
+def _read_old(path: str | None) -> bytes | None:
+    if path is None:
+        return None
     try:
-        if args.json:
-            json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        else:
-            _print_report(report, out)
+        with open(path, "rb") as f:
+            old = f.read(MAX_CHECKPOINT_SIZE + 1)
+    except OSError as e:
+        raise _InputError(f"cannot read old checkpoint {path!r}: {e.strerror}") from e
+    if len(old) > MAX_CHECKPOINT_SIZE:
+        raise _InputError(f"old checkpoint {path!r} is not a checkpoint (too large)")
+    return old
+
+
+def _write(out: TextIO, text: str) -> None:
+    try:
+        out.write(text)
         out.flush()
     except BrokenPipeError:
         # The reader (say, `| head`) left: the verdict is still the exit status.
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+
+
+def _run_log(args: argparse.Namespace, out: TextIO) -> int:
+    old = _read_old(args.old)
+    if args.trust is None:
+        if args.certificate:
+            raise _InputError("--certificate needs --trust")
+        report = audit_log(args.directory, _load_key(args.vkey), old, workers=args.workers)
+        if args.json:
+            _write(out, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        else:
+            _write(out, _format_audit(report))
+        return EXIT_VALID if report.valid else EXIT_INVALID
+    trust = read_trust(args.trust)
+    certs = [_load_certificate_or_package(p) for p in args.certificate]
+    view = audit_source(
+        args.directory,
+        trust,
+        old_checkpoint=old,
+        sizes={c.checkpoint_body.size for c in certs},
+        workers=args.workers,
+    )
+    audit = view.audit
+    checks = [_audit_check(c.name, c.status, c.detail) for c in audit.checks]
+    checks.append(_log_witnesses(view, trust))
+    for cert in certs:
+        status = certificate_status(audit, cert)
+        for c in log_view_checks(cert, status):
+            checks.append(Check(c.key, c.status, c.reason, c.reason_zh, cert.certificate_id[:16]))
+    log_report = Report(
+        "log", args.directory, tuple(checks), {"origin": audit.origin, "size": audit.size}
+    )
+    rate = audit.entries_read / audit.seconds if audit.seconds > 0 else 0.0
+    if args.json:
+        doc = render_json(log_report, args.lang)
+        doc.update(
+            entries_read=audit.entries_read,
+            seconds=round(audit.seconds, 6),
+            entries_per_second=round(rate),
+            revoked=revocations(audit),
+        )
+        _write(out, dumps(doc) + "\n")
+    else:
+        speed = (
+            f"{audit.entries_read} 条，用时 {audit.seconds:.2f} 秒（每秒 {rate:,.0f} 条）\n"
+            if args.lang == "zh"
+            else f"{audit.entries_read} entries read in {audit.seconds:.2f} s "
+            f"({rate:,.0f} entries/s)\n"
+        )
+        _write(out, render_text(log_report, args.lang) + speed)
+    return EXIT_VALID if log_report.valid else EXIT_INVALID
+
+
+def _audit_check(name: str, status: str, detail: str) -> Check:
+    # The log audit reports in English; the Chinese report keeps its detail verbatim.
+    return Check(name, status, detail, detail)
+
+
+def _log_witnesses(view: LogView, trust: Trust) -> Check:
+    """Witness quorum on the audited export's checkpoint (check (1) is its log signature)."""
+    return witness_check(parse_note(view.checkpoint), trust, view.audit.checks[0].ok)
+
+
+def _load_certificate_or_package(path: str) -> Certificate:
+    data = _read_file(path, MAX_CERTIFICATE_SIZE, "certificate")
+    if data[:4] == b"PK\x03\x04":
+        with PackageReader(path) as pkg:
+            if "certificate.json" not in pkg.by_name:
+                raise MalformedError(f"package {path!r}: no certificate.json")
+            return Certificate.from_json(pkg.read("certificate.json", MAX_CERTIFICATE_SIZE))
+    return Certificate.from_json(data, allow_newline=True)
+
+
+def _read_file(path: str, limit: int, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise _InputError(f"cannot read {what} {path!r}: {e.strerror}") from e
+    if len(data) > limit and not data.startswith(b"PK\x03\x04"):
+        raise _InputError(f"{what} {path!r} is larger than {limit} bytes")
+    return data
+
+
+def _log_status(
+    args: argparse.Namespace, trust: Trust
+) -> Callable[[Certificate], LogStatus] | None:
+    """With --log: a function auditing the log view and judging one certificate by it."""
+    if args.log is None:
+        return None
+    source: str = args.log
+    workers: int = args.workers
+
+    def status(cert: Certificate) -> LogStatus:
+        view = audit_source(source, trust, sizes={cert.checkpoint_body.size}, workers=workers)
+        return certificate_status(view.audit, cert)
+
+    return status
+
+
+def _emit(report: Report, args: argparse.Namespace, out: TextIO) -> int:
+    if args.json:
+        _write(out, dumps(render_json(report, args.lang)) + "\n")
+    else:
+        _write(out, render_text(report, args.lang))
     return EXIT_VALID if report.valid else EXIT_INVALID
 
 
-def _print_report(report: LogAudit, out: TextIO) -> None:
-    out.write(f"log audit of {report.directory}\n")
-    out.write(f"origin {report.origin}, size {report.size}\n")
+def _run_package(args: argparse.Namespace, out: TextIO) -> int:
+    trust = read_trust(args.trust)
+    report = verify_package(args.package, trust, log_status=_log_status(args, trust))
+    return _emit(report, args, out)
+
+
+def _run_certificate(args: argparse.Namespace, out: TextIO) -> int:
+    trust = read_trust(args.trust)
+    data = _read_file(args.certificate, MAX_CERTIFICATE_SIZE, "certificate")
+    cert = Certificate.from_json(data, allow_newline=True)
+    files: list[FileDigest] = [digest_file(p) for p in args.evidence]
+    status_fn = _log_status(args, trust)
+    checks = verify_certificate(cert, trust, files, log=status_fn(cert) if status_fn else None)
+    report = Report("certificate", args.certificate, tuple(checks), cert.facts())
+    return _emit(report, args, out)
+
+
+def _format_audit(report: LogAudit) -> str:
+    lines = [f"log audit of {report.directory}", f"origin {report.origin}, size {report.size}"]
     width = max(len(c.name) for c in report.checks)
     for i, c in enumerate(report.checks, 1):
-        out.write(f"{i:3d}. {c.name:<{width}}  {c.status.upper():<7}  {c.detail}\n")
+        lines.append(f"{i:3d}. {c.name:<{width}}  {c.status.upper():<7}  {c.detail}")
     rate = report.entries_read / report.seconds if report.seconds > 0 else 0.0
     failed = sum(1 for c in report.checks if not c.ok)
     verdict = "VALID" if report.valid else f"INVALID ({failed} of {len(report.checks)} checks)"
-    out.write(
+    lines.append(
         f"{verdict}: {report.entries_read} entries read in {report.seconds:.2f} s "
-        f"({rate:,.0f} entries/s)\n"
+        f"({rate:,.0f} entries/s)"
     )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import time
 from collections import deque
+from collections.abc import Collection
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
@@ -83,6 +85,10 @@ class LogAudit:
     checks: tuple[CheckResult, ...]
     entries_read: int
     seconds: float
+    events: tuple[tuple[int, bytes], ...] = ()
+    """``(index, leaf)`` of entries of the types asked for with ``collect_types``."""
+    roots: tuple[tuple[int, bytes], ...] = ()
+    """``(size, root)`` of the tree at each size asked for with ``roots_at``."""
 
     @property
     def valid(self) -> bool:
@@ -429,6 +435,8 @@ def audit_log(
     old_checkpoint: bytes | None = None,
     *,
     workers: int = 1,
+    collect_types: Collection[str] = (),
+    roots_at: Collection[int] = (),
 ) -> LogAudit:
     """Audit a tlog-tiles export directory (C2SP tlog-tiles, tlog-checkpoint).
 
@@ -454,6 +462,12 @@ def audit_log(
     With ``workers > 1`` and a large log, checks (5)-(7), the JSON parsing,
     run in that many worker processes while this one hashes; the report is the
     same as with one process.
+
+    In the same pass, entries whose record ``type`` is in ``collect_types``
+    are returned in :attr:`LogAudit.events` (found by their canonical
+    ``"type":"..."`` bytes; the caller decodes them) and the tree's root at
+    each size in ``roots_at`` in :attr:`LogAudit.roots`, so a caller can look
+    for revocations and compare other checkpoints without reading the log twice.
     """
     started = time.perf_counter()
     root_dir = Path(directory)
@@ -496,6 +510,10 @@ def audit_log(
     position = 0
     bad_bundle = n_bundles  # the first bundle that could not be read
     sha256 = hashlib.sha256
+    markers = tuple(b'"type":' + json.dumps(t).encode() for t in sorted(collect_types))
+    found: list[tuple[int, bytes]] = []
+    wanted = {n for n in roots_at if 0 < n <= size}
+    roots: dict[int, bytes] = {0: EMPTY_ROOT} if 0 in roots_at else {}
 
     with ExitStack() as stack:
         chunks: _WorkerChunks | None = None
@@ -522,11 +540,17 @@ def audit_log(
             hashes = [sha256(b"\x00" + e).digest() for e in entries]
             if chunks is None:
                 entry_checks.run(entries, hashes, position)
+            if markers:
+                found += [
+                    (position + i, e) for i, e in enumerate(entries) if any(m in e for m in markers)
+                ]
             for lh in hashes:
                 cr.append(lh, completed)
                 position += 1
                 if position == old_size:
                     old_root = cr.root()
+                if wanted and position in wanted:
+                    roots[position] = cr.root()
             checker.compare(0, b, b"".join(hashes))
             checker.add_nodes(completed)
 
@@ -577,4 +601,6 @@ def audit_log(
         checks=tuple(results),
         entries_read=position,
         seconds=time.perf_counter() - started,
+        events=tuple(found),
+        roots=tuple(sorted(roots.items())),
     )
