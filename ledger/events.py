@@ -201,6 +201,8 @@ def evidence_deposited(
     owner: str | None = None,
     extra: dict[str, Any] | None = None,
     evidence_id: str | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
 ) -> Draft:
     """``evidence.deposited``: only the evidence id and kind are public."""
     if kind not in _KINDS:
@@ -218,6 +220,8 @@ def evidence_deposited(
         "file_name": _text(file_name, "file name", 1000),
         "media_type": _text(media_type, "media type", 255),
         "owner": owner,
+        "idempotency_key": _text(idempotency_key, "idempotency key", 300),
+        "request_sha256": request_sha256,
     }
     if extra:
         private["extra"] = extra

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["PROJECTIONS", "Insert", "Op", "Update", "deposit_number", "project"]
+__all__ = [
+    "INDEXES",
+    "PROJECTIONS",
+    "Insert",
+    "Op",
+    "Update",
+    "deposit_number",
+    "index_ddl",
+    "project",
+]
 
 # Column order of every projection table; backends create them from this.
 PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -27,6 +36,9 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("size", "bigint"),
         ("sha256", "text not null"),
         ("sm3", "text"),
+        ("description", "text"),
+        ("idem_key", "text"),
+        ("request_sha256", "text"),
     ),
     "accounts": (
         ("account_id", "text primary key"),
@@ -46,8 +58,24 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("revoked_idx", "bigint"),
     ),
 }
-# Secondary indexes: (table, column).
-INDEXES = (("evidence", "owner"), ("evidence", "sha256"), ("accounts", "token_sha256"))
+# Secondary indexes: (table, columns, unique). The unique (owner, idem_key)
+# index makes an Idempotency-Key retry that races its original fail to append
+# instead of depositing twice.
+INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("evidence", ("owner", "idx"), False),
+    ("evidence", ("sha256",), False),
+    ("evidence", ("owner", "idem_key"), True),
+    ("accounts", ("token_sha256",), False),
+)
+
+
+def index_ddl() -> list[str]:
+    """``create index`` statements for INDEXES (the same SQL on both backends)."""
+    return [
+        f"create {'unique ' if unique else ''}index if not exists "
+        f"{table}_{'_'.join(cols)} on {table} ({', '.join(cols)})"
+        for table, cols, unique in INDEXES
+    ]
 
 
 class Insert(NamedTuple):
@@ -96,6 +124,9 @@ def project(
                     p.get("size"),
                     p["sha256"],
                     p.get("sm3"),
+                    p.get("description"),
+                    p.get("idempotency_key"),
+                    p.get("request_sha256"),
                 ),
             )
         ]

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import Draft
-from ledger.projections import INDEXES, PROJECTIONS, Update
+from ledger.projections import PROJECTIONS, Update, index_ddl
 from ledger.storage.base import (
     FORMAT,
     Appended,
@@ -72,8 +72,7 @@ def _projection_ddl() -> list[str]:
     for table, cols in PROJECTIONS.items():
         body = ", ".join(f"{name} {decl}" for name, decl in cols)
         out.append(f"create table {table} ({body})")
-    for table, col in INDEXES:
-        out.append(f"create index {table}_{col} on {table} ({col})")
+    out.extend(index_ddl())
     return out
 
 

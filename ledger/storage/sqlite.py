@@ -16,7 +16,7 @@ from typing import Any
 
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import Draft
-from ledger.projections import INDEXES, PROJECTIONS, Update
+from ledger.projections import PROJECTIONS, Update, index_ddl
 from ledger.storage.base import (
     FORMAT,
     Appended,
@@ -65,8 +65,7 @@ def _projection_ddl() -> list[str]:
     for table, cols in PROJECTIONS.items():
         body = ", ".join(f"{name} {decl.replace('bigint', 'integer')}" for name, decl in cols)
         out.append(f"create table if not exists {table} ({body})")
-    for table, col in INDEXES:
-        out.append(f"create index if not exists {table}_{col} on {table} ({col})")
+    out.extend(index_ddl())
     return out
 
 
