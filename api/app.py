@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import problems, tiles
+from api import evidence, problems, proofs, tiles
 from ledger.core import Ledger
 from ledger.errors import LedgerError
 
@@ -69,6 +69,8 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.state.ledger = ledger
     problems.install(app)
     app.include_router(tiles.router)
+    app.include_router(evidence.router)
+    app.include_router(proofs.router)
     return app
 
 

@@ -89,17 +89,27 @@ class BlobWriter:
         self._path = Path(name)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self._hasher = StreamHasher(limit)
+        self._buf = bytearray()
 
     @property
     def size(self) -> int:
-        return self._hasher.size
+        return self._hasher.size + len(self._buf)
 
     def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; small writes are gathered into 1 MiB blocks."""
         if self._file is None:
             raise InvalidInput("blob: write after commit or abort")
+        self._buf += chunk
+        if len(self._buf) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._file is not None
         try:
-            self._hasher.update(chunk)
-            self._file.write(chunk)
+            block = bytes(self._buf)
+            self._buf.clear()
+            self._hasher.update(block)
+            self._file.write(block)
         except BaseException:
             self.abort()
             raise
@@ -107,7 +117,10 @@ class BlobWriter:
     def commit(self) -> BlobInfo:
         if self._file is None:
             raise InvalidInput("blob: commit after commit or abort")
+        if self._buf:
+            self._flush()
         try:
+            assert self._file is not None
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()

@@ -1,0 +1,430 @@
+"""在线存证: deposits, receipts, evidence listings, content and proofs.
+
+Rights holders deposit and see only their own evidence (another account's id
+answers 404, never 403, so ids cannot be probed); notaries, auditors and
+admins may read all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Account, require
+from api.deps import LedgerDep
+from api.schemas import (
+    CheckpointPublic,
+    DepositResponse,
+    EvidenceList,
+    EvidencePublic,
+    HashDeposit,
+    InclusionPublic,
+    ReceiptPublic,
+)
+from api.upload import read_upload
+from ledger.core import Ledger
+from ledger.errors import IntegrityError, NotFound, TooLarge
+from ledger.events import Draft, evidence_deposited
+from ledger.storage.base import CheckpointRow
+from verifier.canonical import canonicalize
+from verifier.tlogproof import TlogProof
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["evidence"])
+
+Depositor = Annotated[Account, Depends(require("rights_holder"))]
+Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
+_SEE_ALL = ("notary", "auditor", "admin")
+_POLL = 0.05
+
+
+class Wait(StrEnum):
+    durable = "durable"
+    sealed = "sealed"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def checkpoint_public(cp: CheckpointRow) -> CheckpointPublic:
+    return CheckpointPublic(size=cp.size, root=b64(cp.root), note=cp.note)
+
+
+def visible_evidence(ledger: Ledger, account: Account, evidence_id: str) -> dict[str, Any]:
+    """The evidence row if ``account`` may see it; 404 otherwise (no probing)."""
+    rows = ledger.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
+    if not rows or (account.role not in _SEE_ALL and rows[0]["owner"] != account.account_id):
+        raise NotFound(f"evidence: {evidence_id} not found")
+    return rows[0]
+
+
+def _receipt(row: dict[str, Any], sealed_size: int) -> ReceiptPublic:
+    entry = row.get("_leaf_hash")
+    return ReceiptPublic(
+        evidence_id=row["evidence_id"],
+        deposit_no=row["deposit_no"],
+        index=row["idx"],
+        leaf_hash=entry or "",
+        time=row["time"],
+        kind=row["kind"],
+        sha256=row["sha256"],
+        sm3=row["sm3"],
+        size=row["size"],
+        title=row["title"],
+        file_name=row["file_name"],
+        status="sealed" if row["idx"] < sealed_size else "durable",
+    )
+
+
+def _with_leaf_hashes(ledger: Ledger, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        entry = ledger.store.entries(row["idx"], row["idx"] + 1)
+        row["_leaf_hash"] = entry[0][4].hex() if entry else ""
+    return rows
+
+
+def _replay(ledger: Ledger, owner: str, key: str, request_sha256: str) -> list[dict[str, Any]]:
+    """Rows already deposited under this Idempotency-Key; 409 if the body differs."""
+    rows = ledger.store.query(
+        "select * from evidence where owner = ? and idem_key >= ? and idem_key < ? order by idx",
+        (owner, key + "#", key + "$"),
+    )
+    if rows and any(r["request_sha256"] != request_sha256 for r in rows):
+        raise HTTPException(409, "Idempotency-Key was already used with another request body")
+    return rows
+
+
+def _published_size(ledger: Ledger) -> int:
+    """Entries covered by the latest published checkpoint."""
+    try:
+        return ledger.latest_checkpoint().size
+    except NotFound:
+        return 0
+
+
+async def _respond(
+    ledger: Ledger, rows: list[dict[str, Any]], wait: Wait, timeout: float, created: bool
+) -> JSONResponse:
+    """Receipts, after waiting (if asked) until every entry is in a published checkpoint."""
+    last = max(r["idx"] for r in rows)
+    sealed = await run_in_threadpool(_published_size, ledger)
+    if wait is Wait.sealed:
+        deadline = time.monotonic() + timeout
+        while sealed <= last and time.monotonic() < deadline:
+            await asyncio.sleep(_POLL)
+            sealed = await run_in_threadpool(_published_size, ledger)
+    receipts = [_receipt(r, sealed) for r in rows]
+    if sealed > last:
+        for rec in receipts:
+            rec.proof = await run_in_threadpool(_inclusion, ledger, rec.index, None)
+    status = 201 if created else 200
+    if wait is Wait.sealed and sealed <= last:
+        status = 202  # durable, not yet sealed: retry with the same Idempotency-Key
+    body = DepositResponse(receipts=receipts).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=status)
+
+
+def _inclusion(ledger: Ledger, index: int, size: int | None) -> InclusionPublic:
+    cp, proof = ledger.inclusion_proof(index, size)
+    entry = ledger.store.entries(index, index + 1)[0]
+    return InclusionPublic(
+        index=index,
+        leaf_hash=entry[4].hex(),
+        tree_size=cp.size,
+        hashes=[b64(h) for h in proof],
+        checkpoint=checkpoint_public(cp),
+    )
+
+
+def _append(ledger: Ledger, drafts: list[Draft]) -> None:
+    ledger.append(drafts)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+@router.post(
+    "/evidence",
+    status_code=201,
+    response_model=DepositResponse,
+    response_model_exclude_none=True,
+    summary="Deposit evidence: multipart file upload, or JSON {sha256, sm3?, title?}",
+    responses={
+        200: {"description": "Idempotent replay of an earlier deposit"},
+        202: {"description": "Durable but not sealed before the timeout"},
+        409: {"description": "Idempotency-Key reused with another body"},
+        413: {"description": "Upload larger than the configured limit"},
+        415: {"description": "Neither JSON nor multipart/form-data"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": HashDeposit.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "title": {"type": "string", "maxLength": 1000},
+                            "description": {"type": "string", "maxLength": 10000},
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def deposit(
+    request: Request,
+    ledger: LedgerDep,
+    account: Depositor,
+    idempotency_key: IdempotencyKey = None,
+    wait: Wait = Wait.durable,
+    timeout: Annotated[float, Query(ge=0, le=120)] = 30.0,
+) -> JSONResponse:
+    """Deposit one hash (JSON) or one or more files (multipart, field ``file``).
+
+    Every receipt is returned only once its entry is durable; with
+    ``?wait=sealed`` only once it is inside a published checkpoint, with its
+    inclusion proof.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    owner = account.account_id
+    if ctype == "application/json":
+        raw = await request.body()
+        if len(raw) > 64 * 1024:
+            raise TooLarge("hash deposit: JSON body larger than 64 KiB")
+        try:
+            req = HashDeposit.model_validate_json(raw)
+        except ValidationError as e:
+            raise RequestValidationError(e.errors(include_url=False, include_input=False)) from None
+        req_hash = hashlib.sha256(canonicalize(req.model_dump())).hexdigest()
+        if idempotency_key:
+            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+            if done:
+                rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
+                return await _respond(ledger, rows, wait, timeout, created=False)
+        drafts = [
+            evidence_deposited(
+                kind="hash",
+                sha256=req.sha256,
+                sm3=req.sm3,
+                title=req.title,
+                description=req.description,
+                owner=owner,
+                idempotency_key=f"{idempotency_key}#0" if idempotency_key else None,
+                request_sha256=req_hash if idempotency_key else None,
+            )
+        ]
+        committed: list[str] = []
+    elif ctype == "multipart/form-data":
+        upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
+        title, description = upload.fields.get("title"), upload.fields.get("description")
+        files = [f for f in upload.files if f.info is not None]
+        described = {
+            "title": title,
+            "description": description,
+            "files": [
+                {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
+                for f in files
+                if f.info is not None
+            ],
+        }
+        req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
+        committed = [f.info.sha256 for f in files if f.info is not None]
+        if idempotency_key:
+            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+            if done:
+                rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
+                return await _respond(ledger, rows, wait, timeout, created=False)
+        drafts = [
+            evidence_deposited(
+                kind="file",
+                sha256=f.info.sha256,
+                sm3=f.info.sm3,
+                size=f.info.size,
+                title=title,
+                description=description,
+                file_name=f.file_name,
+                media_type=f.media_type,
+                owner=owner,
+                idempotency_key=f"{idempotency_key}#{i}" if idempotency_key else None,
+                request_sha256=req_hash if idempotency_key else None,
+            )
+            for i, f in enumerate(files)
+            if f.info is not None
+        ]
+    else:
+        raise HTTPException(415, "send application/json or multipart/form-data")
+    try:
+        await run_in_threadpool(_append, ledger, drafts)
+    except IntegrityError:
+        # A concurrent retry with the same Idempotency-Key won the race.
+        if not idempotency_key:
+            raise
+        done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+        if not done:
+            raise
+        rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
+        return await _respond(ledger, rows, wait, timeout, created=False)
+    except BaseException:
+        await run_in_threadpool(_drop_orphans, ledger, committed)
+        raise
+    ids = [d.ref for d in drafts]
+    rows = await run_in_threadpool(_rows_for, ledger, ids)
+    return await _respond(ledger, rows, wait, timeout, created=True)
+
+
+def _rows_for(ledger: Ledger, ids: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for eid in ids:
+        rows.extend(ledger.store.query("select * from evidence where evidence_id = ?", (eid,)))
+    return _with_leaf_hashes(ledger, sorted(rows, key=lambda r: r["idx"]))
+
+
+def _drop_orphans(ledger: Ledger, sha256s: list[str]) -> None:
+    """Remove blobs of a failed deposit that no evidence refers to."""
+    for h in sha256s:
+        if not ledger.store.query("select 1 from evidence where sha256 = ? limit 1", (h,)):
+            ledger.blobs.path_for(h).unlink(missing_ok=True)
+
+
+def _public(row: dict[str, Any], sealed: int) -> EvidencePublic:
+    return EvidencePublic(
+        evidence_id=row["evidence_id"],
+        deposit_no=row["deposit_no"],
+        index=row["idx"],
+        time=row["time"],
+        kind=row["kind"],
+        sha256=row["sha256"],
+        sm3=row["sm3"],
+        size=row["size"],
+        title=row["title"],
+        description=row["description"],
+        file_name=row["file_name"],
+        media_type=row["media_type"],
+        sealed=row["idx"] < sealed,
+    )
+
+
+@router.get("/evidence", response_model=EvidenceList, response_model_exclude_none=True)
+def list_evidence(
+    ledger: LedgerDep,
+    account: Reader,
+    cursor: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    since: Annotated[str | None, Query(max_length=40, description="UTC time, inclusive")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="UTC time, exclusive")] = None,
+    title: Annotated[str | None, Query(max_length=1000, description="substring")] = None,
+    sha256: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$")] = None,
+    kind: Annotated[str | None, Query(pattern=r"^(file|hash|capture)$")] = None,
+) -> EvidenceList:
+    """Deposits in log order: one's own for rights holders, all for the other roles."""
+    where: list[str] = ["idx >= ?"]
+    params: list[int | str] = [cursor]
+    if account.role not in _SEE_ALL:
+        where.append("owner = ?")
+        params.append(account.account_id)
+    for column, op, value in (
+        ("time", ">=", since),
+        ("time", "<", until),
+        ("sha256", "=", sha256.lower() if sha256 else None),
+        ("kind", "=", kind),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    if title:
+        where.append("lower(title) like ? escape '\\'")
+        escaped = title.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{escaped}%")
+    rows = ledger.store.query(
+        f"select * from evidence where {' and '.join(where)} order by idx limit ?",  # noqa: S608
+        (*params, limit + 1),
+    )
+    sealed = _published_size(ledger)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EvidenceList(
+        items=[_public(r, sealed) for r in rows],
+        next_cursor=rows[-1]["idx"] + 1 if more else None,
+    )
+
+
+@router.get("/evidence/{evidence_id}", response_model=EvidencePublic)
+def get_evidence(evidence_id: str, ledger: LedgerDep, account: Reader) -> EvidencePublic:
+    """One deposit's facts."""
+    return _public(visible_evidence(ledger, account, evidence_id), _published_size(ledger))
+
+
+@router.get(
+    "/evidence/{evidence_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_content(evidence_id: str, ledger: LedgerDep, account: Reader) -> StreamingResponse:
+    """The deposited file itself (not for hash-only deposits)."""
+    row = visible_evidence(ledger, account, evidence_id)
+    if row["kind"] != "file" or not ledger.blobs.exists(row["sha256"]):
+        raise NotFound(f"evidence: {evidence_id} has no stored content ({row['kind']} deposit)")
+    name = (row["file_name"] or "evidence").replace('"', "")
+    return StreamingResponse(
+        ledger.blobs.iter_chunks(row["sha256"]),
+        media_type=row["media_type"] or "application/octet-stream",
+        headers={
+            "Content-Length": str(row["size"]),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}",
+            "Digest": "sha-256=" + b64(bytes.fromhex(row["sha256"])),
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+@router.get(
+    "/evidence/{evidence_id}/proof",
+    response_model=InclusionPublic,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def get_proof(
+    evidence_id: str,
+    request: Request,
+    ledger: LedgerDep,
+    account: Reader,
+    size: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> Response:
+    """Inclusion proof to the latest (or a given) checkpoint; JSON, or C2SP
+    tlog-proof text with ``Accept: text/plain``."""
+    row = visible_evidence(ledger, account, evidence_id)
+    proof = _inclusion(ledger, row["idx"], size)
+    if "text/plain" in request.headers.get("accept", ""):
+        leaf = ledger.store.entries(row["idx"], row["idx"] + 1)[0][3]
+        text = TlogProof(
+            index=proof.index,
+            hashes=tuple(base64.b64decode(h) for h in proof.hashes),
+            checkpoint=proof.checkpoint.note,
+            extra=leaf,
+        ).to_text()
+        return PlainTextResponse(text)
+    return JSONResponse(proof.model_dump(mode="json"))

@@ -1,0 +1,175 @@
+"""Streaming multipart/form-data uploads into the blob store.
+
+The request body is parsed as it arrives (``python_multipart``): file parts go
+straight into blob writers, hashed with SHA-256 and SM3 on the way, so memory
+stays constant for any size. The size limit is enforced on the bytes actually
+received, whatever Content-Length claims. Blobs are committed only after the
+whole request has been read; a client that disconnects or exceeds a limit
+leaves no blob and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException, Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from ledger.blobs import BlobInfo, BlobStore, BlobWriter
+from ledger.errors import TooLarge
+
+__all__ = ["Upload", "UploadedFile", "read_upload"]
+
+FILE_FIELDS = ("file", "files")
+TEXT_FIELDS = {"title": 1000, "description": 10000}
+MAX_FILES = 64
+_FEED = 1 << 20  # bytes gathered before a hop to the parsing thread
+
+
+@dataclass(slots=True)
+class UploadedFile:
+    file_name: str
+    media_type: str | None
+    writer: BlobWriter
+    info: BlobInfo | None = None
+
+
+@dataclass(slots=True)
+class Upload:
+    files: list[UploadedFile] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def abort(self) -> None:
+        for f in self.files:
+            if f.info is None:
+                f.writer.abort()
+
+
+class _Parser:
+    """Callbacks for one multipart body."""
+
+    def __init__(self, blobs: BlobStore, limit: int) -> None:
+        self.blobs = blobs
+        self.limit = limit
+        self.upload = Upload()
+        self._headers: dict[bytes, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self._text: bytearray | None = None
+        self._name = ""
+        self._current: UploadedFile | None = None
+        self.total = 0
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def on_headers_finished(self) -> None:
+        disposition, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in params:
+            raise HTTPException(400, "multipart: each part needs Content-Disposition: form-data")
+        name = params[b"name"].decode("utf-8", "replace")
+        self._name = name
+        if name in FILE_FIELDS:
+            if len(self.upload.files) >= MAX_FILES:
+                raise HTTPException(400, f"multipart: at most {MAX_FILES} files per request")
+            raw_name = params.get(b"filename", b"")
+            file_name = raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
+            ctype = self._headers.get(b"content-type")
+            media = ctype.decode("latin-1").strip()[:255] if ctype else None
+            self._current = UploadedFile(
+                file_name=file_name[:1000] or "upload",
+                media_type=media,
+                writer=self.blobs.writer(),
+            )
+            self.upload.files.append(self._current)
+        elif name in TEXT_FIELDS:
+            if name in self.upload.fields:
+                raise HTTPException(400, f"multipart: field {name!r} given twice")
+            self._text = bytearray()
+        else:
+            raise HTTPException(400, f"multipart: unknown field {name!r}")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        n = end - start
+        if self._current is not None:
+            self.total += n
+            if self.total > self.limit:
+                raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
+            self._current.writer.write(data[start:end])
+        elif self._text is not None:
+            self._text += data[start:end]
+            if len(self._text) > 4 * TEXT_FIELDS[self._name]:
+                raise HTTPException(400, f"multipart: field {self._name!r} is too long")
+
+    def on_part_end(self) -> None:
+        if self._text is not None:
+            try:
+                value = self._text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPException(400, f"multipart: field {self._name!r} is not UTF-8") from None
+            if len(value) > TEXT_FIELDS[self._name]:
+                raise HTTPException(400, f"multipart: field {self._name!r} is too long")
+            self.upload.fields[self._name] = value
+        self._text = None
+        self._current = None
+
+
+async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
+    """Parse a multipart upload; on success every file's blob is committed."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise HTTPException(415, "expected multipart/form-data with a boundary")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 1024 * 1024:
+        raise TooLarge(f"upload: larger than the limit of {limit} bytes")
+    cb = _Parser(blobs, limit)
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": cb.on_part_begin,
+            "on_header_field": cb.on_header_field,
+            "on_header_value": cb.on_header_value,
+            "on_header_end": cb.on_header_end,
+            "on_headers_finished": cb.on_headers_finished,
+            "on_part_data": cb.on_part_data,
+            "on_part_end": cb.on_part_end,
+        },
+    )
+    pending = bytearray()
+    try:
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= _FEED:
+                block, pending = bytes(pending), bytearray()
+                await run_in_threadpool(parser.write, block)
+        if pending:
+            await run_in_threadpool(parser.write, bytes(pending))
+        parser.finalize()
+        if not cb.upload.files:
+            raise HTTPException(400, "multipart: no file part (field 'file')")
+        for f in cb.upload.files:
+            f.info = await run_in_threadpool(f.writer.commit)
+    except ClientDisconnect:
+        cb.upload.abort()
+        raise HTTPException(400, "upload: the client disconnected") from None
+    except MultipartParseError as e:
+        cb.upload.abort()
+        raise HTTPException(400, f"multipart: malformed body ({e})") from None
+    except BaseException:
+        cb.upload.abort()
+        raise
+    return cb.upload
