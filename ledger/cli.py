@@ -302,3 +302,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_sealer: boo
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="evidence-ledger")
+
+
+# Accounts, certificates and the trust file live in their own module (issue 3).
+from ledger.cli_certs import account, certificate, trust  # noqa: E402
+
+cli.add_command(account)
+cli.add_command(certificate)
+cli.add_command(trust)

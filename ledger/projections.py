@@ -57,6 +57,18 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("idx", "bigint not null"),
         ("revoked_idx", "bigint"),
     ),
+    # Certificates (issue 3): the certificate itself is in the private body of
+    # its certificate.issued event, at ``idx``.
+    "certificates": (
+        ("certificate_id", "text primary key"),
+        ("evidence_id", "text not null"),
+        ("account_id", "text not null"),
+        ("idx", "bigint not null"),
+        ("time", "text not null"),
+        ("revoked_idx", "bigint"),
+        ("revoked_time", "text"),
+        ("revoked_reason", "text"),
+    ),
 }
 # Secondary indexes: (table, columns, unique). The unique (owner, idem_key)
 # index makes an Idempotency-Key retry that races its original fail to append
@@ -66,6 +78,7 @@ INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("evidence", ("sha256",), False),
     ("evidence", ("owner", "idem_key"), True),
     ("accounts", ("token_sha256",), False),
+    ("certificates", ("evidence_id",), False),
 )
 
 
@@ -163,4 +176,20 @@ def project(
         ]
     if type_ == "key.revoked":
         return [Update("keys", "vkey", body["vkey"], {"revoked_idx": index})]
+    if type_ == "certificate.issued":
+        # Only events shaped like ledger.certificates writes them make a row: the
+        # log may hold other bodies under this type, and projecting must not fail.
+        ids = [body.get(k) for k in ("certificate_id", "evidence_id", "account_id")]
+        if not all(isinstance(v, str) for v in ids):
+            return []
+        return [Insert("certificates", (*ids, index, time, None, None, None))]
+    if type_ == "certificate.revoked":
+        if not isinstance(body.get("certificate_id"), str):
+            return []
+        values = {
+            "revoked_idx": index,
+            "revoked_time": time,
+            "revoked_reason": private.get("reason"),
+        }
+        return [Update("certificates", "certificate_id", body["certificate_id"], values)]
     return []

@@ -1,0 +1,274 @@
+"""Certificates (在线出证): issue, read, package and revoke; the ledger's trust file.
+
+The formats are defined in :mod:`verifier.certificate` and
+:mod:`verifier.package`; this module produces them from the log and checks
+every certificate with the verifier before it is recorded, so the producer
+and the checker cannot disagree silently. The CLI and the HTTP API call these
+functions.
+
+Storage: a certificate is recorded by a ``certificate.issued`` event whose
+public body names it (``certificate_id``, ``evidence_id``, the notary's
+``account_id``) and whose private body holds the certificate's exact bytes.
+Keeping the certificate in the log (not in the blob store) means it is
+committed to by the event's commitment, is durable in the same transaction,
+travels with every backup of the log and survives ``rebuild``, which replays
+the ``certificates`` projection from these events. ``certificate.revoked``
+names the certificate publicly (so anyone auditing the log sees the
+revocation) and keeps the reason private.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ledger.accounts import KEY_PURPOSE, find_account, notary_signer
+from ledger.core import Ledger
+from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.events import format_time, make_draft
+from verifier.certificate import (
+    Certificate,
+    EvidenceFacts,
+    build_certificate,
+    deposit_number,
+    verify_certificate,
+)
+from verifier.errors import Error as VerifierError
+from verifier.package import write_package
+from verifier.trust import TRUST_FORMAT, Trust, load_trust
+
+__all__ = [
+    "DEFAULT_STATEMENT",
+    "IssuedCertificate",
+    "NotSealed",
+    "certificate_row",
+    "get_certificate",
+    "issue_certificate",
+    "package_certificate",
+    "revoke_certificate",
+    "trust_export",
+    "write_certificate_package",
+]
+
+DEFAULT_STATEMENT = (
+    "兹证明：上述证据已在存证时间存入本平台证据日志，其内容的哈希值如上所列；"
+    "本证书附有该日志条目的包含证明及经签名的检查点，可离线验证。\n"
+    "This certifies that the evidence above was deposited in this platform's evidence "
+    "log at the deposit time with the digests listed; the certificate carries the "
+    "entry's inclusion proof and a signed checkpoint, and can be verified offline."
+)
+_MAX_STATEMENT = 4000
+_MAX_REASON = 1000
+
+
+class NotSealed(LedgerError):
+    """The evidence is not yet inside a published checkpoint: no proof exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    """A certificate just recorded: its id, its exact bytes and the event index."""
+
+    certificate_id: str
+    evidence_id: str
+    index: int
+    data: bytes
+
+
+def trust_export(ledger: Ledger) -> dict[str, Any]:
+    """The ledger's own trust file (``evidence-trust/v1``).
+
+    The log key; every notary key ever registered, valid from its
+    registration until its revocation (if any); no witnesses and no TSA roots
+    until anchoring is configured. A court should pin this file once, from a
+    trustworthy channel, rather than fetch it next to the evidence.
+    """
+    notaries = []
+    rows = ledger.store.query(
+        "select k.vkey, k.valid_from, k.revoked_idx, a.name from keys k "
+        "join accounts a on a.account_id = k.account_id where k.purpose = ? order by k.idx",
+        (KEY_PURPOSE,),
+    )
+    for r in rows:
+        until = None
+        if r["revoked_idx"] is not None:
+            until = ledger.store.entries(r["revoked_idx"], r["revoked_idx"] + 1)[0][2]
+        notaries.append(
+            {
+                "name": r["name"],
+                "vkey": r["vkey"],
+                "valid_from": r["valid_from"],
+                "valid_until": until,
+            }
+        )
+    return {
+        "format": TRUST_FORMAT,
+        "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
+        "witnesses": {"quorum": 0, "keys": []},
+        "notaries": notaries,
+        "tsa_roots": [],
+    }
+
+
+def _own_trust(ledger: Ledger) -> Trust:
+    return load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
+
+
+def _facts(evidence_id: str, index: int, time: str, private: dict[str, Any]) -> EvidenceFacts:
+    return EvidenceFacts(
+        evidence_id=evidence_id,
+        deposit_no=deposit_number(index, time),
+        kind=private["kind"],
+        sha256=private["sha256"],
+        sm3=private.get("sm3"),
+        size=private.get("size"),
+        title=private.get("title"),
+        file_name=private.get("file_name"),
+        media_type=private.get("media_type"),
+        depositor=private.get("owner"),
+        deposited_at=time,
+    )
+
+
+def issue_certificate(
+    ledger: Ledger, evidence_id: str, notary: str, statement: str | None = None
+) -> IssuedCertificate:
+    """Issue, self-verify and record a certificate for ``evidence_id``.
+
+    (1) find the evidence and the active notary (by name or account id) and
+    load its key; (2) take the latest published checkpoint, which must
+    contain the entry, and a verified inclusion proof to it; (3) build and
+    sign the certificate with the entry, its opening and the checkpoint;
+    (4) verify it with :mod:`verifier` against the ledger's own trust file;
+    (5) append ``certificate.issued`` and return the certificate.
+    """
+    if statement is not None and (not statement.strip() or len(statement) > _MAX_STATEMENT):
+        raise InvalidInput(f"certificate: statement must have 1 to {_MAX_STATEMENT} characters")
+    ev = ledger.evidence(evidence_id)  # (1)
+    account = find_account(ledger, notary, "notary")
+    signer = notary_signer(ledger, account)
+    index = int(ev["idx"])
+    cp = ledger.latest_checkpoint()  # (2)
+    if cp.size <= index:
+        raise NotSealed(
+            f"certificate: entry {index} is not yet in a published checkpoint "
+            f"(latest has {cp.size} entries); seal first"
+        )
+    cp, proof = ledger.inclusion_proof(index, cp.size)
+    leaf = ledger.store.entries(index, index + 1)[0][3]
+    _, salt, private_json = ledger.store.privates(index, index + 1)[0]
+    private = json.loads(private_json)
+    facts = _facts(evidence_id, index, str(ev["time"]), private)
+    data = build_certificate(  # (3)
+        issued_at=format_time(datetime.now(UTC)),
+        issuer_name=str(account["name"]),
+        issuer_account_id=str(account["account_id"]),
+        issuer_vkey=signer.verifier_key,
+        statement=statement if statement is not None else DEFAULT_STATEMENT,
+        evidence=facts,
+        index=index,
+        leaf=bytes(leaf),
+        salt=bytes(salt),
+        private_body=bytes(private_json),
+        tree_size=cp.size,
+        proof=proof,
+        checkpoint=cp.note,
+        timestamp_token=None,
+        sign=signer.sign,
+    )
+    cert = Certificate.from_json(data)
+    checks = verify_certificate(cert, _own_trust(ledger))  # (4)
+    # Without the file, only the evidence-file check may fail; revocation is not asked.
+    bad = [c for c in checks if not c.ok and c.key != "evidence_file"]
+    if bad:
+        raise LedgerError(f"certificate: self-check failed: {bad[0].key}: {bad[0].reason}")
+    draft = make_draft(  # (5)
+        "certificate.issued",
+        {
+            "certificate_id": cert.certificate_id,
+            "evidence_id": evidence_id,
+            "account_id": str(account["account_id"]),
+        },
+        {"certificate": data.decode("utf-8")},
+        cert.certificate_id,
+    )
+    appended = ledger.append([draft])[0]
+    return IssuedCertificate(cert.certificate_id, evidence_id, appended.index, data)
+
+
+def certificate_row(ledger: Ledger, certificate_id: str) -> dict[str, Any]:
+    """The projection row of a certificate (ids, index, revocation)."""
+    rows = ledger.store.query(
+        "select * from certificates where certificate_id = ?", (certificate_id,)
+    )
+    if not rows:
+        raise NotFound(f"certificate: {certificate_id} not found")
+    return rows[0]
+
+
+def get_certificate(ledger: Ledger, certificate_id: str) -> bytes:
+    """A certificate's exact bytes, read from its ``certificate.issued`` event."""
+    row = certificate_row(ledger, certificate_id)
+    idx = int(row["idx"])
+    _, _, private = ledger.store.privates(idx, idx + 1)[0]
+    return str(json.loads(private)["certificate"]).encode("utf-8")
+
+
+@contextmanager
+def _evidence_stream(ledger: Ledger, cert: Certificate) -> Iterator[BinaryIO | None]:
+    if cert.evidence.kind == "hash":
+        yield None
+        return
+    with ledger.blobs.open(cert.evidence.sha256) as f:
+        yield f
+
+
+def write_certificate_package(ledger: Ledger, certificate_id: str, out: BinaryIO) -> None:
+    """Write the evidence package of a certificate to a seekable stream."""
+    cert = Certificate.from_json(get_certificate(ledger, certificate_id))
+    with _evidence_stream(ledger, cert) as evidence:
+        try:
+            write_package(out, cert, evidence)
+        except VerifierError as e:
+            raise LedgerError(str(e)) from e
+
+
+def package_certificate(ledger: Ledger, certificate_id: str, path: Path) -> Path:
+    """Write the evidence package to ``path`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write_certificate_package(ledger, certificate_id, f)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def revoke_certificate(
+    ledger: Ledger, certificate_id: str, reason: str, by: str | None = None
+) -> dict[str, Any]:
+    """Append ``certificate.revoked`` (id public, reason private); refuse twice."""
+    if not reason.strip() or len(reason) > _MAX_REASON:
+        raise InvalidInput(f"certificate: reason must have 1 to {_MAX_REASON} characters")
+    row = certificate_row(ledger, certificate_id)
+    if row["revoked_idx"] is not None:
+        raise InvalidInput(
+            f"certificate: {certificate_id} was already revoked at index {row['revoked_idx']}"
+        )
+    draft = make_draft(
+        "certificate.revoked",
+        {"certificate_id": certificate_id},
+        {"reason": reason, "by": by},
+        certificate_id,
+    )
+    a = ledger.append([draft])[0]
+    return {"certificate_id": certificate_id, "index": a.index, "time": a.time}

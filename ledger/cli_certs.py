@@ -1,0 +1,162 @@
+"""``evidence-ledger account|certificate|trust``: accounts, certificates, trust file.
+
+Registered into the main group at the end of :mod:`ledger.cli`. Every command
+is a thin wrapper over :mod:`ledger.accounts` and :mod:`ledger.certificates`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ledger.accounts import ROLES, create_account, revoke_account
+from ledger.certificates import (
+    get_certificate,
+    issue_certificate,
+    package_certificate,
+    revoke_certificate,
+    trust_export,
+)
+from ledger.cli import _open, friendly
+
+__all__ = ["account", "certificate", "trust"]
+
+
+@click.group()
+def account() -> None:
+    """Create and revoke accounts (rights holders, notaries, auditors, admins).
+
+    Example: evidence-ledger account create --role notary --name "Notary Zhang"
+    """
+
+
+@account.command("create")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The account's role.")
+@click.option(
+    "--name", required=True, help="Display name (unique among active accounts of a role)."
+)
+@click.pass_context
+@friendly
+def account_create(ctx: click.Context, role: str, name: str) -> None:
+    """Register an account in the log; print it, then its bearer token alone on the
+    last line (shown once, stored only as a SHA-256). A notary also gets an
+    Ed25519 signing key in HOME/keys (mode 0600), published with key.registered.
+
+    Example: evidence-ledger account create --role rights_holder --name "ACME Ltd"
+    """
+    with _open(ctx) as ledger:
+        created = create_account(ledger, role, name)
+    click.echo(json.dumps(created.to_json(), ensure_ascii=False, sort_keys=True))
+    click.echo(created.token)
+
+
+@account.command("revoke")
+@click.argument("account_ref", metavar="ACCOUNT")
+@click.option("--role", type=click.Choice(ROLES), help="Role, if the name is ambiguous.")
+@click.pass_context
+@friendly
+def account_revoke(ctx: click.Context, account_ref: str, role: str | None) -> None:
+    """Revoke an account (by id or name) and its signing keys.
+
+    Example: evidence-ledger account revoke "Notary Zhang" --role notary
+    """
+    with _open(ctx) as ledger:
+        result = revoke_account(ledger, account_ref, role)
+    click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+
+
+@click.group()
+def certificate() -> None:
+    """Issue, package and revoke deposit certificates (存证证书).
+
+    Example: evidence-ledger certificate issue EVIDENCE_ID --notary "Notary Zhang"
+    """
+
+
+@certificate.command("issue")
+@click.argument("evidence_id")
+@click.option("--notary", required=True, help="The issuing notary's name or account id.")
+@click.option("--statement", help="The notary's statement (default: the standard text).")
+@click.pass_context
+@friendly
+def certificate_issue(
+    ctx: click.Context, evidence_id: str, notary: str, statement: str | None
+) -> None:
+    """Issue a signed certificate for sealed evidence; print its JSON (certificate_id
+    names it). Save it with: ... > cert.json
+
+    Example: evidence-ledger certificate issue 0193c1... --notary "Notary Zhang" > cert.json
+    """
+    with _open(ctx) as ledger:
+        issued = issue_certificate(ledger, evidence_id, notary, statement)
+    sys.stdout.buffer.write(issued.data + b"\n")
+    sys.stdout.flush()
+
+
+@certificate.command("show")
+@click.argument("certificate_id")
+@click.pass_context
+@friendly
+def certificate_show(ctx: click.Context, certificate_id: str) -> None:
+    """Print a certificate's JSON.
+
+    Example: evidence-ledger certificate show 5f3a... > cert.json
+    """
+    with _open(ctx) as ledger:
+        data = get_certificate(ledger, certificate_id)
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
+
+
+@certificate.command("package")
+@click.argument("certificate_id")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@friendly
+def certificate_package(ctx: click.Context, certificate_id: str, out: Path) -> None:
+    """Write the evidence package (zip: certificate, file, tlog-proof, README).
+
+    Example: evidence-ledger certificate package 5f3a... evidence.zip
+    """
+    with _open(ctx) as ledger:
+        package_certificate(ledger, certificate_id, out)
+    click.echo(f"wrote {out}", err=True)
+
+
+@certificate.command("revoke")
+@click.argument("certificate_id")
+@click.option("--reason", required=True, help="Why (kept private in the log).")
+@click.pass_context
+@friendly
+def certificate_revoke(ctx: click.Context, certificate_id: str, reason: str) -> None:
+    """Revoke a certificate: appends certificate.revoked to the log.
+
+    Example: evidence-ledger certificate revoke 5f3a... --reason "issued in error"
+    """
+    with _open(ctx) as ledger:
+        result = revoke_certificate(ledger, certificate_id, reason)
+    click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+
+
+@click.group()
+def trust() -> None:
+    """The trust file that courts pin (log key, witnesses, notary keys, TSA roots).
+
+    Example: evidence-ledger trust export > trust.json
+    """
+
+
+@trust.command("export")
+@click.pass_context
+@friendly
+def trust_export_cmd(ctx: click.Context) -> None:
+    """Print this ledger's trust file (evidence-trust/v1) as JSON.
+
+    Example: evidence-ledger trust export > trust.json
+    """
+    with _open(ctx) as ledger:
+        doc = trust_export(ledger)
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True))
