@@ -11,13 +11,16 @@ TSA roots, the check is reported explicitly as not applicable, never as passed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from verifier.cosignature import verify_cosignatures
 from verifier.errors import MalformedError, VerificationError
 from verifier.note import Note
 from verifier.report import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, Check
-from verifier.timestamp import TimestampInfo, verify_timestamp
 from verifier.trust import Trust
+
+if TYPE_CHECKING:
+    from verifier.timestamp import TimestampInfo
 
 __all__ = ["timestamp_check", "witness_check"]
 
@@ -81,6 +84,9 @@ def timestamp_check(
             ),
             None,
         )
+    # Imported only when a token is to be checked: the ASN.1 library costs start-up time.
+    from verifier.timestamp import verify_timestamp
+
     try:
         info = verify_timestamp(token, checkpoint_text.encode("utf-8"), trust.tsa_roots)
     except (VerificationError, MalformedError) as e:

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from verifier.anchors import witness_check
 from verifier.certificate import (
@@ -29,12 +29,18 @@ from verifier.certificate import (
 )
 from verifier.digest import FileDigest, digest_file
 from verifier.errors import Error, MalformedError
-from verifier.logaudit import MAX_CHECKPOINT_SIZE, LogAudit, audit_log
-from verifier.logview import LogView, audit_source, certificate_status, revocations
 from verifier.note import VerifierKey, parse_note
 from verifier.package import PackageReader, verify_package
 from verifier.report import LANGS, Check, Report, dumps, render_json, render_text
 from verifier.trust import Trust, read_trust
+
+if TYPE_CHECKING:
+    from verifier.logaudit import LogAudit
+    from verifier.logview import LogView
+
+# The log audit (and its multiprocessing) is imported by the commands that use
+# it: verifying a package or certificate must start fast.
+MAX_CHECKPOINT_SIZE = 1 << 20
 
 __all__ = ["EXIT_INPUT", "EXIT_INVALID", "EXIT_VALID", "build_parser", "main"]
 
@@ -268,6 +274,9 @@ def _write(out: TextIO, text: str) -> None:
 
 
 def _run_log(args: argparse.Namespace, out: TextIO) -> int:
+    from verifier.logaudit import audit_log
+    from verifier.logview import audit_source, certificate_status, revocations
+
     old = _read_old(args.old)
     if args.trust is None:
         if args.certificate:
@@ -359,6 +368,8 @@ def _log_status(
     workers: int = args.workers
 
     def status(cert: Certificate) -> LogStatus:
+        from verifier.logview import audit_source, certificate_status
+
         view = audit_source(source, trust, sizes={cert.checkpoint_body.size}, workers=workers)
         return certificate_status(view.audit, cert)
 

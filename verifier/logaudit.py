@@ -20,12 +20,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Collection
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifier.canonical import loads_canonical, loads_strict
 from verifier.checkpoint import Checkpoint
@@ -40,6 +39,9 @@ from verifier.tiles import (
     decode_bundle,
     tile_path,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = [
     "FAILED",
@@ -392,6 +394,10 @@ class _WorkerChunks:
             self._submit()
 
     def _submit(self) -> None:
+        # Imported here: multiprocessing costs tens of milliseconds of start-up
+        # that single-process uses of the verifier (a certificate) never need.
+        from concurrent.futures.process import BrokenProcessPool
+
         first = next(self.starts, None)
         if first is not None:
             future: Future[_ChunkState] | None
@@ -406,6 +412,8 @@ class _WorkerChunks:
         return self.directory, first, last, self.size
 
     def _result(self, first: int, future: Future[_ChunkState] | None) -> _ChunkState:
+        from concurrent.futures.process import BrokenProcessPool
+
         if future is not None:
             try:
                 return future.result()
@@ -519,6 +527,8 @@ def audit_log(
         chunks: _WorkerChunks | None = None
         if workers > 1 and n_bundles >= _PARALLEL_MIN_BUNDLES:
             try:
+                from concurrent.futures import ProcessPoolExecutor
+
                 pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
             except (OSError, NotImplementedError):  # no process support: one process it is
                 pass

@@ -23,14 +23,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from verifier.canonical import loads_strict
 from verifier.cosignature import WitnessPolicy
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, ALG_ED25519, VerifierKey
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "TRUST_FORMAT",
@@ -211,6 +212,9 @@ def load_trust(data: bytes) -> Trust:
     for i, pem in enumerate(_list(obj["tsa_roots"], "trust: tsa_roots")):
         if not isinstance(pem, str) or not _PEM.fullmatch(pem.strip() + "\n"):
             raise MalformedError(f"trust: tsa_roots[{i}] is not one PEM certificate")
+        # X.509 parsing is imported only when there are roots (start-up time).
+        from cryptography import x509
+
         try:
             roots.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
         except ValueError as e:
