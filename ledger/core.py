@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger.blobs import BlobStore
 from ledger.config import Config, check_origin, default_database_url, load_config, save_config
@@ -21,11 +21,14 @@ from ledger.keys import NoteSigner, generate_key_file, load_signer
 from ledger.projections import deposit_number
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
-from ledger.storage.base import Appended, CheckpointRow
+from ledger.storage.base import Appended, CheckpointRow, Publication
 from ledger.tree import NodeReader, integrate
 from verifier.checkpoint import Checkpoint
 from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
+
+if TYPE_CHECKING:
+    from ledger.anchoring import Anchor
 
 __all__ = ["Ledger", "Receipt"]
 
@@ -59,6 +62,8 @@ class Ledger:
         self.blobs = BlobStore(config.blob_dir)
         self.sequencer = Sequencer(store, config.group_max)
         self._seal_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+        self._anchor: Anchor | None = None
 
     # -- lifecycle -------------------------------------------------------
     @classmethod
@@ -92,6 +97,8 @@ class Ledger:
         return cls(cfg, store, signer)
 
     def close(self) -> None:
+        if self._anchor is not None:
+            self._anchor.close()
         self.sequencer.close()
         self.store.close()
 
@@ -184,12 +191,55 @@ class Ledger:
         )
 
     # -- sealing ---------------------------------------------------------
+    @property
+    def anchored(self) -> bool:
+        """Whether checkpoints need witnesses or a TSA before they are published."""
+        return bool(self.config.witnesses) or self.config.tsa is not None
+
+    @property
+    def anchor(self) -> Anchor:
+        """The witness and TSA client of this ledger (built on first use)."""
+        if self._anchor is None:
+            from ledger.anchoring import Anchor
+
+            self._anchor = Anchor(self.config, lambda a, b: self.reader().consistency_proof(a, b))
+        return self._anchor
+
     def seal(self, batch_max: int | None = None) -> CheckpointRow:
-        """Integrate all pending entries, one checkpoint per batch; return the last."""
+        """Integrate all pending entries, one checkpoint per batch, then publish
+        the last one; return it as published.
+
+        Without witnesses or a TSA every checkpoint is published as it is
+        sealed. With them, see :meth:`publish`: an unmet policy raises
+        :class:`ledger.anchoring.AnchoringError` and publishes nothing.
+        """
         while True:
             row, more = self.seal_batch(batch_max)
             if not more:
-                return row
+                break
+        if not self.anchored:
+            return row
+        return self.publish()
+
+    def publish(self) -> CheckpointRow:
+        """Anchor and publish the latest sealed checkpoint, unless it already is.
+
+        (1) one publisher per process; (2) nothing to do when the latest sealed
+        checkpoint is published; (3) collect cosignatures and a token with no
+        database transaction open (deposits continue meanwhile); (4) record the
+        publication. Raises :class:`ledger.anchoring.AnchoringError` when the
+        policy is not met.
+        """
+        with self._publish_lock:  # (1)
+            sealed = self.store.latest_checkpoint()
+            if sealed is None:
+                raise NotFound("checkpoint: nothing sealed yet")
+            pub = self.store.latest_publication()
+            if pub is not None and pub.size >= sealed.size:  # (2)
+                return pub.checkpoint_row()
+            result = self.anchor.anchor(sealed, pub.size if pub else 0)  # (3)
+            self.store.publish(result)  # (4)
+            return result.checkpoint_row()
 
     def seal_batch(self, batch_max: int | None = None) -> tuple[CheckpointRow, bool]:
         """Integrate up to ``batch_max`` pending entries and publish a checkpoint.
@@ -218,14 +268,29 @@ class Ledger:
             row = CheckpointRow(target, root, note, format_time(datetime.now(UTC)))
             txn.put_tiles(tiles)
             txn.add_checkpoint(row)
+            if not self.anchored:
+                txn.publish(Publication(row.size, row.root, row.note, row.time))
             return row, target < size
 
     # -- reading ---------------------------------------------------------
     def latest_checkpoint(self) -> CheckpointRow:
-        cp = self.store.latest_checkpoint()
-        if cp is None:
+        """The latest published checkpoint, its note carrying any cosignatures."""
+        pub = self.store.latest_publication()
+        if pub is None:
             raise NotFound("checkpoint: none published yet")
-        return cp
+        return pub.checkpoint_row()
+
+    def published(self, size: int) -> Publication:
+        """The published checkpoint of ``size`` entries, with its token."""
+        pub = self.store.publication(size)
+        if pub is None:
+            raise NotFound(f"checkpoint: none published for size {size}")
+        return pub
+
+    def checkpoint_token(self, size: int) -> bytes | None:
+        """The RFC 3161 token (DER) of the published checkpoint of ``size``
+        entries; None if it was published without a TSA. NotFound if unpublished."""
+        return self.published(size).token
 
     def reader(self) -> NodeReader:
         return NodeReader(self.store.tiles)
@@ -234,9 +299,7 @@ class Ledger:
         self, index: int, size: int | None = None
     ) -> tuple[CheckpointRow, list[bytes]]:
         """Inclusion proof of entry ``index`` in a published checkpoint, verified."""
-        cp = self.latest_checkpoint() if size is None else self.store.checkpoint(size)
-        if cp is None:
-            raise NotFound(f"checkpoint: none published for size {size}")
+        cp = self.latest_checkpoint() if size is None else self.published(size).checkpoint_row()
         if not 0 <= index < cp.size:
             raise NotFound(f"inclusion: entry {index} is not in checkpoint {cp.size}")
         proof = self.reader().inclusion_proof(index, cp.size)
@@ -248,12 +311,12 @@ class Ledger:
         self, old: int, new: int
     ) -> tuple[CheckpointRow, CheckpointRow, list[bytes]]:
         """Consistency proof between two published checkpoints, verified."""
-        a, b = self.store.checkpoint(old), self.store.checkpoint(new)
+        a, b = self.store.publication(old), self.store.publication(new)
         if a is None or b is None:
             raise NotFound(f"consistency: no checkpoint for size {old if a is None else new}")
         proof = self.reader().consistency_proof(old, new)
         verify_consistency(old, new, proof, a.root, b.root)
-        return a, b, proof
+        return a.checkpoint_row(), b.checkpoint_row(), proof
 
     def evidence(self, evidence_id: str) -> dict[str, Any]:
         rows = self.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
@@ -264,6 +327,7 @@ class Ledger:
     def stats(self) -> dict[str, Any]:
         size = self.store.size()
         cp = self.store.latest_checkpoint()
+        pub = self.store.latest_publication()
         storage = self.store.storage_bytes()
         counts = {
             t: self.store.query(f"select count(*) as n from {t}")[0]["n"]  # noqa: S608
@@ -275,6 +339,7 @@ class Ledger:
             "size": size,
             "checkpoint_size": cp.size if cp else 0,
             "pending": size - (cp.size if cp else 0),
+            "published_size": pub.size if pub else 0,
             "checkpoints": len(self.store.checkpoints()),
             "storage_bytes": storage,
             "bytes_per_entry": round(storage / size, 1) if size else None,

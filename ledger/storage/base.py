@@ -26,6 +26,7 @@ __all__ = [
     "FORMAT",
     "Appended",
     "CheckpointRow",
+    "Publication",
     "SealTxn",
     "Store",
     "TileRow",
@@ -59,12 +60,27 @@ class TileRow:
 
 @dataclass(frozen=True, slots=True)
 class CheckpointRow:
-    """A published checkpoint (the full signed-note text)."""
+    """A checkpoint (the full signed-note text)."""
 
     size: int
     root: bytes
     note: str
     time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A published checkpoint: the log-signed note with the witnesses'
+    cosignature lines appended, and the RFC 3161 token over its body."""
+
+    size: int
+    root: bytes
+    note: str
+    time: str
+    token: bytes | None = None
+
+    def checkpoint_row(self) -> CheckpointRow:
+        return CheckpointRow(self.size, self.root, self.note, self.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,7 @@ class SealTxn(Protocol):
     def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]: ...
     def put_tiles(self, rows: Sequence[TileRow]) -> None: ...
     def add_checkpoint(self, row: CheckpointRow) -> None: ...
+    def publish(self, pub: Publication) -> None: ...
 
 
 class Store(ABC):
@@ -178,6 +195,26 @@ class Store(ABC):
     @abstractmethod
     def checkpoints(self) -> list[CheckpointRow]:
         """All checkpoints in increasing size."""
+
+    # -- publication (anchoring) ------------------------------------------
+    # ``checkpoints`` holds every checkpoint the sealer integrated and signed;
+    # ``publications`` the ones whose anchoring policy was met, written after
+    # the witnesses and the TSA answered, outside the sealing transaction.
+    @abstractmethod
+    def publish(self, pub: Publication) -> bool:
+        """Record a published checkpoint; False if that size was already published."""
+
+    @abstractmethod
+    def latest_publication(self) -> Publication | None:
+        """The published checkpoint of the largest size."""
+
+    @abstractmethod
+    def publication(self, size: int) -> Publication | None:
+        """The published checkpoint of exactly ``size`` entries."""
+
+    @abstractmethod
+    def publications(self) -> list[Publication]:
+        """All published checkpoints in increasing size."""
 
     @abstractmethod
     def sealing(self) -> AbstractContextManager[SealTxn]:

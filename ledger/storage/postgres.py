@@ -24,6 +24,7 @@ from ledger.storage.base import (
     FORMAT,
     Appended,
     CheckpointRow,
+    Publication,
     Rows,
     Store,
     TileRow,
@@ -37,7 +38,15 @@ __all__ = ["PostgresStore"]
 
 _SEQUENCE_LOCK = 0x6C6F67  # advisory lock ids: 'log' for appends
 _SEAL_LOCK = 0x7365616C  # and 'seal' for the sealer
-_LOG_TABLES = ("events", "private", "checkpoints")
+_LOG_TABLES = ("events", "private", "checkpoints", "publications")
+_PUBLICATIONS = (
+    "create table publications (size bigint primary key, "
+    "note text not null, token bytea, time text not null)"
+)
+_SELECT_PUB = (
+    "select p.size, c.root, p.note, p.time, p.token from publications p "
+    "join checkpoints c on c.size = p.size"
+)
 
 _SCHEMA = [
     "create table meta (key text primary key, value text not null)",
@@ -48,14 +57,15 @@ _SCHEMA = [
     "hashes bytea not null, inner_nodes bytea not null, primary key (level, idx))",
     "create table checkpoints (size bigint primary key, root bytea not null, "
     "note text not null, time text not null)",
+    _PUBLICATIONS,
     """create or replace function ledger_append_only() returns trigger language plpgsql as $$
        begin raise exception '% is append-only', tg_table_name; end $$""",
 ]
 
 
-def _triggers() -> list[str]:
+def _triggers(tables: Sequence[str] = _LOG_TABLES) -> list[str]:
     out = []
-    for t in _LOG_TABLES:
+    for t in tables:
         out.append(
             f"create trigger {t}_append_only before update or delete on {t} "
             "for each row execute function ledger_append_only()"
@@ -106,6 +116,22 @@ class PostgresStore(Store):
                 raise StorageError("database: not an evidence ledger (no meta table)") from e
             if row is None or row[0] != FORMAT:
                 raise StorageError(f"database: not an evidence ledger ({FORMAT})")
+            self._add_publications()
+
+    def _add_publications(self) -> None:
+        """Databases made before anchoring lack ``publications``: add it, with
+        every existing checkpoint published (it was, when it was sealed)."""
+        has = "select to_regclass('publications') is not null"
+        row = self._conn().execute(has).fetchone()
+        if row is not None and row[0]:
+            return
+        with self._write(_SEAL_LOCK) as conn:
+            row = conn.execute(has).fetchone()
+            if row is not None and row[0]:
+                return
+            for stmt in [_PUBLICATIONS, *_triggers(["publications"])]:
+                conn.execute(stmt.encode())
+            conn.execute("insert into publications select size, note, null, time from checkpoints")
 
     def _conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -231,6 +257,25 @@ class PostgresStore(Store):
         cur = self._conn().execute("select size, root, note, time from checkpoints order by size")
         return [CheckpointRow(r[0], bytes(r[1]), r[2], r[3]) for r in cur]
 
+    def publish(self, pub: Publication) -> bool:
+        with self._write(_SEAL_LOCK) as conn:
+            cur = conn.execute(
+                "insert into publications values (%s, %s, %s, %s) on conflict (size) do nothing",
+                (pub.size, pub.note, pub.token, pub.time),
+            )
+            return cur.rowcount == 1
+
+    def latest_publication(self) -> Publication | None:
+        r = self._conn().execute(_SELECT_PUB + " order by p.size desc limit 1").fetchone()
+        return None if r is None else _publication(r)
+
+    def publication(self, size: int) -> Publication | None:
+        r = self._conn().execute(_SELECT_PUB + " where p.size = %s", (size,)).fetchone()
+        return None if r is None else _publication(r)
+
+    def publications(self) -> list[Publication]:
+        return [_publication(r) for r in self._conn().execute(_SELECT_PUB + " order by p.size")]
+
     @contextmanager
     def sealing(self) -> Iterator[_PgSealTxn]:
         with self._write(_SEAL_LOCK) as conn:
@@ -276,7 +321,7 @@ class PostgresStore(Store):
 
     def storage_bytes(self) -> int:
         total = 0
-        for t in ("events", "private", "tiles", "checkpoints", *PROJECTIONS):
+        for t in ("events", "private", "tiles", "checkpoints", "publications", *PROJECTIONS):
             row = (
                 self._conn().execute("select pg_total_relation_size(%s::regclass)", (t,)).fetchone()
             )
@@ -289,6 +334,10 @@ def _latest(conn: psycopg.Connection[Any]) -> CheckpointRow | None:
         "select size, root, note, time from checkpoints order by size desc limit 1"
     ).fetchone()
     return None if r is None else CheckpointRow(r[0], bytes(r[1]), r[2], r[3])
+
+
+def _publication(r: Sequence[Any]) -> Publication:
+    return Publication(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4]))
 
 
 def _read_tiles(
@@ -339,4 +388,10 @@ class _PgSealTxn:
         self._c.execute(
             "insert into checkpoints values (%s, %s, %s, %s)",
             (row.size, row.root, row.note, row.time),
+        )
+
+    def publish(self, pub: Publication) -> None:
+        self._c.execute(
+            "insert into publications values (%s, %s, %s, %s)",
+            (pub.size, pub.note, pub.token, pub.time),
         )

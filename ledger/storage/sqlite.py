@@ -21,6 +21,7 @@ from ledger.storage.base import (
     FORMAT,
     Appended,
     CheckpointRow,
+    Publication,
     Rows,
     Store,
     TileRow,
@@ -32,7 +33,7 @@ from ledger.storage.base import (
 
 __all__ = ["SqliteStore"]
 
-_LOG_TABLES = ("events", "private", "checkpoints")
+_LOG_TABLES = ("events", "private", "checkpoints", "publications")
 
 _SCHEMA = """
 create table if not exists meta (key text primary key, value text not null);
@@ -47,6 +48,16 @@ create table if not exists tiles (
 create table if not exists checkpoints (
     size integer primary key, root blob not null, note text not null, time text not null);
 """
+_PUBLICATIONS = (
+    "create table if not exists publications ("
+    "size integer primary key, note text not null, "
+    "token blob, time text not null)"
+)
+_SCHEMA += _PUBLICATIONS + ";\n"
+_SELECT_PUB = (
+    "select p.size, c.root, p.note, p.time, p.token from publications p "
+    "join checkpoints c on c.size = p.size"
+)
 
 
 def _append_only_triggers() -> list[str]:
@@ -92,6 +103,7 @@ class SqliteStore(Store):
             if not path.exists():
                 raise StorageError(f"database: {path} does not exist")
             self._check_ours()
+            self._add_publications()
 
     # -- connections -----------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -122,6 +134,21 @@ class SqliteStore(Store):
             raise StorageError(f"database: {self.path} is not an evidence ledger ({e})") from e
         if row is None or row[0] != FORMAT:
             raise StorageError(f"database: {self.path} is not an evidence ledger ({FORMAT})")
+
+    def _add_publications(self) -> None:
+        """Databases made before anchoring lack ``publications``: add it, with
+        every existing checkpoint published (it was, when it was sealed)."""
+        conn = self._conn()
+        has = "select 1 from sqlite_master where type = 'table' and name = 'publications'"
+        if conn.execute(has).fetchone() is not None:
+            return
+        with self._write(conn):
+            if conn.execute(has).fetchone() is not None:
+                return
+            conn.execute(_PUBLICATIONS)
+            for stmt in _append_only_triggers():
+                conn.execute(stmt)
+            conn.execute("insert into publications select size, note, null, time from checkpoints")
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
@@ -233,6 +260,26 @@ class SqliteStore(Store):
         cur = self._conn().execute("select size, root, note, time from checkpoints order by size")
         return [CheckpointRow(*r) for r in cur]
 
+    def publish(self, pub: Publication) -> bool:
+        conn = self._conn()
+        with self._write(conn):
+            cur = conn.execute(
+                "insert into publications values (?,?,?,?) on conflict (size) do nothing",
+                (pub.size, pub.note, pub.token, pub.time),
+            )
+            return cur.rowcount == 1
+
+    def latest_publication(self) -> Publication | None:
+        row = self._conn().execute(_SELECT_PUB + " order by p.size desc limit 1").fetchone()
+        return None if row is None else Publication(*row)
+
+    def publication(self, size: int) -> Publication | None:
+        row = self._conn().execute(_SELECT_PUB + " where p.size = ?", (size,)).fetchone()
+        return None if row is None else Publication(*row)
+
+    def publications(self) -> list[Publication]:
+        return [Publication(*r) for r in self._conn().execute(_SELECT_PUB + " order by p.size")]
+
     @contextmanager
     def sealing(self) -> Iterator[_SqliteSealTxn]:
         conn = self._conn()
@@ -329,4 +376,9 @@ class _SqliteSealTxn:
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._c.execute(
             "insert into checkpoints values (?,?,?,?)", (row.size, row.root, row.note, row.time)
+        )
+
+    def publish(self, pub: Publication) -> None:
+        self._c.execute(
+            "insert into publications values (?,?,?,?)", (pub.size, pub.note, pub.token, pub.time)
         )

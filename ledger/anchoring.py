@@ -1,0 +1,425 @@
+"""Anchoring: witness cosignatures (C2SP tlog-witness) and RFC 3161 tokens per checkpoint.
+
+The sealer integrates entries and signs a checkpoint in one database
+transaction. Publishing it is separate and happens with no transaction open:
+:class:`Anchor` sends the checkpoint to every configured witness in parallel
+(each with the consistency proof from the size that witness last cosigned,
+learnt from a 409 when our guess is wrong), asks the TSA for a token over the
+checkpoint body with a fresh nonce, checks every answer with :mod:`verifier`,
+and returns the publication only when the policy is met: at least ``quorum``
+valid cosignatures, and a valid token when a TSA is configured. Otherwise it
+raises :class:`AnchoringError` naming what each witness and the TSA answered;
+nothing is published and the sealer tries again on its next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import rfc3161_client
+
+from ledger.config import Config, TsaConfig, WitnessEntry
+from ledger.errors import ConfigError, LedgerError
+from ledger.events import format_time
+from ledger.storage.base import CheckpointRow, Publication
+from ledger.witness.core import format_add_checkpoint
+from verifier.checkpoint import Checkpoint
+from verifier.cosignature import MAX_CLOCK_SKEW
+from verifier.errors import Error as VerifierError
+from verifier.note import NoteSignature, VerifierKey, parse_note, parse_signature_lines
+from verifier.timestamp import load_roots, response_token, verify_timestamp
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ledger.core import Ledger
+
+__all__ = [
+    "Anchor",
+    "AnchoringError",
+    "TsaClient",
+    "WitnessClient",
+    "load_tsa_roots",
+    "trust_anchoring",
+]
+
+log = logging.getLogger("evidence_ledger.anchoring")
+
+TLOG_SIZE = "text/x.tlog.size"
+TIMESTAMP_QUERY = "application/timestamp-query"
+TIMESTAMP_REPLY = "application/timestamp-reply"
+MAX_RESPONSE = 64 * 1024
+
+
+class AnchoringError(LedgerError):
+    """A checkpoint was not published: the anchoring policy was not met.
+
+    ``reasons`` maps each witness name (and ``"tsa"``) to what it answered.
+    """
+
+    def __init__(self, message: str, size: int, reasons: dict[str, str]) -> None:
+        super().__init__(message)
+        self.size = size
+        self.reasons = reasons
+
+
+class _Refused(Exception):
+    """A witness or the TSA answered, and the answer cannot count."""
+
+
+class _Unreachable(Exception):
+    """No usable answer after every retry (connection, timeout or 5xx)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Network limits of one anchoring round."""
+
+    request: float = 5.0
+    """Seconds for one HTTP request (connect, send and read)."""
+    retries: int = 2
+    """Extra attempts after a connection failure, timeout or 5xx."""
+    backoff: float = 0.1
+    """Seconds before the first retry, doubled for each further one."""
+    round: float = 15.0
+    """Seconds after which a round gives up on whoever has not answered."""
+    grace: float = 0.5
+    """Once the policy is met, seconds to wait for the remaining witnesses."""
+
+
+def _post(
+    http: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    limits: Timeouts,
+    deadline: float,
+) -> httpx.Response:
+    """POST with retries on transport errors and 5xx; 4xx answers are returned."""
+    attempt = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Unreachable("no answer before the round's deadline")
+        try:
+            r = http.post(url, content=body, headers=headers, timeout=min(limits.request, left))
+            if r.status_code < 500:
+                if len(r.content) > MAX_RESPONSE:
+                    raise _Refused(f"answer of {len(r.content)} bytes is too large")
+                return r
+            problem = f"HTTP {r.status_code}: {_first_line(r.text)}"
+        except httpx.TransportError as e:
+            problem = f"unreachable ({type(e).__name__}: {e})"
+        if attempt >= limits.retries:
+            raise _Unreachable(problem)
+        time.sleep(min(limits.backoff * 2**attempt, max(0.0, deadline - time.monotonic())))
+        attempt += 1
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+class WitnessClient:
+    """One witness: where it is, its key, and the size it last cosigned (as known)."""
+
+    def __init__(self, entry: WitnessEntry, http: httpx.Client, limits: Timeouts) -> None:
+        self.name = entry.name
+        self.key = VerifierKey.from_text(entry.vkey)
+        self.url = entry.url.rstrip("/") + "/add-checkpoint"
+        self._http = http
+        self._limits = limits
+        self._lock = threading.Lock()
+        self.known_size: int | None = None
+
+    def cosign(
+        self,
+        note_text: str,
+        cp: Checkpoint,
+        prove: Callable[[int, int], list[bytes]],
+        hint: int,
+        deadline: float,
+    ) -> NoteSignature:
+        """Get this witness's cosignature on ``note_text`` (the log-signed checkpoint).
+
+        (1) start from the size it last cosigned, or ``hint`` when unknown;
+        (2) send old size, consistency proof and checkpoint; (3) on 409, learn
+        its size from the body and resend once from there, unless that size
+        is ours (it holds another root: a split view) or beyond ours; (4) on
+        200, keep only the line signed by its configured key and verify it as
+        a tlog-cosignature/v1 on this checkpoint, with a sane timestamp.
+        """
+        with self._lock:
+            old = self.known_size if self.known_size is not None else hint  # (1)
+        if old > cp.size:
+            old = 0
+        for _ in range(3):
+            body = format_add_checkpoint(old, prove(old, cp.size), note_text)  # (2)
+            r = _post(
+                self._http, self.url, body, {"content-type": "text/plain"}, self._limits, deadline
+            )
+            if r.status_code == 409:  # (3)
+                size = _parse_size(r)
+                with self._lock:
+                    self.known_size = size
+                if size == old:
+                    raise _Refused(f"409: it cosigned another tree of size {size} (split view?)")
+                if size > cp.size:
+                    raise _Refused(
+                        f"409: it cosigned size {size}, beyond this checkpoint's {cp.size}"
+                    )
+                old = size
+                continue
+            if r.status_code != 200:
+                raise _Refused(f"{r.status_code}: {_first_line(r.text)}")
+            sig = self._check(r, note_text)  # (4)
+            with self._lock:
+                self.known_size = cp.size
+            return sig
+        raise _Refused("409 again and again: the witness's size keeps changing")
+
+    def _check(self, r: httpx.Response, note_text: str) -> NoteSignature:
+        try:
+            lines = parse_signature_lines(r.content.decode("utf-8"))
+        except (UnicodeDecodeError, VerifierError) as e:
+            raise _Refused(f"200 with a malformed body ({e})") from e
+        mine = [s for s in lines if (s.name, s.key_id) == (self.key.name, self.key.key_id)]
+        if len(mine) != 1:
+            raise _Refused(f"200 with {len(mine)} cosignatures by its configured key")
+        try:
+            ts = self.key.verify_note_signature(note_text, mine[0].signature)
+        except VerifierError as e:
+            raise _Refused(f"200 with an invalid cosignature ({e})") from e
+        if ts is None or ts > time.time() + MAX_CLOCK_SKEW:
+            raise _Refused(f"cosignature time {ts} is in the future")
+        return mine[0]
+
+
+def _parse_size(r: httpx.Response) -> int:
+    ctype = r.headers.get("content-type", "").split(";")[0].strip()
+    text = r.text
+    if ctype != TLOG_SIZE or not text.endswith("\n") or not text[:-1].isdigit():
+        raise _Refused(f"409 without a {TLOG_SIZE} body: {_first_line(text)!r}")
+    return int(text[:-1])
+
+
+def load_tsa_roots(path: Path) -> list[x509.Certificate]:
+    """Read the TSA's trusted roots (PEM); a missing or bad file is a ConfigError."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"tsa: cannot read roots {path} ({e.strerror})") from e
+    try:
+        return load_roots([data])
+    except VerifierError as e:
+        raise ConfigError(f"tsa: {path}: {e}") from e
+
+
+class TsaClient:
+    """An RFC 3161 TSA over HTTP (RFC 3161 §3.4): one request per checkpoint."""
+
+    def __init__(self, cfg: TsaConfig, home: Path, http: httpx.Client, limits: Timeouts) -> None:
+        self.url = cfg.url
+        self.roots = load_tsa_roots(home / cfg.roots)
+        self._http = http
+        self._limits = limits
+
+    def timestamp(self, body: bytes, deadline: float) -> bytes:
+        """A verified token over SHA-256 of ``body``.
+
+        (1) build a request for a SHA-256 imprint, with a random nonce and the
+        TSA's certificate requested; (2) POST it; (3) take the token from a
+        granted response; (4) verify it: chain to the configured roots at
+        genTime, imprint of ``body``, and our nonce (a replayed token fails).
+        """
+        req = (
+            rfc3161_client.TimestampRequestBuilder()  # (1)
+            .data(body)
+            .hash_algorithm(rfc3161_client.HashAlgorithm.SHA256)
+            .nonce(nonce=True)
+            .cert_request(cert_request=True)
+            .build()
+        )
+        r = _post(  # (2)
+            self._http,
+            self.url,
+            req.as_bytes(),
+            {"content-type": TIMESTAMP_QUERY, "accept": TIMESTAMP_REPLY},
+            self._limits,
+            deadline,
+        )
+        if r.status_code != 200:
+            raise _Refused(f"{r.status_code}: {_first_line(r.text)}")
+        try:
+            token = response_token(r.content)  # (3)
+            verify_timestamp(token, body, self.roots, nonce=req.nonce)  # (4)
+        except VerifierError as e:
+            raise _Refused(str(e)) from e
+        return token
+
+
+@dataclass
+class _Round:
+    """What one anchoring round has collected so far."""
+
+    cosignatures: dict[str, NoteSignature] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    token: bytes | None = None
+
+
+class Anchor:
+    """Collects cosignatures and a token for a ledger's checkpoints (see module doc)."""
+
+    def __init__(
+        self,
+        config: Config,
+        prove: Callable[[int, int], list[bytes]],
+        limits: Timeouts | None = None,
+    ) -> None:
+        self.limits = limits or Timeouts()
+        self.quorum = config.quorum
+        self._prove = prove
+        self._http = httpx.Client(
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            follow_redirects=False,
+        )
+        self.witnesses = [WitnessClient(w, self._http, self.limits) for w in config.witnesses]
+        self.tsa = (
+            TsaClient(config.tsa, config.home, self._http, self.limits) if config.tsa else None
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=len(self.witnesses) + 1, thread_name_prefix="anchor"
+        )
+        self.last_error: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.witnesses) or self.tsa is not None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    def anchor(self, row: CheckpointRow, published: int) -> Publication:
+        """Anchor the log-signed checkpoint ``row``; raise :class:`AnchoringError`.
+
+        ``published`` is the size of the latest published checkpoint, the
+        first guess for what each witness last cosigned.
+        """
+        note = parse_note(row.note)
+        cp = Checkpoint.from_text(note.text)
+        deadline = time.monotonic() + self.limits.round
+        state = _Round()
+        futures: dict[Future[Any], str] = {}
+        for w in self.witnesses:
+            fut = self._pool.submit(w.cosign, row.note, cp, self._prove, published, deadline)
+            futures[fut] = w.name
+        if self.tsa is not None:
+            futures[self._pool.submit(self.tsa.timestamp, note.text.encode(), deadline)] = "tsa"
+        pending = set(futures)
+        met_at: float | None = None
+        while pending:
+            limit = deadline if met_at is None else min(deadline, met_at + self.limits.grace)
+            done, pending = wait(
+                pending, timeout=max(0.0, limit - time.monotonic()), return_when=FIRST_COMPLETED
+            )
+            for fut in done:
+                self._collect(futures[fut], fut, state)
+            if met_at is None and self._met(state):
+                met_at = time.monotonic()
+            if time.monotonic() >= limit:
+                break
+        for fut in pending:
+            state.reasons[futures[fut]] = "no answer in time"
+        if not self._met(state):
+            msg = self._failure(cp.size, state)
+            self.last_error = msg
+            log.warning("%s", msg)
+            raise AnchoringError(msg, cp.size, state.reasons)
+        self.last_error = None
+        order = [w.name for w in self.witnesses if w.name in state.cosignatures]
+        published_note = note.with_signatures(state.cosignatures[n] for n in order)
+        return Publication(
+            size=row.size,
+            root=row.root,
+            note=published_note.to_text(),
+            time=format_time(datetime.now(UTC)),
+            token=state.token,
+        )
+
+    def _collect(self, name: str, fut: Future[Any], state: _Round) -> None:
+        try:
+            result = fut.result()
+        except (_Refused, _Unreachable) as e:
+            kind = "refused" if isinstance(e, _Refused) else "unreachable"
+            state.reasons[name] = f"{kind}: {e}"
+            log.warning("anchoring: %s %s: %s", name, kind, e)
+            return
+        except Exception as e:  # a bug or an unexpected library error: count it as a no
+            state.reasons[name] = f"failed: {type(e).__name__}: {e}"
+            log.exception("anchoring: %s failed", name)
+            return
+        if name == "tsa":
+            state.token = result
+            state.reasons[name] = "timestamped"
+        else:
+            state.cosignatures[name] = result
+            state.reasons[name] = "cosigned"
+
+    def _met(self, state: _Round) -> bool:
+        witnesses_ok = len(state.cosignatures) >= self.quorum
+        tsa_ok = self.tsa is None or state.token is not None
+        return witnesses_ok and tsa_ok
+
+    def _failure(self, size: int, state: _Round) -> str:
+        parts = []
+        if self.witnesses:
+            parts.append(
+                f"{len(state.cosignatures)} of {len(self.witnesses)} witnesses cosigned, "
+                f"quorum is {self.quorum}"
+            )
+        if self.tsa is not None and state.token is None:
+            parts.append("no valid timestamp token")
+        detail = "; ".join(f"{k}: {v}" for k, v in state.reasons.items())
+        return f"checkpoint {size} not published: {', '.join(parts)} ({detail})"
+
+
+def trust_anchoring(ledger: Ledger) -> dict[str, Any]:
+    """The anchoring part of the ledger's ``evidence-trust/v1`` trust file.
+
+    ``{"witnesses": {"quorum": int, "keys": [{"name": str, "vkey": str}]},
+    "tsa_roots": [PEM str, ...]}``, one PEM certificate per ``tsa_roots`` item.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cfg = ledger.config
+    roots: list[str] = []
+    if cfg.tsa is not None:
+        roots = [
+            c.public_bytes(Encoding.PEM).decode("ascii")
+            for c in load_tsa_roots(cfg.home / cfg.tsa.roots)
+        ]
+    return {
+        "witnesses": {
+            "quorum": cfg.quorum,
+            "keys": [{"name": w.name, "vkey": w.vkey} for w in cfg.witnesses],
+        },
+        "tsa_roots": roots,
+    }
+
+
+def describe(entries: Sequence[WitnessEntry], quorum: int) -> dict[str, Any]:
+    """The witness policy as JSON (for ``witnesses list``)."""
+    return {
+        "quorum": quorum,
+        "witnesses": [{"name": w.name, "url": w.url, "vkey": w.vkey} for w in entries],
+    }
