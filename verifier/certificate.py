@@ -626,7 +626,9 @@ def _check_log_signature(cert: Certificate, trust: Trust) -> tuple[Check, bool]:
     try:
         signed = verify_note(cert.checkpoint_note, keys)
     except VerificationError as e:
-        return _fail("log_signature", f"checkpoint: {e}", f"检查点签名无效（{e}）"), False
+        present = ", ".join(f"{s.name}+{s.key_id.hex()}" for s in cert.checkpoint_note.signatures)
+        why = f"checkpoint: {e} (signature lines: {present or 'none'})"
+        return _fail("log_signature", why, f"检查点签名无效（{why}）"), False
     names = ", ".join(f"{k.name}+{k.key_id.hex()}" for k in signed)
     return _ok("log_signature", f"signed by {names}", f"由 {names} 签名"), True
 

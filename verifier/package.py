@@ -434,17 +434,25 @@ class PackageReader:
         # (3) central directory entries: names, methods, sizes.
         cd = self._read_at(cd_offset, cd_size)
         members: list[_Member] = []
+        raw: list[bytes] = []
         pos = 0
         seen: set[str] = set()
         for _ in range(count):
-            m, pos = self._central_entry(cd, pos, cd_offset)
+            m, end = self._central_entry(cd, pos, cd_offset)
             key = unicodedata.normalize("NFC", m.name).casefold()
             if key in seen:
                 raise MalformedError(f"zip: duplicate member name {m.name!r}")
             seen.add(key)
             members.append(m)
+            raw.append(cd[pos:end])
+            pos = end
         if pos != cd_size:
             raise MalformedError("zip: extra bytes in the central directory")
+        # Only once every entry passed the safety checks: the canonical form, so
+        # that a foreign zip is refused for its most dangerous defect first.
+        for m, actual in zip(members, raw, strict=True):
+            if actual != m.central_header():
+                raise MalformedError(f"zip: directory entry of {m.name!r} is not in canonical form")
         # (4) members are contiguous from offset 0, in directory order, each
         # behind its canonical local header; the directory follows the last.
         out: list[PackageMember] = []
@@ -508,11 +516,7 @@ class PackageReader:
             raise MalformedError(
                 f"zip: member {name!r} claims {size} bytes, more than the file holds"
             )
-        m = _Member(name, size, crc, offset, dtime, ddate)
-        actual = cd[pos:end]
-        if actual != m.central_header():
-            raise MalformedError(f"zip: directory entry of {name!r} is not in canonical form")
-        return m, end
+        return _Member(name, size, crc, offset, dtime, ddate), end
 
     @staticmethod
     def _zip64_extra(name: str, extra: bytes, usize: int, offset32: int) -> tuple[int, int]:

@@ -1,0 +1,97 @@
+"""Random mutation of any byte of a valid package never yields "valid".
+
+Every byte of a package is either checked against the certificate (the
+evidence, certificate.json, proof.txt, README.txt) or fixed by the canonical
+zip layout (headers, directory, end record), so any change must make
+verification fail: with an invalid report or a MalformedError, never a crash
+and never a pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cert_helpers import World, build_world
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from verifier.errors import Error
+from verifier.package import verify_package
+from verifier.trust import Trust, read_trust
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("mutation"))
+
+
+@pytest.fixture(scope="module")
+def trust(world: World) -> Trust:
+    return read_trust(world.trust_path)
+
+
+def _verdict(path: Path, data: bytes, trust: Trust) -> str:
+    path.write_bytes(data)
+    try:
+        report = verify_package(path, trust)
+    except Error as e:
+        return f"error: {e}"
+    return "valid" if report.valid else "invalid"
+
+
+@pytest.mark.parametrize("which", ["file", "hash"])
+def test_pristine_packages_are_valid(world: World, trust: Trust, which: str) -> None:
+    pkg = world.file_package if which == "file" else world.hash_package
+    assert _verdict(world.root / f"pristine-{which}.zip", pkg.read_bytes(), trust) == "valid"
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_random_mutations_never_yield_valid(
+    world: World, trust: Trust, data: st.DataObject
+) -> None:
+    which = data.draw(st.sampled_from(["file", "hash"]))
+    original = (world.file_package if which == "file" else world.hash_package).read_bytes()
+    mutated = bytearray(original)
+    positions = data.draw(
+        st.lists(st.integers(0, len(original) - 1), min_size=1, max_size=4, unique=True)
+    )
+    for pos in positions:
+        mutated[pos] = data.draw(st.integers(0, 255).filter(lambda b, p=pos: b != original[p]))
+    verdict = _verdict(world.root / "mutated.zip", bytes(mutated), trust)
+    assert verdict != "valid", f"{which} package valid after changing bytes {positions}"
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_truncation_and_insertion_never_yield_valid(
+    world: World, trust: Trust, data: st.DataObject
+) -> None:
+    original = world.file_package.read_bytes()
+    pos = data.draw(st.integers(0, len(original)))
+    if data.draw(st.booleans()):
+        mutated = original[:pos] + original[pos + data.draw(st.integers(1, 64)) :]
+    else:
+        mutated = original[:pos] + data.draw(st.binary(min_size=1, max_size=16)) + original[pos:]
+    assert _verdict(world.root / "cut.zip", mutated, trust) != "valid"
+
+
+@pytest.mark.parametrize("which", ["file", "hash"])
+def test_every_single_byte_flip_is_caught(world: World, trust: Trust, which: str) -> None:
+    """Exhaustively: flipping the low bit of any one byte of a package invalidates it."""
+    original = (world.file_package if which == "file" else world.hash_package).read_bytes()
+    path = world.root / "flip.zip"
+    survivors = []
+    for pos in range(len(original)):
+        mutated = bytearray(original)
+        mutated[pos] ^= 0x01
+        if _verdict(path, bytes(mutated), trust) == "valid":
+            survivors.append(pos)
+    assert survivors == []
