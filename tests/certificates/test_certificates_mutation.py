@@ -75,10 +75,11 @@ def test_truncation_and_insertion_never_yield_valid(
     world: World, trust: Trust, data: st.DataObject
 ) -> None:
     original = world.file_package.read_bytes()
-    pos = data.draw(st.integers(0, len(original)))
     if data.draw(st.booleans()):
+        pos = data.draw(st.integers(0, len(original) - 1))  # delete at least one byte
         mutated = original[:pos] + original[pos + data.draw(st.integers(1, 64)) :]
     else:
+        pos = data.draw(st.integers(0, len(original)))
         mutated = original[:pos] + data.draw(st.binary(min_size=1, max_size=16)) + original[pos:]
     assert _verdict(world.root / "cut.zip", mutated, trust) != "valid"
 
