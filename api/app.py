@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import evidence, problems, proofs, tiles
+from api import checkpoints, evidence, problems, proofs, tiles
 from ledger.core import Ledger
 from ledger.errors import LedgerError
 
@@ -71,6 +71,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(evidence.router)
     app.include_router(proofs.router)
+    app.include_router(checkpoints.router)
     return app
 
 

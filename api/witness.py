@@ -65,7 +65,8 @@ def create_witness_app(witness: Witness) -> FastAPI:
             lines = await run_in_threadpool(witness.add_checkpoint, body)
         except Conflict as e:
             log.info("add-checkpoint: 409 %s", e)
-            return Response(f"{e.size}\n", status_code=409, media_type=TLOG_SIZE)
+            # Set the header itself: media_type would append "; charset=utf-8".
+            return Response(f"{e.size}\n", status_code=409, headers={"content-type": TLOG_SIZE})
         except WitnessError as e:
             log.info("add-checkpoint: %d %s", e.status, e)
             return _plain(e.status, str(e))

@@ -35,7 +35,7 @@ from ledger.witness.core import format_add_checkpoint
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import MAX_CLOCK_SKEW
 from verifier.errors import Error as VerifierError
-from verifier.note import NoteSignature, VerifierKey, parse_note, parse_signature_lines
+from verifier.note import Note, NoteSignature, VerifierKey, parse_note, parse_signature_lines
 from verifier.timestamp import load_roots, response_token, verify_timestamp
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _post(
                 return r
             problem = f"HTTP {r.status_code}: {_first_line(r.text)}"
         except httpx.TransportError as e:
-            problem = f"unreachable ({type(e).__name__}: {e})"
+            problem = f"{type(e).__name__}: {e}"
         if attempt >= limits.retries:
             raise _Unreachable(problem)
         time.sleep(min(limits.backoff * 2**attempt, max(0.0, deadline - time.monotonic())))
@@ -143,13 +143,13 @@ class WitnessClient:
 
     def cosign(
         self,
-        note_text: str,
+        note: Note,
         cp: Checkpoint,
         prove: Callable[[int, int], list[bytes]],
         hint: int,
         deadline: float,
     ) -> NoteSignature:
-        """Get this witness's cosignature on ``note_text`` (the log-signed checkpoint).
+        """Get this witness's cosignature on ``note`` (the log-signed checkpoint).
 
         (1) start from the size it last cosigned, or ``hint`` when unknown;
         (2) send old size, consistency proof and checkpoint; (3) on 409, learn
@@ -163,7 +163,7 @@ class WitnessClient:
         if old > cp.size:
             old = 0
         for _ in range(3):
-            body = format_add_checkpoint(old, prove(old, cp.size), note_text)  # (2)
+            body = format_add_checkpoint(old, prove(old, cp.size), note.to_text())  # (2)
             r = _post(
                 self._http, self.url, body, {"content-type": "text/plain"}, self._limits, deadline
             )
@@ -181,13 +181,13 @@ class WitnessClient:
                 continue
             if r.status_code != 200:
                 raise _Refused(f"{r.status_code}: {_first_line(r.text)}")
-            sig = self._check(r, note_text)  # (4)
+            sig = self._check(r, note.text)  # (4)
             with self._lock:
                 self.known_size = cp.size
             return sig
         raise _Refused("409 again and again: the witness's size keeps changing")
 
-    def _check(self, r: httpx.Response, note_text: str) -> NoteSignature:
+    def _check(self, r: httpx.Response, body: str) -> NoteSignature:
         try:
             lines = parse_signature_lines(r.content.decode("utf-8"))
         except (UnicodeDecodeError, VerifierError) as e:
@@ -196,7 +196,7 @@ class WitnessClient:
         if len(mine) != 1:
             raise _Refused(f"200 with {len(mine)} cosignatures by its configured key")
         try:
-            ts = self.key.verify_note_signature(note_text, mine[0].signature)
+            ts = self.key.verify_note_signature(body, mine[0].signature)
         except VerifierError as e:
             raise _Refused(f"200 with an invalid cosignature ({e})") from e
         if ts is None or ts > time.time() + MAX_CLOCK_SKEW:
@@ -321,7 +321,7 @@ class Anchor:
         state = _Round()
         futures: dict[Future[Any], str] = {}
         for w in self.witnesses:
-            fut = self._pool.submit(w.cosign, row.note, cp, self._prove, published, deadline)
+            fut = self._pool.submit(w.cosign, note, cp, self._prove, published, deadline)
             futures[fut] = w.name
         if self.tsa is not None:
             futures[self._pool.submit(self.tsa.timestamp, note.text.encode(), deadline)] = "tsa"

@@ -310,3 +310,6 @@ from ledger.cli_certs import account, certificate, trust  # noqa: E402
 cli.add_command(account)
 cli.add_command(certificate)
 cli.add_command(trust)
+
+# Witnesses, the TSA and the witness service (issue 5) register themselves on import.
+import ledger.cli_anchor  # noqa: E402, F401

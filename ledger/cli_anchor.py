@@ -1,0 +1,332 @@
+"""``evidence-ledger witness|witnesses|tsa``: anchoring from the command line.
+
+Two sides, both under the global ``--home``:
+
+- ``witness ...`` runs a witness, normally at another institution. Its home
+  (``--home``) is a witness home: ``witness.json``, ``keys/witness.key`` (0600)
+  and ``witness.db``. It can share a directory with a ledger home (no file
+  names collide) but usually lives on another machine.
+- ``witnesses ...`` and ``tsa ...`` configure a ledger home: which witnesses
+  must cosign (k of n) and which TSA timestamps each checkpoint. A running
+  ``serve`` reads the configuration when it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.cli import cli, friendly
+from ledger.config import TsaConfig, WitnessEntry, check_anchoring, load_config, save_config
+from ledger.errors import ConfigError, InvalidInput
+from verifier.errors import MalformedError
+from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
+
+__all__ = ["register", "tsa", "witness", "witnesses"]
+
+ROOTS_FILE = "tsa-roots.pem"
+
+
+def _home(ctx: click.Context) -> Path:
+    return Path(ctx.obj["home"])
+
+
+def _emit(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
+
+
+# ---------------------------------------------------------------- witness side
+
+
+@click.group()
+def witness() -> None:
+    """Run a witness that cosigns other logs' checkpoints (C2SP tlog-witness).
+
+    The global --home is the witness home (witness.json, keys/witness.key,
+    witness.db). Example: evidence-ledger --home /srv/witness witness init
+    --name court.example/witness
+    """
+
+
+@witness.command("init")
+@click.option("--name", required=True, help="Witness name, a schema-less URL.")
+@click.pass_context
+@friendly
+def witness_init(ctx: click.Context, name: str) -> None:
+    """Create a witness key and state; print its verifier key (type 0x04).
+
+    Example: evidence-ledger --home ./w1 witness init --name notary.example/w1
+    """
+    from ledger.witness import Witness
+
+    with Witness.init(_home(ctx), name) as w:
+        click.echo(w.verifier_key.to_text())
+
+
+@witness.command("follow")
+@click.argument("log_vkey")
+@click.pass_context
+@friendly
+def witness_follow(ctx: click.Context, log_vkey: str) -> None:
+    """Witness the log whose checkpoints LOG_VKEY signs (its origin is the key name).
+
+    Example: evidence-ledger --home ./w1 witness follow "$(evidence-ledger vkey)"
+    """
+    from ledger.witness import Witness
+
+    with Witness.open(_home(ctx)) as w:
+        try:
+            key = w.follow(log_vkey)
+        except ConfigError as e:
+            raise InvalidInput(str(e)) from e
+        click.echo(f"following {key.name}", err=True)
+
+
+@witness.command("vkey")
+@click.pass_context
+@friendly
+def witness_vkey(ctx: click.Context) -> None:
+    """Print the witness's verifier key (name+hash+base64, type 0x04).
+
+    Example: evidence-ledger --home ./w1 witness vkey
+    """
+    from ledger.witness import Witness
+
+    with Witness.open(_home(ctx)) as w:
+        click.echo(w.verifier_key.to_text())
+
+
+@witness.command("status")
+@click.pass_context
+@friendly
+def witness_status(ctx: click.Context) -> None:
+    """Print the followed logs, the size last cosigned for each, and refusals (JSON).
+
+    Example: evidence-ledger --home ./w1 witness status
+    """
+    from ledger.witness import Witness
+
+    with Witness.open(_home(ctx)) as w:
+        logs = []
+        for origin, vkey in w.store.logs():
+            latest = w.store.latest(origin)
+            logs.append(
+                {
+                    "origin": origin,
+                    "vkey": vkey,
+                    "size": latest.size if latest else None,
+                    "time": latest.time if latest else None,
+                    "refused": [
+                        {"time": t, "status": s, "reason": r}
+                        for _, t, s, r in w.store.refusals(origin)
+                    ],
+                }
+            )
+        _emit({"name": w.name, "vkey": w.verifier_key.to_text(), "logs": logs})
+
+
+@witness.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8100, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
+)
+@click.pass_context
+@friendly
+def witness_serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve POST /add-checkpoint (C2SP tlog-witness).
+
+    Example: evidence-ledger --home ./w1 witness serve --host 0.0.0.0 --port 8100
+    """
+    import uvicorn
+
+    from ledger.witness import Witness
+
+    Witness.open(_home(ctx)).close()  # fail fast, with a clear message, on a bad home
+    os.environ["EVIDENCE_WITNESS_HOME"] = str(_home(ctx).resolve())
+    uvicorn.run(
+        "api.witness:create_witness_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
+
+
+# ---------------------------------------------------------------- ledger side
+
+
+def _policy(entries: tuple[WitnessEntry, ...], quorum: int) -> dict[str, Any]:
+    return {
+        "quorum": quorum,
+        "witnesses": [{"name": w.name, "url": w.url, "vkey": w.vkey} for w in entries],
+    }
+
+
+def _save_checked(cfg: Any) -> None:
+    try:
+        check_anchoring(cfg, "new configuration")
+    except ConfigError as e:
+        raise InvalidInput(str(e).removeprefix("config: new configuration: ")) from e
+    save_config(cfg)
+
+
+@click.group()
+def witnesses() -> None:
+    """Configure the witnesses that must cosign each checkpoint (k of n).
+
+    Example: evidence-ledger witnesses add --url http://w1.example:8100 --vkey "$W1"
+    """
+
+
+@witnesses.command("add")
+@click.option("--url", required=True, help="The witness's URL prefix (http or https).")
+@click.option("--vkey", required=True, help="The witness's verifier key (type 0x04).")
+@click.pass_context
+@friendly
+def witnesses_add(ctx: click.Context, url: str, vkey: str) -> None:
+    """Add a witness (named by its key); the first one sets the quorum to 1.
+
+    Example: evidence-ledger witnesses add --url http://127.0.0.1:8100 --vkey "$W1"
+    """
+    cfg = load_config(_home(ctx))
+    try:
+        key = VerifierKey.from_text(vkey)
+    except MalformedError as e:
+        raise InvalidInput(str(e)) from e
+    if key.alg != ALG_COSIGNATURE_V1:
+        raise InvalidInput("verifier key: not a witness key (cosignature type 0x04)")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"witness URL: {url!r} must start with http:// or https://")
+    if any(w.name == key.name for w in cfg.witnesses):
+        raise InvalidInput(f"witness {key.name!r} is already configured")
+    entries = (*cfg.witnesses, WitnessEntry(key.name, url, key.to_text()))
+    cfg = replace(cfg, witnesses=entries, quorum=cfg.quorum or 1)
+    _save_checked(cfg)
+    _emit(_policy(cfg.witnesses, cfg.quorum))
+
+
+@witnesses.command("remove")
+@click.argument("name")
+@click.pass_context
+@friendly
+def witnesses_remove(ctx: click.Context, name: str) -> None:
+    """Remove witness NAME; refused if the quorum could no longer be met.
+
+    Example: evidence-ledger witnesses remove notary.example/w1
+    """
+    cfg = load_config(_home(ctx))
+    entries = tuple(w for w in cfg.witnesses if w.name != name)
+    if len(entries) == len(cfg.witnesses):
+        raise InvalidInput(f"witness {name!r} is not configured")
+    quorum = cfg.quorum if entries else 0
+    if quorum > len(entries):
+        raise InvalidInput(
+            f"quorum {cfg.quorum} needs {cfg.quorum} witnesses; lower it first "
+            f"(evidence-ledger witnesses quorum {len(entries)})"
+        )
+    cfg = replace(cfg, witnesses=entries, quorum=quorum)
+    _save_checked(cfg)
+    _emit(_policy(cfg.witnesses, cfg.quorum))
+
+
+@witnesses.command("quorum")
+@click.argument("k", type=int)
+@click.pass_context
+@friendly
+def witnesses_quorum(ctx: click.Context, k: int) -> None:
+    """Require K cosignatures (1 <= K <= number of witnesses) before publishing.
+
+    Example: evidence-ledger witnesses quorum 2
+    """
+    cfg = load_config(_home(ctx))
+    low = 1 if cfg.witnesses else 0
+    if not low <= k <= len(cfg.witnesses):
+        raise InvalidInput(
+            f"quorum {k} must be between {low} and {len(cfg.witnesses)} (the number of witnesses)"
+        )
+    cfg = replace(cfg, quorum=k)
+    _save_checked(cfg)
+    _emit(_policy(cfg.witnesses, cfg.quorum))
+
+
+@witnesses.command("list")
+@click.pass_context
+@friendly
+def witnesses_list(ctx: click.Context) -> None:
+    """Print the witness policy as JSON.
+
+    Example: evidence-ledger witnesses list
+    """
+    cfg = load_config(_home(ctx))
+    _emit(_policy(cfg.witnesses, cfg.quorum))
+
+
+@click.group()
+def tsa() -> None:
+    """Configure the RFC 3161 time-stamping authority for checkpoints.
+
+    Example: evidence-ledger tsa set https://tsa.example/ --roots tsa-root.pem
+    """
+
+
+@tsa.command("set")
+@click.argument("url")
+@click.option(
+    "--roots",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file with the root certificate(s) the TSA's tokens must chain to.",
+)
+@click.pass_context
+@friendly
+def tsa_set(ctx: click.Context, url: str, roots: Path) -> None:
+    """Timestamp every checkpoint at URL; copies the roots into the home.
+
+    Example: evidence-ledger tsa set http://127.0.0.1:8200/ --roots ca.pem
+    """
+    from ledger.anchoring import load_tsa_roots
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"TSA URL: {url!r} must start with http:// or https://")
+    home = _home(ctx)
+    cfg = load_config(home)
+    try:
+        certs = load_tsa_roots(roots)
+    except ConfigError as e:
+        raise InvalidInput(str(e)) from e
+    tmp = home / (ROOTS_FILE + ".tmp")
+    tmp.write_bytes(roots.read_bytes())
+    os.replace(tmp, home / ROOTS_FILE)
+    cfg = replace(cfg, tsa=TsaConfig(url=url, roots=ROOTS_FILE))
+    _save_checked(cfg)
+    _emit({"url": url, "roots": [c.subject.rfc4514_string() for c in certs]})
+
+
+@tsa.command("clear")
+@click.pass_context
+@friendly
+def tsa_clear(ctx: click.Context) -> None:
+    """Stop timestamping checkpoints.
+
+    Example: evidence-ledger tsa clear
+    """
+    cfg = load_config(_home(ctx))
+    save_config(replace(cfg, tsa=None))
+    _emit({"url": None})
+
+
+def register(group: click.Group) -> None:
+    """Add the anchoring commands to a click group."""
+    group.add_command(witness)
+    group.add_command(witnesses)
+    group.add_command(tsa)
+
+
+# Importing this module (ledger.cli does, at its end) registers the commands,
+# whichever of the two modules is imported first.
+register(cli)
