@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ledger.accounts import KEY_PURPOSE, find_account, notary_signer
+from ledger.anchoring import trust_anchoring
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.events import format_time, make_draft
@@ -84,10 +85,11 @@ class IssuedCertificate:
 def trust_export(ledger: Ledger) -> dict[str, Any]:
     """The ledger's own trust file (``evidence-trust/v1``).
 
-    The log key; every notary key ever registered, valid from its
-    registration until its revocation (if any); no witnesses and no TSA roots
-    until anchoring is configured. A court should pin this file once, from a
-    trustworthy channel, rather than fetch it next to the evidence.
+    The log key; the witness keys and quorum and the TSA roots configured
+    for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
+    ever registered, valid from its registration until its revocation (if
+    any). A court should pin this file once, from a trustworthy channel,
+    rather than fetch it next to the evidence.
     """
     notaries = []
     rows = ledger.store.query(
@@ -107,12 +109,13 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
                 "valid_until": until,
             }
         )
+    anchoring = trust_anchoring(ledger)
     return {
         "format": TRUST_FORMAT,
         "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
-        "witnesses": {"quorum": 0, "keys": []},
+        "witnesses": anchoring["witnesses"],
         "notaries": notaries,
-        "tsa_roots": [],
+        "tsa_roots": anchoring["tsa_roots"],
     }
 
 
@@ -142,9 +145,10 @@ def issue_certificate(
     """Issue, self-verify and record a certificate for ``evidence_id``.
 
     (1) find the evidence and the active notary (by name or account id) and
-    load its key; (2) take the latest published checkpoint, which must
-    contain the entry, and a verified inclusion proof to it; (3) build and
-    sign the certificate with the entry, its opening and the checkpoint;
+    load its key; (2) take the latest published checkpoint (with its
+    cosignatures), which must contain the entry, a verified inclusion proof
+    to it and the checkpoint's RFC 3161 token if it has one; (3) build and
+    sign the certificate with the entry, its opening, the checkpoint and token;
     (4) verify it with :mod:`verifier` against the ledger's own trust file;
     (5) append ``certificate.issued`` and return the certificate.
     """
@@ -161,6 +165,7 @@ def issue_certificate(
             f"(latest has {cp.size} entries); seal first"
         )
     cp, proof = ledger.inclusion_proof(index, cp.size)
+    token = ledger.checkpoint_token(cp.size)
     leaf = ledger.store.entries(index, index + 1)[0][3]
     _, salt, private_json = ledger.store.privates(index, index + 1)[0]
     private = json.loads(private_json)
@@ -179,7 +184,7 @@ def issue_certificate(
         tree_size=cp.size,
         proof=proof,
         checkpoint=cp.note,
-        timestamp_token=None,
+        timestamp_token=token,
         sign=signer.sign,
     )
     cert = Certificate.from_json(data)
