@@ -271,16 +271,11 @@ def _end_records(count: int, cd_offset: int, cd_size: int) -> bytes:
         eocd64_offset = cd_offset + cd_size
         out += _EOCD64.pack(_SIG_EOCD64, 44, _UNIX | 45, 45, 0, 0, count, count, cd_size, cd_offset)
         out += _LOCATOR.pack(_SIG_LOCATOR, 0, eocd64_offset, 1)
-    out += _EOCD.pack(
-        _SIG_EOCD,
-        0,
-        0,
-        min(count, _MAX16),
-        min(count, _MAX16),
-        min(cd_size, _MAX32),
-        min(cd_offset, _MAX32),
-        0,
-    )
+    # A value held in the zip64 record is replaced by its all-ones sentinel here.
+    count16 = _MAX16 if count >= _MAX16 else count
+    size32 = _MAX32 if cd_size >= ZIP64_LIMIT else cd_size
+    offset32 = _MAX32 if cd_offset >= ZIP64_LIMIT else cd_offset
+    out += _EOCD.pack(_SIG_EOCD, 0, 0, count16, count16, size32, offset32, 0)
     return out
 
 
