@@ -18,6 +18,7 @@ is decoded by the library.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ __all__ = [
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 _GRANTED = bytes.fromhex("3003020100")  # PKIStatusInfo { status granted(0) }
 MAX_TOKEN_SIZE = 64 * 1024
+_VERIFY_ERROR = re.compile(r'Verify error: ([^"]+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,11 @@ def verify_timestamp(
             ) from e
         if "Nonce mismatch" in text:
             raise VerificationError("timestamp: token nonce does not match the request") from e
+        why = _VERIFY_ERROR.search(text)
+        if why:
+            raise VerificationError(
+                f"timestamp: TSA certificate chain does not verify at genTime ({why[1]})"
+            ) from e
         raise VerificationError(f"timestamp: {text}") from e
     except ValueError as e:
         raise VerificationError(f"timestamp: token does not verify ({e})") from e
