@@ -137,7 +137,7 @@ class WitnessClient:
         self.key = VerifierKey.from_text(entry.vkey)
         self.url = entry.url.rstrip("/") + "/add-checkpoint"
         self._http = http
-        self._limits = limits
+        self.limits = limits
         self._lock = threading.Lock()
         self.known_size: int | None = None
 
@@ -165,7 +165,7 @@ class WitnessClient:
         for _ in range(3):
             body = format_add_checkpoint(old, prove(old, cp.size), note.to_text())  # (2)
             r = _post(
-                self._http, self.url, body, {"content-type": "text/plain"}, self._limits, deadline
+                self._http, self.url, body, {"content-type": "text/plain"}, self.limits, deadline
             )
             if r.status_code == 409:  # (3)
                 size = _parse_size(r)
@@ -231,7 +231,7 @@ class TsaClient:
         self.url = cfg.url
         self.roots = load_tsa_roots(home / cfg.roots)
         self._http = http
-        self._limits = limits
+        self.limits = limits
 
     def timestamp(self, body: bytes, deadline: float) -> bytes:
         """A verified token over SHA-256 of ``body``.
@@ -254,7 +254,7 @@ class TsaClient:
             self.url,
             req.as_bytes(),
             {"content-type": TIMESTAMP_QUERY, "accept": TIMESTAMP_REPLY},
-            self._limits,
+            self.limits,
             deadline,
         )
         if r.status_code != 200:
@@ -305,6 +305,14 @@ class Anchor:
     def enabled(self) -> bool:
         return bool(self.witnesses) or self.tsa is not None
 
+    def set_limits(self, limits: Timeouts) -> None:
+        """Change the network limits of later rounds."""
+        self.limits = limits
+        for w in self.witnesses:
+            w.limits = limits
+        if self.tsa is not None:
+            self.tsa.limits = limits
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
@@ -343,7 +351,7 @@ class Anchor:
         if not self._met(state):
             msg = self._failure(cp.size, state)
             self.last_error = msg
-            log.warning("%s", msg)
+            log.info("%s", msg)  # raised too: the caller reports it (CLI, sealer log)
             raise AnchoringError(msg, cp.size, state.reasons)
         self.last_error = None
         order = [w.name for w in self.witnesses if w.name in state.cosignatures]
@@ -362,7 +370,7 @@ class Anchor:
         except (_Refused, _Unreachable) as e:
             kind = "refused" if isinstance(e, _Refused) else "unreachable"
             state.reasons[name] = f"{kind}: {e}"
-            log.warning("anchoring: %s %s: %s", name, kind, e)
+            log.info("anchoring: %s %s: %s", name, kind, e)
             return
         except Exception as e:  # a bug or an unexpected library error: count it as a no
             state.reasons[name] = f"failed: {type(e).__name__}: {e}"
