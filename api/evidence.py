@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Account, require
 from api.deps import LedgerDep
 from api.schemas import (
+    TEXT,
     CheckpointPublic,
     DepositResponse,
     EvidenceList,
@@ -30,6 +31,7 @@ from api.schemas import (
     HashDeposit,
     InclusionPublic,
     ReceiptPublic,
+    problem_responses,
 )
 from api.upload import read_upload
 from ledger.core import Ledger
@@ -41,7 +43,9 @@ from verifier.tlogproof import TlogProof
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["evidence"])
+router = APIRouter(
+    prefix="/v1", tags=["evidence"], responses=problem_responses(400, 401, 403, 404, 413, 415, 422)
+)
 
 Depositor = Annotated[Account, Depends(require("rights_holder"))]
 Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
@@ -180,10 +184,15 @@ IdempotencyKey = Annotated[
                     "schema": {
                         "type": "object",
                         "required": ["file"],
+                        "additionalProperties": False,
                         "properties": {
                             "file": {"type": "string", "format": "binary"},
-                            "title": {"type": "string", "maxLength": 1000},
-                            "description": {"type": "string", "maxLength": 10000},
+                            "title": {"type": "string", "maxLength": 1000, "pattern": TEXT},
+                            "description": {
+                                "type": "string",
+                                "maxLength": 10000,
+                                "pattern": TEXT,
+                            },
                         },
                     }
                 },

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from api.deps import LedgerDep
 from api.evidence import b64, checkpoint_public
-from api.schemas import ConsistencyPublic
+from api.schemas import ConsistencyPublic, problem_responses
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["proofs"])
+router = APIRouter(prefix="/v1", tags=["proofs"], responses=problem_responses(404, 422))
 
 
 @router.get("/proofs/consistency", response_model=ConsistencyPublic)

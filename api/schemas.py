@@ -14,9 +14,11 @@ __all__ = [
     "InclusionPublic",
     "Problem",
     "ReceiptPublic",
+    "problem_responses",
 ]
 
 HEX64 = r"^[0-9a-fA-F]{64}$"
+TEXT = r"^[^\x00-\x08\x0b-\x1f]*$"  # no control characters but tab and newline
 
 
 class Problem(BaseModel):
@@ -28,6 +30,20 @@ class Problem(BaseModel):
     detail: str | None = None
 
 
+def problem_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for problem-JSON error responses."""
+    from http import HTTPStatus
+
+    return {
+        code: {
+            "model": Problem,
+            "description": HTTPStatus(code).phrase,
+            "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
+        }
+        for code in codes
+    }
+
+
 class HashDeposit(BaseModel):
     """Hash-only deposit (trade secrets): the content never reaches the ledger."""
 
@@ -35,8 +51,8 @@ class HashDeposit(BaseModel):
 
     sha256: str = Field(pattern=HEX64, description="SHA-256 of the content, hex")
     sm3: str | None = Field(default=None, pattern=HEX64, description="SM3 of the content, hex")
-    title: str | None = Field(default=None, max_length=1000)
-    description: str | None = Field(default=None, max_length=10000)
+    title: str | None = Field(default=None, max_length=1000, pattern=TEXT)
+    description: str | None = Field(default=None, max_length=10000, pattern=TEXT)
 
 
 class CheckpointPublic(BaseModel):

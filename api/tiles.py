@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import LedgerDep
+from api.schemas import problem_responses
 from ledger.errors import NotFound
 from ledger.export import bundle_bytes, tile_bytes
 from verifier.errors import MalformedError
@@ -16,7 +17,7 @@ from verifier.tiles import TILE_WIDTH, parse_tile_path
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["tlog-tiles"])
+router = APIRouter(tags=["tlog-tiles"], responses=problem_responses(404))
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
 

@@ -36,7 +36,9 @@ class Service:
 
 
 @contextmanager
-def service(home: Path, database_url: str | None = None, **cfg: object) -> Iterator[Service]:
+def service(
+    home: Path, database_url: str | None = None, sealer: bool = False, **cfg: object
+) -> Iterator[Service]:
     ledger = Ledger.init(home, "api.test/log", database_url)
     if cfg:
         from dataclasses import replace
@@ -48,6 +50,10 @@ def service(home: Path, database_url: str | None = None, **cfg: object) -> Itera
         tokens[role], ids[role] = acct.token, acct.account_id
     other = create_account(ledger, "rights_holder", "rights_holder-2")
     tokens["other"], ids["other"] = other.token, other.account_id
-    with TestClient(create_app(ledger)) as client:
+    if sealer:
+        from ledger.config import with_seal
+
+        ledger.config = with_seal(ledger.config, interval=0.05)
+    with TestClient(create_app(ledger, sealer=sealer)) as client:
         yield Service(ledger, client, tokens, ids)
     ledger.close()
