@@ -27,7 +27,7 @@ from verifier.errors import Error as VerifierError
 from verifier.merkle import HASH_SIZE, leaf_hash, verify_consistency
 from verifier.note import VerifierKey
 from verifier.record import GENESIS_PREV, commitment, decode_record
-from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, CompactRange
+from verifier.tiles import TILE_HEIGHT, TILE_WIDTH
 
 __all__ = ["AuditReport", "audit"]
 
@@ -190,12 +190,12 @@ def audit(
     if integrated > size:
         raise AuditError(f"checkpoint {integrated}: larger than the log ({size} entries)")
 
-    rng = CompactRange()
     builders: list[bytearray] = []  # per tile level, hashes of the current tile
     tiles_checked = 0
     prev = GENESIS_PREV
     last_time = ""
     stored_tiles = store.tiles
+    full = TILE_WIDTH * HASH_SIZE
 
     def check_tile(level: int, index: int, hashes: bytes) -> bytes:
         nonlocal tiles_checked
@@ -217,16 +217,24 @@ def audit(
         tiles_checked += 1
         return tile_root(expected) if expected.width == TILE_WIDTH else b""
 
-    def push(level: int, h: bytes, at: int) -> None:
+    next_tile: list[int] = []  # per level: index of the next full tile to check
+
+    def feed(level: int, data: bytes) -> None:
+        """Add hashes at ``level``; check each tile they complete, feed its root up."""
         while len(builders) <= level:
             builders.append(bytearray())
+            next_tile.append(0)
         buf = builders[level]
-        buf += h
-        if len(buf) == TILE_WIDTH * HASH_SIZE:
-            index = ((at + 1) >> (8 * level)) // TILE_WIDTH - 1
-            up = check_tile(level, index, bytes(buf))
-            builders[level] = bytearray()
-            push(level + 1, up, at)
+        buf += data
+        ups = bytearray()
+        pos = 0
+        while len(buf) - pos >= full:
+            ups += check_tile(level, next_tile[level], bytes(buf[pos : pos + full]))
+            next_tile[level] += 1
+            pos += full
+        del buf[:pos]
+        if ups:
+            feed(level + 1, bytes(ups))
 
     chunks = [(s, min(size, s + chunk)) for s in range(0, size, chunk)]
     for (start, end), part in zip(chunks, _checked_chunks(store, chunks, workers), strict=True):
@@ -236,28 +244,23 @@ def audit(
         if part.first_time < last_time:
             raise AuditError(f"entry {start}: time goes back", start)
         prev, last_time = part.last_hash, part.last_time
-        hashes = part.hashes
-        for i in range(end - start):
-            idx = start + i
-            h = hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE]
-            # (3) tiles, (4) roots.
-            if idx < integrated:
-                push(0, h, idx)
-            rng.append(h)
-            sealed = by_size.get(idx + 1)
-            if sealed is not None and rng.root() != sealed.root:
-                raise AuditError(f"checkpoint {sealed.size}: root does not match the entries", idx)
+        # (3) tiles: only the integrated part of the log is in tiles.
+        take = max(0, min(end, integrated) - start)
+        if take:
+            feed(0, part.hashes[: take * HASH_SIZE])
         if progress:
             progress(end)
     # (3) the partial tiles on the right edge of the integrated tree.
     for level, buf in enumerate(builders):
         if buf:
-            count = integrated >> (8 * level)
-            check_tile(level, count // TILE_WIDTH, bytes(buf))
-    if cps and cps[0].size == 0 and by_size[0].root != CompactRange().root():
-        raise AuditError("checkpoint 0: root is not the empty tree's")
-    # (5) consecutive checkpoints are consistent, with proofs served from storage.
+            check_tile(level, next_tile[level], bytes(buf))
+    # (4) every stored tile now matches the entries, so roots read from tiles
+    # are the entries' roots: each checkpoint must carry exactly that root.
     reader = NodeReader(store.tiles)
+    for cp in cps:
+        if reader.root(cp.size) != cp.root:
+            raise AuditError(f"checkpoint {cp.size}: root does not match the entries", cp.size - 1)
+    # (5) consecutive checkpoints are consistent, with proofs served from storage.
     for a, b in itertools.pairwise(cps):
         try:
             proof = reader.consistency_proof(a.size, b.size)
