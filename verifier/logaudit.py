@@ -550,7 +550,7 @@ def audit_log(
             hashes = [sha256(b"\x00" + e).digest() for e in entries]
             if chunks is None:
                 entry_checks.run(entries, hashes, position)
-            if markers:
+            if markers and any(m in data for m in markers):  # rare: look entry by entry
                 found += [
                     (position + i, e) for i, e in enumerate(entries) if any(m in e for m in markers)
                 ]
