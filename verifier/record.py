@@ -104,8 +104,44 @@ def _no_float(text: str) -> Any:
 _DECODER = json.JSONDecoder(parse_float=_no_float)
 
 
+# The whole canonical layout of a record; only the body is free-form (and is
+# checked to be a canonical JSON object separately). Greedy ``.*`` ends the
+# body at the last place where the fixed suffix matches through to the end.
+_LAYOUT = re.compile(
+    rb'\{"body":(\{.*\}),"commitment":"([0-9a-f]{64})","index":(0|[1-9][0-9]{0,15}),'
+    rb'"prev":"([0-9a-f]{64})","time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
+    rb'\.[0-9]{6}Z)","type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}',
+    re.DOTALL,
+)
+
+
 def decode_record(leaf: bytes) -> Record:
-    """Parse leaf bytes strictly: exact members and types, canonical encoding."""
+    """Parse leaf bytes strictly: exact members and types, canonical encoding.
+
+    Fast path: match the fixed layout, then require the body to be a canonical
+    JSON object. Anything else takes the general path, which names the fault.
+    """
+    m = _LAYOUT.fullmatch(leaf) if len(leaf) <= MAX_LEAF_SIZE else None
+    if m is not None:
+        body_bytes, com, index_b, prev, time, type_ = m.groups()
+        try:
+            body = _DECODER.decode(body_bytes.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, MalformedError):
+            body = None
+        index = int(index_b)
+        if isinstance(body, dict) and index < 2**53 and canonicalize(body) == body_bytes:
+            return Record(
+                index=index,
+                type=type_.decode(),
+                time=time.decode(),
+                prev=prev.decode(),
+                commitment=com.decode(),
+                body=body,
+            )
+    return _decode_general(leaf)
+
+
+def _decode_general(leaf: bytes) -> Record:
     if len(leaf) > MAX_LEAF_SIZE:
         raise MalformedError(f"record: {len(leaf)} bytes exceeds {MAX_LEAF_SIZE}")
     try:
