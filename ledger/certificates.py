@@ -170,23 +170,26 @@ def issue_certificate(
     _, salt, private_json = ledger.store.privates(index, index + 1)[0]
     private = json.loads(private_json)
     facts = _facts(evidence_id, index, str(ev["time"]), private)
-    data = build_certificate(  # (3)
-        issued_at=format_time(datetime.now(UTC)),
-        issuer_name=str(account["name"]),
-        issuer_account_id=str(account["account_id"]),
-        issuer_vkey=signer.verifier_key,
-        statement=statement if statement is not None else DEFAULT_STATEMENT,
-        evidence=facts,
-        index=index,
-        leaf=bytes(leaf),
-        salt=bytes(salt),
-        private_body=bytes(private_json),
-        tree_size=cp.size,
-        proof=proof,
-        checkpoint=cp.note,
-        timestamp_token=token,
-        sign=signer.sign,
-    )
+    try:
+        data = build_certificate(  # (3)
+            issued_at=format_time(datetime.now(UTC)),
+            issuer_name=str(account["name"]),
+            issuer_account_id=str(account["account_id"]),
+            issuer_vkey=signer.verifier_key,
+            statement=statement if statement is not None else DEFAULT_STATEMENT,
+            evidence=facts,
+            index=index,
+            leaf=bytes(leaf),
+            salt=bytes(salt),
+            private_body=bytes(private_json),
+            tree_size=cp.size,
+            proof=proof,
+            checkpoint=cp.note,
+            timestamp_token=token,
+            sign=signer.sign,
+        )
+    except VerifierError as e:  # e.g. a statement that is not valid Unicode
+        raise InvalidInput(f"certificate: {e}") from e
     cert = Certificate.from_json(data)
     checks = verify_certificate(cert, _own_trust(ledger))  # (4)
     # Without the file, only the evidence-file check may fail; revocation is not asked.

@@ -422,11 +422,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits with status 2 on bad arguments
     try:
         status: int = args.run(args, sys.stdout)
-    except (Error, _InputError) as e:
+    except (Error, _InputError, OSError) as e:
+        # OSError: an input vanished or failed while being read (the usual
+        # "cannot read" cases are reported above with the file's name).
+        message = str(e) if not isinstance(e, OSError) else f"cannot read input: {e}"
         if getattr(args, "json", False):
-            json.dump({"valid": False, "error": str(e)}, sys.stdout)
+            json.dump({"valid": False, "error": message}, sys.stdout)
             sys.stdout.write("\n")
-        print(f"evidence-verify: error: {e}", file=sys.stderr)
+        print(f"evidence-verify: error: {message}", file=sys.stderr)
         return EXIT_INPUT
     return status
 

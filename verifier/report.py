@@ -195,18 +195,19 @@ _FACT_LABELS = {
 def render_text(report: Report, lang: str = "en") -> str:
     """The report as numbered lines for a person, ending with the verdict."""
     zh = lang == "zh"
+    colon = "：" if zh else ": "
     heading = _HEADINGS.get(report.kind, (report.kind, report.kind))[1 if zh else 0]
     lines = [f"{heading}: {report.subject}" if not zh else f"{heading}：{report.subject}"]
     for key, value in report.facts.items():
         if key in _FACT_LABELS and value is not None:
             label = _FACT_LABELS[key][1 if zh else 0]
-            lines.append(f"  {label}: {value}")
+            lines.append(f"  {label}{colon}{value}")
     titles = [title(c.key, lang) + (f" [{c.subject}]" if c.subject else "") for c in report.checks]
     width = max((_width(t) for t in titles), default=0)
     for i, (c, t) in enumerate(zip(report.checks, titles, strict=True), 1):
         word = _STATUS_WORDS[c.status][1 if zh else 0]
         pad = " " * (width - _width(t))
-        lines.append(f"{i:3d}. {t}{pad}  {word}: {c.text(lang)}")
+        lines.append(f"{i:3d}. {t}{pad}  {word}{colon}{c.text(lang)}")
     failed = report.failed
     if report.valid:
         verdict = "结论：有效" if zh else "VALID"

@@ -159,6 +159,8 @@ def test_issue_refuses_unknown_inputs(ledger: Ledger) -> None:
         issue_certificate(ledger, eid, "Nobody")
     with pytest.raises(InvalidInput, match="statement"):
         issue_certificate(ledger, eid, "Notary Zhang", statement=" ")
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        issue_certificate(ledger, eid, "Notary Zhang", statement="lone \ud800 surrogate")
     revoke_account(ledger, "Notary Zhang", "notary")
     with pytest.raises(NotFound, match="no active notary"):
         issue_certificate(ledger, eid, "Notary Zhang")
