@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from api import checkpoints, evidence, problems, proofs, tiles
+from api.auth import TokenCache
 from ledger.core import Ledger
 from ledger.errors import LedgerError
 
@@ -67,6 +68,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ledger = ledger
+    app.state.token_cache = TokenCache()
     problems.install(app)
     app.include_router(tiles.router)
     app.include_router(evidence.router)

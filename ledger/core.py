@@ -6,6 +6,7 @@ CLI commands and HTTP routes are thin layers over :class:`Ledger`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class Ledger:
         self.blobs = BlobStore(config.blob_dir)
         self.sequencer = Sequencer(store, config.group_max)
         self._seal_lock = threading.Lock()
+        self._published_cache: tuple[float, int] | None = None
         self._publish_lock = threading.Lock()
         self._anchor: Anchor | None = None
 
@@ -116,6 +118,25 @@ class Ledger:
     def append(self, drafts: Sequence[Draft]) -> list[Appended]:
         """Append events and wait until they are durable."""
         return self.sequencer.append(drafts)
+
+    def submit(self, drafts: Sequence[Draft]) -> Future[list[Appended]]:
+        """Queue events for the next group commit; the future resolves once durable."""
+        return self.sequencer.submit(drafts)
+
+    def published_size(self, max_age: float = 0.0) -> int:
+        """Entries covered by the latest published checkpoint (0 before the first).
+
+        ``max_age`` lets busy callers (every receipt asks) reuse a reading that
+        many seconds old instead of querying again.
+        """
+        now = time.monotonic()
+        cached = self._published_cache
+        if cached is not None and now - cached[0] <= max_age:
+            return cached[1]
+        pub = self.store.latest_publication()
+        size = 0 if pub is None else pub.checkpoint_row().size
+        self._published_cache = (now, size)
+        return size
 
     def deposit_hash(
         self,
