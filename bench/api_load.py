@@ -71,7 +71,8 @@ for line in io.lines(os.getenv("IDS")) do ids[#ids + 1] = line end
 math.randomseed(os.time())
 request = function()
   local id = ids[math.random(#ids)]
-  return wrk.format("GET", "/v1/evidence/" .. id .. "/proof", {["Authorization"] = "Bearer " .. token})
+  local headers = {["Authorization"] = "Bearer " .. token}
+  return wrk.format("GET", "/v1/evidence/" .. id .. "/proof", headers)
 end
 """
 
