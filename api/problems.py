@@ -18,12 +18,18 @@ PROBLEM = "application/problem+json"
 _KNOWN = {s.value for s in HTTPStatus}
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _status(e: LedgerError) -> int:
@@ -48,7 +54,7 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(e.status_code).phrase if e.status_code in _KNOWN else "Error"
         detail = None if str(e.detail) == title else str(e.detail)
-        return problem(e.status_code, title, detail)
+        return problem(e.status_code, title, detail, headers=dict(e.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
