@@ -20,11 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	@if [ ! -f $(HOME_DIR)/config.json ]; then \
-		$(BIN)/evidence-ledger --home $(HOME_DIR) init && \
-		$(BIN)/evidence-ledger --home $(HOME_DIR) deposit --sha256 $$(printf 'evidence-ledger demo' | sha256sum | cut -d' ' -f1) --title demo && \
-		$(BIN)/evidence-ledger --home $(HOME_DIR) seal; \
-	fi
+	@if [ ! -f $(HOME_DIR)/config.json ]; then scripts/demo-setup.sh $(HOME_DIR); fi
 	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
