@@ -74,9 +74,18 @@ def _write_random(path: Path, size: int) -> None:
             left -= len(chunk)
 
 
-def build(n: int, big: Path) -> dict[str, Path]:
-    home = fresh_home(f"verify-{n}")
+def _paths(work: Path) -> dict[str, Path]:
+    names = ("small_pkg", "big_pkg", "big_cert", "trust", "export")
+    files = ("small.zip", "big.zip", "big-cert.json", "trust.json", "export")
+    return {k: work / f for k, f in zip(names, files, strict=True)}
+
+
+def build(n: int, big: Path, reuse: bool) -> dict[str, Path]:
     work = OUT / f"verify-{n}-files"
+    if reuse and all(p.exists() for p in _paths(work).values()):
+        print(f"reusing the log and files in {work}")
+        return _paths(work)
+    home = fresh_home(f"verify-{n}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     small = work / "contract.pdf"
@@ -96,10 +105,8 @@ def build(n: int, big: Path) -> dict[str, Path]:
         small_cert = issue_certificate(ledger, small_id, "Notary Bench")
         big_cert = issue_certificate(ledger, big_id, "Notary Bench")
         ledger.seal()
-        paths = {
-            "small_pkg": package_certificate(ledger, small_cert.certificate_id, work / "small.zip"),
-            "big_pkg": package_certificate(ledger, big_cert.certificate_id, work / "big.zip"),
-        }
+        package_certificate(ledger, small_cert.certificate_id, work / "small.zip")
+        package_certificate(ledger, big_cert.certificate_id, work / "big.zip")
         (work / "big-cert.json").write_bytes(big_cert.data)
         (work / "trust.json").write_text(json.dumps(trust_export(ledger)), "utf-8")
         export(ledger.store, work / "export", ledger.latest_checkpoint())
@@ -107,12 +114,7 @@ def build(n: int, big: Path) -> dict[str, Path]:
     print(
         f"built a real log of {size:,} entries in {built:.0f} s (+ certificates, packages, export)"
     )
-    return {
-        **paths,
-        "big_cert": work / "big-cert.json",
-        "trust": work / "trust.json",
-        "export": work / "export",
-    }
+    return _paths(work)
 
 
 def standalone_venv(path: Path) -> Path:
@@ -153,11 +155,12 @@ def main() -> None:
     ap.add_argument("--gib", type=float, default=1.0, help="size of the big evidence file")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--venv", type=Path, default=OUT / "verify-venv")
+    ap.add_argument("--reuse", action="store_true", help="reuse the log built by an earlier run")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     big = OUT / f"verify-{a.gib:g}gib.bin"
     _write_random(big, int(a.gib * (1 << 30)))
-    p = build(a.n, big)
+    p = build(a.n, big, a.reuse)
     ev = str(standalone_venv(a.venv))
     trust = ["--trust", str(p["trust"])]
 
