@@ -21,9 +21,11 @@ from verifier.note import Note, NoteSignature, VerifierKey, parse_note, verify_n
 
 if TYPE_CHECKING:
     from verifier.certificate import Certificate, verify_certificate
+    from verifier.cosignature import WitnessPolicy, open_cosigned_checkpoint, verify_cosignatures
     from verifier.logaudit import CheckResult, LogAudit, audit_log
     from verifier.package import verify_package
     from verifier.report import Report
+    from verifier.timestamp import TimestampInfo, verify_timestamp
     from verifier.trust import Trust, load_trust, read_trust
 
 # Imported on first use (PEP 562): the command line must start fast, and the
@@ -39,6 +41,11 @@ _LAZY = {
     "Trust": "verifier.trust",
     "load_trust": "verifier.trust",
     "read_trust": "verifier.trust",
+    "WitnessPolicy": "verifier.cosignature",
+    "open_cosigned_checkpoint": "verifier.cosignature",
+    "verify_cosignatures": "verifier.cosignature",
+    "TimestampInfo": "verifier.timestamp",
+    "verify_timestamp": "verifier.timestamp",
 }
 
 
@@ -62,9 +69,11 @@ __all__ = [
     "NoteSignature",
     "Report",
     "SignedCheckpoint",
+    "TimestampInfo",
     "Trust",
     "VerificationError",
     "VerifierKey",
+    "WitnessPolicy",
     "audit_log",
     "canonicalize",
     "leaf_hash",
@@ -73,12 +82,15 @@ __all__ = [
     "loads_strict",
     "node_hash",
     "open_checkpoint",
+    "open_cosigned_checkpoint",
     "parse_note",
     "read_trust",
     "root_from_leaf_hashes",
     "verify_certificate",
     "verify_consistency",
+    "verify_cosignatures",
     "verify_inclusion",
     "verify_note",
     "verify_package",
+    "verify_timestamp",
 ]
