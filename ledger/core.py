@@ -361,6 +361,12 @@ class Ledger:
             "checkpoint_size": cp.size if cp else 0,
             "pending": size - (cp.size if cp else 0),
             "published_size": pub.size if pub else 0,
+            "anchoring": {
+                "witnesses": [w.name for w in self.config.witnesses],
+                "quorum": self.config.quorum,
+                "tsa": self.config.tsa.url if self.config.tsa else None,
+                "last_error": self._anchor.last_error if self._anchor else None,
+            },
             "checkpoints": len(self.store.checkpoints()),
             "storage_bytes": storage,
             "bytes_per_entry": round(storage / size, 1) if size else None,

@@ -39,7 +39,9 @@ from ledger.audit import audit
 from ledger.config import load_config, save_config, with_seal
 from ledger.core import Ledger
 from ledger.errors import NotFound
+from ledger.export import export
 from verifier.cosignature import WitnessPolicy, open_cosigned_checkpoint
+from verifier.logaudit import audit_log
 from verifier.note import VerifierKey, parse_note
 from verifier.timestamp import load_roots, verify_timestamp
 from verifier.trust import load_trust
@@ -148,6 +150,11 @@ def test_published_checkpoint_is_cosigned_timestamped_and_served(up: Net, tmp_pa
         with pytest.raises(NotFound):
             led.checkpoint_token(39)
         audit(led.store, led.verifier_key, led.config.origin)
+        # A static export carries the cosigned checkpoint; a tlog-tiles audit accepts it.
+        export(led.store, tmp_path / "export", led.latest_checkpoint(), False)
+        assert (tmp_path / "export" / "checkpoint").read_text() == cp.note
+        report = audit_log(tmp_path / "export", led.verifier_key)
+        assert report.valid, [c for c in report.checks if not c.ok]
         # The trust file part: witnesses with quorum and the TSA roots, as agreed.
         part = trust_anchoring(led)
         assert part["witnesses"] == up.policy().to_json()
@@ -190,7 +197,10 @@ def test_one_witness_down_still_publishes_two_down_does_not_and_resumes(up: Net)
         )
         assert led.latest_checkpoint().size == 20  # nothing new published
         assert led.store.latest_checkpoint().size == 25  # but sealed and durable
-        assert led.stats()["published_size"] == 20
+        stats = led.stats()
+        assert stats["published_size"] == 20 and stats["checkpoint_size"] == 25
+        assert stats["anchoring"]["quorum"] == 2
+        assert stats["anchoring"]["last_error"].startswith("checkpoint 25 not published")
         # Deposits keep being accepted while the quorum is missing.
         deposit(led, 3, "c")
         assert led.store.size() == 28
