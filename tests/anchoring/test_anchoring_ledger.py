@@ -253,6 +253,32 @@ def test_tsa_down_means_not_published(up: Net) -> None:
         led.close()
 
 
+def test_the_ledger_learns_each_witness_size_from_409(up: Net) -> None:
+    """Witnesses added to a log that already published (they have seen nothing), and a
+    second ledger process moving the witnesses on: both resolved by the 409 answer."""
+    up.count += 1
+    led = Ledger.init(up.root / f"late-{up.count}", origin=f"late.test/{up.count}")
+    deposit(led, 5, "before")
+    assert led.seal().size == 5  # published without anchoring
+    for w in up.witnesses:
+        w.follow(led.verifier_key.to_text())
+    led = configure(led, up.witnesses, 3, None)
+    other = Ledger.open(led.config.home)
+    try:
+        deposit(led, 2, "a")
+        assert led.seal().size == 7  # first guess 5, each witness answers 409 "0"
+        assert [w.known_size for w in led.anchor.witnesses] == [7, 7, 7]
+        deposit(other, 3, "b")
+        assert other.seal().size == 10  # another process: witnesses now at 10
+        deposit(led, 1, "c")
+        cp = led.seal()  # believes 7, learns 10 from the 409, proves 10 -> 11
+        assert cp.size == 11 and len(cosigners(cp.note)) == 3
+        assert [w.state(led.config.origin)[0] for w in up.witnesses] == [11, 11, 11]
+    finally:
+        other.close()
+        led.close()
+
+
 # ---------------------------------------------------------------- split view
 
 
