@@ -346,3 +346,43 @@ def socket_free_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+def test_log_with_trust_from_an_older_checkpoint_and_another_origin(
+    flow: Flow, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old-checkpoint"
+    old.write_text(json.loads(flow.cert_stdout)["checkpoint"], "utf-8")
+    args = ["log", str(flow.export), "--trust", str(flow.trust), "--from", str(old)]
+    code, out, _ = ev(args, capsys)
+    assert code == EXIT_VALID, out
+    assert "old tree is a prefix" in out and "no rollback" in out
+    doc = json.loads(flow.trust.read_text())
+    doc["logs"][0]["origin"] = "elsewhere.test/log"
+    doc["logs"][0]["vkey"] = doc["logs"][0]["vkey"].replace(ORIGIN, "elsewhere.test/log")
+    other = tmp_path / "other-trust.json"
+    other.write_text(json.dumps(doc))
+    code, out, err = ev(["log", str(flow.export), "--trust", str(other)], capsys)
+    # The key hash no longer matches the renamed key: the trust file itself is malformed.
+    assert code == EXIT_INPUT and "key hash does not match" in err
+
+
+def test_log_of_an_origin_the_trust_file_does_not_list(
+    flow: Flow, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from verifier.note import VerifierKey
+
+    pub = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    doc = json.loads(flow.trust.read_text())
+    vkey = VerifierKey.from_public_key("elsewhere.test/log", pub).to_text()
+    doc["logs"] = [{"origin": "elsewhere.test/log", "vkey": vkey}]
+    other = tmp_path / "other-trust.json"
+    other.write_text(json.dumps(doc))
+    code, out, _ = ev(["log", str(flow.export), "--trust", str(other)], capsys)
+    assert code == EXIT_INVALID
+    assert f"origin '{ORIGIN}' is not the log key's name 'elsewhere.test/log'" in out
+    code, out, _ = ev(["package", str(flow.package), "--trust", str(other)], capsys)
+    assert code == EXIT_INVALID
+    assert f"no trusted log key for origin '{ORIGIN}'" in out
