@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
 
 __all__ = [
     "HOME_FORMAT",
+    "CaptureConfig",
     "Config",
     "SealPolicy",
     "TsaConfig",
@@ -61,6 +63,41 @@ class TsaConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureConfig:
+    """Online capture (在线取证) settings: what the capture browser may reach and how much.
+
+    ``allow`` lists CIDR ranges the operator explicitly permits although they
+    are not public (loopback, private, link-local...): empty by default, so
+    every such target is refused. ``ca_file`` is a PEM file of extra roots the
+    platform's fetcher trusts besides the system store.
+    """
+
+    allow: tuple[str, ...] = ()
+    concurrency: int = 2
+    queue_max: int = 16
+    max_bytes: int = 50 * 1024**2
+    max_requests: int = 500
+    max_seconds: int = 60
+    chromium: str = "/usr/bin/chromium"
+    ca_file: str | None = None
+
+
+def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
+    """Refuse unusable capture settings; normalise the allowed ranges."""
+    nets = []
+    for cidr in c.allow:
+        try:
+            nets.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError as e:
+            raise ConfigError(
+                f"config: {where}: capture allow: {cidr!r} is not a CIDR range"
+            ) from e
+    if min(c.concurrency, c.queue_max, c.max_bytes, c.max_requests, c.max_seconds) < 1:
+        raise ConfigError(f"config: {where}: capture limits must be positive")
+    return replace(c, allow=tuple(nets))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Settings stored in ``config.json``."""
 
@@ -74,6 +111,7 @@ class Config:
     quorum: int = 0
     """Witnesses that must cosign a checkpoint before it is published (0: no witnesses)."""
     tsa: TsaConfig | None = None
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     @property
     def key_path(self) -> Path:
@@ -123,13 +161,23 @@ def load_config(home: Path) -> Config:
             witnesses=tuple(WitnessEntry(**w) for w in raw.get("witnesses", [])),
             quorum=int(raw.get("quorum", 0)),
             tsa=TsaConfig(**raw["tsa"]) if raw.get("tsa") else None,
+            capture=_capture(raw.get("capture")),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
     if cfg.seal.batch_max < 1 or cfg.seal.interval <= 0 or cfg.group_max < 1:
         raise ConfigError(f"config: {path} has non-positive limits")
     check_anchoring(cfg, str(path))
-    return cfg
+    return replace(cfg, capture=check_capture(cfg.capture, str(path)))
+
+
+def _capture(raw: Any) -> CaptureConfig:
+    """Capture settings from JSON; absent (older homes) means the defaults."""
+    if raw is None:
+        return CaptureConfig()
+    if not isinstance(raw, dict):
+        raise TypeError("capture must be an object")
+    return CaptureConfig(**{**raw, "allow": tuple(raw.get("allow", ()))})
 
 
 def check_anchoring(cfg: Config, where: str) -> None:

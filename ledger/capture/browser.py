@@ -1,0 +1,478 @@
+"""Drive Debian's Chromium (through Playwright) to capture one page.
+
+Isolation: each capture launches its own browser process with a new, empty
+profile directory (checked empty before launch, deleted afterwards), no
+extensions, service workers blocked, and *no network of its own*: Chromium
+is started with a proxy on a closed loopback port (no bypass, not even for
+loopback) and a host resolver that resolves nothing, so any request that
+escaped interception (a preconnect, a WebSocket) fails. Every request the
+page makes is intercepted (``BrowserContext.route``) and fetched by
+:class:`~ledger.capture.fetch.Fetcher`, which checks it against the SSRF
+policy, counts it against the limits and records it in the WARC; the browser
+renders exactly the bytes that were recorded.
+
+Procedure of :func:`capture_page`:
+
+(1) check the requested URL (scheme, host, addresses) before anything runs;
+(2) fetch the main document, following and recording redirects: failures
+    end here without launching a browser (unreachable, timeout, TLS error,
+    HTTP error status, a download instead of a page);
+(3) launch Chromium in a fresh profile and navigate to the final URL, the
+    main document served from step (2), everything else through the fetcher;
+(4) wait (load, network idle or a delay); a limit reached ends the capture,
+    as partial if the rights holder asked for partial results;
+(5) take the artefacts: viewport and full-page screenshots, DOM, PDF;
+(6) close the browser, then write the TLS chain and the WACZ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from playwright.async_api import BrowserContext, Page, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from ledger.capture.env import chromium_version
+from ledger.capture.errors import CaptureFailed
+from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
+from ledger.capture.guard import AddressPolicy, Refused, Resolver
+from ledger.capture.options import CaptureOptions
+from ledger.capture.wacz import WaczPage, write_wacz
+from ledger.capture.warc import WarcRecorder, warc_date
+from ledger.config import CaptureConfig
+from ledger.errors import InvalidInput
+
+__all__ = ["BROWSER_FLAGS", "PageCapture", "capture_page"]
+
+BROWSER_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--metrics-recording-only",
+    "--no-pings",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+"""Chromium flags: headless, no background traffic, and no network of its own
+(a proxy on the closed discard port, no bypass, every name unresolvable)."""
+
+ACCEPT_LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
+NAVIGATION_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8"
+)
+_RENDERABLE = {
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "text/xml",
+    "application/xml",
+    "application/json",
+}
+ARTEFACT_TIMEOUT_MS = 30_000
+MAX_LISTED = 200
+
+
+@dataclass
+class PageCapture:
+    """What one browser run produced (files in ``workdir``) and what it saw."""
+
+    requested_url: str
+    started: datetime
+    preflight: Fetched
+    status: str = "complete"
+    limit: str | None = None
+    final_url: str = ""
+    page_title: str = ""
+    ended: datetime | None = None
+    files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    """Artefact name -> (file, media type), in the order they were made."""
+    browser: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    aborted: int = 0
+    requests: int = 0
+    responses: int = 0
+    bytes: int = 0
+    resolved: dict[str, list[str]] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def main(self) -> Exchange:
+        return self.preflight.final
+
+
+def user_agent(version: str, note: str | None) -> str:
+    """A desktop Chrome user agent for this Chromium (reduced form: major.0.0.0)."""
+    major = version.split(".", 1)[0]
+    ua = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+    return f"{ua} ({note})" if note else ua
+
+
+def _download_reason(ex: Exchange) -> str | None:
+    disposition = (ex.header("content-disposition") or "").split(";", 1)[0].strip().lower()
+    if disposition == "attachment":
+        return "the server sent it as an attachment (Content-Disposition), a download"
+    mime = (ex.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if mime and mime not in _RENDERABLE and not mime.startswith("image/"):
+        return f"the server sent {mime}, a download rather than a page"
+    return None
+
+
+def _listed(items: list[dict[str, str]], entry: dict[str, str]) -> None:
+    if len(items) < MAX_LISTED:
+        items.append(entry)
+
+
+class _Session:
+    """Per-capture state shared by the route handler and the procedure."""
+
+    def __init__(self, pc: PageCapture, fetcher: Fetcher, budget: Budget) -> None:
+        self.pc = pc
+        self.fetcher = fetcher
+        self.budget = budget
+        self.main_pending = True
+        self.closing = False
+        self.limit_hit = asyncio.Event()
+        self.context: BrowserContext | None = None
+
+    async def on_route(self, route: Route) -> None:
+        req = route.request
+        url = req.url
+        try:
+            if self.closing or self.budget.reached is not None:
+                self.pc.aborted += 1
+                await route.abort("blockedbyclient")
+                return
+            main = self.pc.preflight
+            if self.main_pending and req.is_navigation_request() and url == main.final.url:
+                self.main_pending = False
+                await route.fulfill(
+                    status=main.final.status, headers=main.browser_headers(), body=main.body
+                )
+                return
+            headers = list((await req.all_headers()).items())
+            if self.context is not None and not any(k.lower() == "cookie" for k, _ in headers):
+                cookies = await self.context.cookies([url])
+                if cookies:
+                    headers.append(
+                        ("Cookie", "; ".join(f"{c['name']}={c['value']}" for c in cookies))
+                    )
+            got = await self.fetcher.fetch(url, req.method, headers, req.post_data_buffer or b"")
+        except Refused as e:
+            _listed(
+                self.pc.refused, {"url": url[:2000], "reason": str(e).removeprefix("capture: ")}
+            )
+            await _abort(route, "blockedbyclient")
+            return
+        except LimitReached:
+            self.pc.aborted += 1
+            self.limit_hit.set()
+            await _abort(route, "blockedbyclient")
+            return
+        except FetchError as e:
+            _listed(self.pc.failed, {"url": url[:2000], "status": e.status, "error": str(e)[:500]})
+            await _abort(route, "timedout" if e.status == "timeout" else "failed")
+            return
+        except PlaywrightError:
+            return  # the page or browser went away meanwhile
+        try:
+            await route.fulfill(
+                status=got.final.status, headers=got.browser_headers(), body=got.body
+            )
+        except PlaywrightError:
+            return
+
+
+async def _abort(route: Route, code: str) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await route.abort(code)
+
+
+def _fail_fetch(e: Exception) -> CaptureFailed:
+    """The failure status of a main-document fetch error."""
+    if isinstance(e, Refused):
+        return CaptureFailed("refused", str(e))
+    if isinstance(e, LimitReached):
+        return CaptureFailed("limit_exceeded", str(e), limit=e.kind)
+    if isinstance(e, FetchError):
+        return CaptureFailed(e.status, f"the page never loaded: {e}")
+    raise e
+
+
+def _ssl_context(cfg: CaptureConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if cfg.ca_file:
+        try:
+            ctx.load_verify_locations(cafile=cfg.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise InvalidInput(f"capture: cannot load CA file {cfg.ca_file!r} ({e})") from e
+    return ctx
+
+
+async def capture_page(
+    url: str,
+    options: CaptureOptions,
+    cfg: CaptureConfig,
+    workdir: Path,
+    *,
+    resolver: Resolver | None = None,
+    extra_allow: Sequence[str] = (),
+) -> PageCapture:
+    """Capture ``url`` into ``workdir``; raise :class:`CaptureFailed` when there is
+    no evidence to deposit. See the module docstring for the procedure."""
+    policy = AddressPolicy((*cfg.allow, *extra_allow), resolver)
+    try:
+        policy.check_url(url)  # (1)
+    except Refused as e:
+        raise CaptureFailed("refused", str(e)) from e
+    version = chromium_version(cfg.chromium)
+    ua = user_agent(version, options.user_agent_note)
+    seconds = min(options.timeout, cfg.max_seconds)
+    budget = Budget(cfg.max_bytes, cfg.max_requests, seconds)
+    started = datetime.now(UTC)
+    recorder = WarcRecorder(
+        workdir / "data.warc.gz",
+        {
+            "software": "evidence-ledger capture (Chromium via Playwright; platform fetcher)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "isPartOf": url[:2000],
+            "http-header-user-agent": ua,
+        },
+    )
+    fetcher = Fetcher(policy, budget, recorder.record, _ssl_context(cfg))
+    try:
+        nav_headers = [
+            ("User-Agent", ua),
+            ("Accept", NAVIGATION_ACCEPT),
+            ("Accept-Language", ACCEPT_LANGUAGE),
+            ("Upgrade-Insecure-Requests", "1"),
+        ]
+        try:
+            pre = await fetcher.fetch(url, "GET", nav_headers)  # (2)
+        except (Refused, LimitReached, FetchError) as e:
+            raise _fail_fetch(e) from e
+        final = pre.final
+        if not 200 <= final.status < 300:
+            raise CaptureFailed(
+                "http_error",
+                f"{final.url} answered {final.status} {final.reason}".rstrip()
+                + " (no page to capture)",
+            )
+        why = _download_reason(final)
+        if why is not None:
+            raise CaptureFailed("download", f"{final.url}: {why}")
+        pc = PageCapture(requested_url=url, started=started, preflight=pre)
+        pc.limits = {
+            "max_bytes": budget.max_bytes,
+            "max_requests": budget.max_requests,
+            "max_seconds": int(seconds),
+        }
+        await _run_browser(pc, fetcher, budget, options, cfg, version, ua, workdir)  # (3)-(5)
+        pc.requests, pc.bytes, pc.responses = budget.requests, budget.bytes, len(recorder.entries)
+        pc.resolved = dict(fetcher.resolved)
+    finally:
+        await fetcher.aclose()
+        recorder.close()
+    _write_tls_chain(pc, workdir)  # (6)
+    wacz = workdir / "capture.wacz"
+    page_id = f"page-{started.strftime('%Y%m%d%H%M%S%f')}"
+    write_wacz(
+        wacz,
+        recorder.path,
+        recorder.cdxj("data.warc.gz"),
+        WaczPage(page_id, pc.final_url, warc_date(final.time), pc.page_title or pc.final_url),
+        created=started,
+        software="evidence-ledger capture",
+        title=pc.page_title or pc.final_url,
+    )
+    pc.files = {"wacz": (wacz, "application/wacz"), **pc.files}
+    return pc
+
+
+async def _run_browser(
+    pc: PageCapture,
+    fetcher: Fetcher,
+    budget: Budget,
+    options: CaptureOptions,
+    cfg: CaptureConfig,
+    version: str,
+    ua: str,
+    workdir: Path,
+) -> None:
+    profile = workdir / "profile"
+    profile.mkdir()
+    home = workdir / "home"
+    home.mkdir()
+    pc.profile = {
+        "user_data_dir_empty_before_launch": not any(profile.iterdir()),
+        "user_data_dir_removed_after": True,
+        "extensions": "none (--disable-extensions)",
+        "service_workers": "blocked",
+        "cache_and_cookies": "new empty profile, no state from earlier captures",
+    }
+    session = _Session(pc, fetcher, budget)
+    env: dict[str, str | float | bool] = {
+        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
+    }
+    env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home)})
+    try:
+        async with async_playwright() as pw:
+            try:
+                context = await pw.chromium.launch_persistent_context(
+                    str(profile),
+                    executable_path=cfg.chromium,
+                    headless=True,
+                    args=list(BROWSER_FLAGS),
+                    env=env,
+                    viewport={"width": options.viewport_width, "height": options.viewport_height},
+                    user_agent=ua,
+                    locale="zh-CN",
+                    service_workers="block",
+                    accept_downloads=False,
+                    timeout=30_000,
+                )
+            except PlaywrightError as e:
+                raise CaptureFailed("browser_error", f"Chromium did not start: {_first(e)}") from e
+            session.context = context
+            try:
+                await _drive(pc, session, context, budget, options, workdir)
+                cdp_page = context.pages[0]
+                cdp = await context.new_cdp_session(cdp_page)
+                info = await cdp.send("Browser.getVersion")
+                pc.browser = {
+                    "product": str(info.get("product", "")),
+                    "revision": str(info.get("revision", "")),
+                    "user_agent": ua,
+                    "executable": cfg.chromium,
+                    "version_from_executable": version,
+                    "flags": list(BROWSER_FLAGS),
+                    "viewport": {
+                        "width": options.viewport_width,
+                        "height": options.viewport_height,
+                    },
+                }
+            finally:
+                session.closing = True
+                await context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+    pc.ended = datetime.now(UTC)
+
+
+async def _drive(
+    pc: PageCapture,
+    session: _Session,
+    context: BrowserContext,
+    budget: Budget,
+    options: CaptureOptions,
+    workdir: Path,
+) -> None:
+    await context.route("**/*", session.on_route)
+    page = context.pages[0] if context.pages else await context.new_page()
+    page.on(
+        "websocket",
+        lambda ws: _listed(
+            pc.refused, {"url": ws.url[:2000], "reason": "WebSocket connections are not captured"}
+        ),
+    )
+    wait_until: Literal["load", "networkidle"] = (
+        "networkidle" if options.wait == "networkidle" else "load"
+    )
+    load = asyncio.ensure_future(
+        page.goto(pc.main.url, wait_until=wait_until, timeout=budget.remaining() * 1000 + 1)
+    )
+    limit = asyncio.ensure_future(session.limit_hit.wait())
+    try:
+        done, _ = await asyncio.wait({load, limit}, return_when=asyncio.FIRST_COMPLETED)
+        if load in done:
+            try:
+                load.result()
+            except PlaywrightTimeout:
+                budget.expire()
+            except PlaywrightError as e:
+                text = _first(e)
+                if "Download is starting" in text:
+                    raise CaptureFailed(
+                        "download", f"{pc.main.url}: the browser started a download"
+                    ) from e
+                raise CaptureFailed("browser_error", f"navigation failed: {text}") from e
+            if options.wait == "delay" and budget.reached is None:
+                delay = min(options.delay_ms / 1000, budget.remaining())
+                await asyncio.wait({limit}, timeout=delay)
+    finally:
+        limit.cancel()
+        if not load.done():
+            load.cancel()
+    if budget.reached is not None:  # (4)
+        if not options.partial:
+            raise CaptureFailed(
+                "limit_exceeded",
+                f"{budget.reached} (ask for partial results to keep what was captured)",
+                limit=budget.reached.kind,
+            )
+        pc.status, pc.limit = "partial", budget.reached.kind
+    await _artefacts(pc, page, options, workdir)  # (5)
+
+
+async def _artefacts(pc: PageCapture, page: Page, options: CaptureOptions, workdir: Path) -> None:
+    t = ARTEFACT_TIMEOUT_MS
+    try:
+        view = workdir / "screenshot-viewport.png"
+        await page.screenshot(path=str(view), type="png", timeout=t, animations="disabled")
+        pc.files["screenshot_viewport"] = (view, "image/png")
+        if options.full_page:
+            full = workdir / "screenshot-full.png"
+            await page.screenshot(
+                path=str(full), type="png", full_page=True, timeout=t, animations="disabled"
+            )
+            pc.files["screenshot_full"] = (full, "image/png")
+        dom = workdir / "dom.html"
+        dom.write_text(await page.content(), "utf-8")
+        pc.files["dom"] = (dom, "text/html; charset=utf-8")
+        pc.page_title = (await page.title())[:1000]
+        pc.final_url = page.url
+        pdf = workdir / "page.pdf"
+        await page.pdf(path=str(pdf), print_background=True)
+        pc.files["pdf"] = (pdf, "application/pdf")
+    except PlaywrightError as e:
+        raise CaptureFailed("browser_error", f"could not record the page: {_first(e)}") from e
+
+
+def _write_tls_chain(pc: PageCapture, workdir: Path) -> None:
+    tls = pc.main.tls
+    if tls is None or not tls.chain:
+        return
+    pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in tls.chain)
+    path = workdir / "tls-chain.pem"
+    path.write_text(pem, "ascii")
+    pc.files["tls_chain"] = (path, "application/x-pem-file")
+
+
+def _first(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]

@@ -1,0 +1,125 @@
+"""Capture a page and deposit it: artefacts to the blob store, manifest to the log."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.capture.browser import capture_page
+from ledger.capture.guard import Resolver
+from ledger.capture.manifest import build_manifest
+from ledger.capture.options import CaptureOptions
+from ledger.core import Ledger, Receipt
+from ledger.events import evidence_deposited, new_id
+from verifier.canonical import canonicalize
+from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
+
+__all__ = ["CaptureResult", "capture_evidence"]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    """A deposited capture: its receipt and its manifest."""
+
+    capture_id: str
+    receipt: Receipt
+    manifest: CaptureManifest
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt, with the capture's id, status and URLs."""
+        m = self.manifest
+        return {
+            **self.receipt.to_json(),
+            "kind": "capture",
+            "capture_id": self.capture_id,
+            "capture_status": m.status,
+            "requested_url": m.requested_url,
+            "final_url": m.final_url,
+            "artefacts": [
+                {"name": a.name, "path": a.path, "sha256": a.sha256} for a in m.artefacts
+            ],
+        }
+
+
+def capture_evidence(
+    ledger: Ledger,
+    url: str,
+    options: CaptureOptions | None = None,
+    *,
+    owner: str | None = None,
+    title: str | None = None,
+    allow: Sequence[str] = (),
+    out_dir: Path | None = None,
+    resolver: Resolver | None = None,
+    capture_id: str | None = None,
+) -> CaptureResult:
+    """Capture ``url`` and deposit it as ``capture`` evidence.
+
+    (1) capture into a private work directory (:func:`capture_page`; raises
+    :class:`~ledger.capture.errors.CaptureFailed`, and nothing is stored);
+    (2) store every artefact in the blob store, which gives its size, SHA-256
+    and SM3; (3) build the manifest and check it with :mod:`verifier.capture`;
+    (4) store the manifest and append ``evidence.deposited`` (kind
+    ``capture``) committing to the manifest's digests; (5) with ``out_dir``,
+    also write the artefacts and the manifest there. Blocking: runs its own
+    event loop, so call it from a thread that has none.
+    """
+    options = options or CaptureOptions()
+    cid = capture_id or new_id()
+    cfg = ledger.config.capture
+    root = ledger.config.home / "captures" / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{cid}-", dir=root))
+    try:
+        pc = asyncio.run(  # (1)
+            capture_page(url, options, cfg, work, resolver=resolver, extra_allow=allow)
+        )
+        artefacts = []
+        for name, (path, media_type) in pc.files.items():  # (2)
+            with path.open("rb") as f:
+                info = ledger.blobs.put_file(f)
+            artefacts.append(
+                {
+                    "name": name,
+                    "path": path.name,
+                    "media_type": media_type,
+                    "size": info.size,
+                    "sha256": info.sha256,
+                    "sm3": info.sm3,
+                }
+            )
+        allowed = sorted({*cfg.allow, *allow})
+        raw = canonicalize(build_manifest(cid, pc, options, allowed, artefacts))  # (3)
+        manifest = CaptureManifest.from_json(raw)
+        info = ledger.blobs.put_stream([raw])  # (4)
+        draft = evidence_deposited(
+            kind="capture",
+            sha256=info.sha256,
+            sm3=info.sm3,
+            size=info.size,
+            title=(title or pc.page_title or pc.final_url)[:1000],
+            file_name=MANIFEST_FILE_NAME,
+            media_type="application/json",
+            owner=owner,
+            extra={
+                "capture_id": cid,
+                "requested_url": url,
+                "final_url": pc.final_url,
+                "capture_status": pc.status,
+                "artefacts": [{"name": a["name"], "sha256": a["sha256"]} for a in artefacts],
+            },
+        )
+        receipt = ledger._receipt(draft, ledger.append([draft])[0])
+        if out_dir is not None:  # (5)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for path, _ in pc.files.values():
+                shutil.copyfile(path, out_dir / path.name)
+            (out_dir / MANIFEST_FILE_NAME).write_bytes(raw)
+        return CaptureResult(cid, receipt, manifest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,273 @@
+"""Capture manifests (取证清单), format ``evidence-capture/v1``.
+
+A web capture (在线取证) is deposited as its manifest: RFC 8785 canonical JSON
+describing what the platform's browser was asked to load, what it loaded,
+how, and the size, SHA-256 and SM3 of every artefact it produced (the WACZ
+web archive, screenshots, DOM, PDF, TLS chain). The certificate commits to
+the manifest's digest; the manifest commits to every artefact's digest. So
+checking a capture offline is: (1) the manifest is the file the certificate
+names (the package's ``evidence_file`` check), (2) the manifest is
+well-formed, (3) every artefact in the package has the size and digests the
+manifest lists, and nothing is missing or added.
+
+Only the members needed for that chain are parsed strictly here; the rest
+of the manifest (settings, environment checks, request log) is informative
+and shown as it is. ``docs/capture.md`` documents every member.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from verifier.canonical import loads_canonical
+from verifier.digest import FileDigest
+from verifier.errors import MalformedError
+from verifier.report import FAILED, PASSED, Check
+
+__all__ = [
+    "ARTEFACT_DIR",
+    "CAPTURE_FORMAT",
+    "MANIFEST_FILE_NAME",
+    "MAX_ARTEFACTS",
+    "MAX_MANIFEST_SIZE",
+    "Artefact",
+    "CaptureManifest",
+    "expected_members",
+    "manifest_check",
+    "verify_artefacts",
+]
+
+CAPTURE_FORMAT = "evidence-capture/v1"
+MANIFEST_FILE_NAME = "capture-manifest.json"
+ARTEFACT_DIR = "capture/"
+MAX_MANIFEST_SIZE = 1 << 20
+MAX_ARTEFACTS = 12
+STATUSES = ("complete", "partial")
+_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_TOP = {
+    "artefacts",
+    "browser",
+    "capture_id",
+    "ended_at",
+    "environment",
+    "final_url",
+    "format",
+    "http_status",
+    "limit_reached",
+    "main_document",
+    "page_title",
+    "platform",
+    "redirects",
+    "requested_url",
+    "requests",
+    "settings",
+    "started_at",
+    "status",
+}
+_ARTEFACT = {"media_type", "name", "path", "sha256", "size", "sm3"}
+
+
+@dataclass(frozen=True, slots=True)
+class Artefact:
+    """One file a capture produced: its role, file name, type, size and digests."""
+
+    name: str
+    path: str
+    media_type: str
+    size: int
+    sha256: str
+    sm3: str
+
+    @property
+    def member(self) -> str:
+        """Its member name in an evidence package: ``capture/<path>``."""
+        return ARTEFACT_DIR + self.path
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureManifest:
+    """A parsed manifest; ``data`` is the whole object, ``raw`` its exact bytes."""
+
+    raw: bytes
+    capture_id: str
+    requested_url: str
+    final_url: str
+    status: str
+    started_at: str
+    ended_at: str
+    artefacts: tuple[Artefact, ...]
+    data: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CaptureManifest:
+        """Parse strictly: canonical JSON, exact top-level members, valid artefacts.
+
+        Raises :class:`MalformedError` naming the first defect.
+        """
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise MalformedError(f"capture manifest: larger than {MAX_MANIFEST_SIZE} bytes")
+        try:
+            obj = loads_canonical(raw)
+        except MalformedError as e:
+            raise MalformedError(f"capture manifest: {e}") from e
+        if not isinstance(obj, dict):
+            raise MalformedError("capture manifest: not a JSON object")
+        if obj.get("format") != CAPTURE_FORMAT:
+            raise MalformedError(
+                f"capture manifest: format is {obj.get('format')!r}, expected {CAPTURE_FORMAT!r}"
+            )
+        _exact(obj, _TOP, "capture manifest")
+        status = _str(obj["status"], "status")
+        if status not in STATUSES:
+            raise MalformedError(f"capture manifest: status {status!r} is not one of {STATUSES}")
+        items = obj["artefacts"]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_ARTEFACTS:
+            raise MalformedError(
+                f"capture manifest: artefacts must be a list of 1 to {MAX_ARTEFACTS} entries"
+            )
+        artefacts = tuple(_artefact(a, i) for i, a in enumerate(items))
+        for what in ("name", "path"):
+            values = [getattr(a, what).lower() for a in artefacts]
+            if len(set(values)) != len(values):
+                raise MalformedError(f"capture manifest: two artefacts have the same {what}")
+        return cls(
+            raw=raw,
+            capture_id=_str(obj["capture_id"], "capture_id"),
+            requested_url=_str(obj["requested_url"], "requested_url"),
+            final_url=_str(obj["final_url"], "final_url"),
+            status=status,
+            started_at=_time(obj["started_at"], "started_at"),
+            ended_at=_time(obj["ended_at"], "ended_at"),
+            artefacts=artefacts,
+            data=obj,
+        )
+
+    def members(self) -> list[str]:
+        """Package member names of the artefacts, in manifest order."""
+        return [a.member for a in self.artefacts]
+
+
+def verify_artefacts(manifest: CaptureManifest, files: Mapping[str, FileDigest]) -> list[Check]:
+    """One ``capture_artefact`` check per artefact: ``files`` (by member name)
+    holds the size and digests of what the package contains."""
+    checks: list[Check] = []
+    for a in manifest.artefacts:
+        f = files.get(a.member)
+        if f is None:
+            checks.append(
+                Check(
+                    "capture_artefact",
+                    FAILED,
+                    f"{a.member} is missing",
+                    f"缺少 {a.member}",
+                    a.member,
+                )
+            )
+            continue
+        en, zh = _differences(a, f)
+        if en:
+            checks.append(Check("capture_artefact", FAILED, "; ".join(en), "；".join(zh), a.member))
+            continue
+        sm3_en, sm3_zh = (
+            (", SM3 matches", "，SM3 一致")
+            if f.sm3
+            else (
+                " (SM3 not available in this Python, not compared)",
+                "（本环境不支持 SM3，未比对）",
+            )
+        )
+        checks.append(
+            Check(
+                "capture_artefact",
+                PASSED,
+                f"{a.name}: SHA-256 {f.sha256} matches ({f.size} bytes){sm3_en}",
+                f"{a.name}：SHA-256 {f.sha256} 一致（{f.size} 字节）{sm3_zh}",
+                a.member,
+            )
+        )
+    return checks
+
+
+def manifest_check(manifest: CaptureManifest) -> Check:
+    """The ``capture_manifest`` check of a parsed manifest: what it says was captured."""
+    return Check(
+        "capture_manifest",
+        PASSED,
+        f"{manifest.status} capture of {manifest.final_url} "
+        f"({manifest.started_at} to {manifest.ended_at}), {len(manifest.artefacts)} artefacts",
+        f"{manifest.final_url} 的{'完整' if manifest.status == 'complete' else '部分'}取证"
+        f"（{manifest.started_at} 至 {manifest.ended_at}），{len(manifest.artefacts)} 个文件",
+    )
+
+
+def _differences(a: Artefact, f: FileDigest) -> tuple[list[str], list[str]]:
+    en: list[str] = []
+    zh: list[str] = []
+    if f.size != a.size:
+        en.append(f"size is {f.size} bytes, the manifest says {a.size}")
+        zh.append(f"大小为 {f.size} 字节，清单记载为 {a.size}")
+    if f.sha256 != a.sha256:
+        en.append(f"SHA-256 is {f.sha256}, the manifest says {a.sha256}")
+        zh.append(f"SHA-256 为 {f.sha256}，清单记载为 {a.sha256}")
+    if f.sm3 is not None and f.sm3 != a.sm3:
+        en.append(f"SM3 is {f.sm3}, the manifest says {a.sm3}")
+        zh.append(f"SM3 为 {f.sm3}，清单记载为 {a.sm3}")
+    return en, zh
+
+
+def _exact(obj: dict[str, Any], names: set[str], what: str) -> None:
+    missing = sorted(names - obj.keys())
+    extra = sorted(obj.keys() - names)
+    if missing:
+        raise MalformedError(f"{what}: missing {', '.join(missing)}")
+    if extra:
+        raise MalformedError(f"{what}: unexpected {', '.join(extra)}")
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise MalformedError(f"capture manifest: {what} must be a non-empty string")
+    return value
+
+
+def _time(value: object, what: str) -> str:
+    text = _str(value, what)
+    if not _TIME.fullmatch(text):
+        raise MalformedError(f"capture manifest: {what} is not a UTC time with microseconds")
+    return text
+
+
+def _artefact(value: object, i: int) -> Artefact:
+    where = f"capture manifest: artefacts[{i}]"
+    if not isinstance(value, dict):
+        raise MalformedError(f"{where} is not an object")
+    _exact(value, _ARTEFACT, where)
+    name, path = value["name"], value["path"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise MalformedError(f"{where}: name must be lower-case letters, digits and _")
+    if not isinstance(path, str) or not _PATH.fullmatch(path) or ".." in path:
+        raise MalformedError(f"{where}: path {path!r} is not a plain file name")
+    size = value["size"]
+    if type(size) is not int or size < 0:
+        raise MalformedError(f"{where}: size must be a non-negative integer")
+    digests = []
+    for key in ("sha256", "sm3"):
+        v = value[key]
+        if not isinstance(v, str) or not _HEX64.fullmatch(v):
+            raise MalformedError(f"{where}: {key} must be 64 lower-case hex digits")
+        digests.append(v)
+    media = value["media_type"]
+    if not isinstance(media, str) or not 0 < len(media) <= 100:
+        raise MalformedError(f"{where}: media_type must be a short string")
+    return Artefact(name, path, media, size, digests[0], digests[1])
+
+
+def expected_members(manifest: CaptureManifest | None) -> Sequence[str]:
+    """Artefact member names a capture package must hold (none without a manifest)."""
+    return manifest.members() if manifest is not None else ()
