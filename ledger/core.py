@@ -235,11 +235,11 @@ class Ledger:
         :class:`ledger.anchoring.AnchoringError` and publishes nothing.
         """
         while True:
-            row, more = self.seal_batch(batch_max)
+            _, more = self.seal_batch(batch_max)
             if not more:
                 break
-        if not self.anchored:
-            return row
+        # Also publishes a backlog sealed while anchoring was required, if the
+        # policy has since been removed: the latest sealed is always published.
         return self.publish()
 
     def publish(self) -> CheckpointRow:

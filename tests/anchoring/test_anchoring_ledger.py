@@ -279,6 +279,27 @@ def test_the_ledger_learns_each_witness_size_from_409(up: Net) -> None:
         led.close()
 
 
+def test_a_backlog_is_published_once_the_policy_is_removed(up: Net) -> None:
+    led = up.ledger("backlog", quorum=3, tsa=False)
+    home = led.config.home
+    try:
+        up.witnesses[2].kill()
+        deposit(led, 6)
+        with pytest.raises(AnchoringError):
+            led.seal()
+    finally:
+        led.close()
+    cfg = load_config(home)
+    save_config(replace(cfg, witnesses=(), quorum=0))
+    led = Ledger.open(home)
+    try:
+        cp = led.seal()  # nothing new to seal; the sealed backlog is published as it is
+        assert cp.size == 6 and cosigners(cp.note) == set()
+        assert led.latest_checkpoint() == cp
+    finally:
+        led.close()
+
+
 # ---------------------------------------------------------------- split view
 
 
