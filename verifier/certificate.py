@@ -340,7 +340,9 @@ class LogStatus:
     ``error`` is set when the view cannot be used for this certificate (the
     audit failed, another origin, an older or inconsistent tree); otherwise
     ``issued_index`` is the index of its ``certificate.issued`` event (None if
-    absent) and ``revoked`` the index and time of its ``certificate.revoked``.
+    absent), ``revoked`` the index and time of its ``certificate.revoked``, and
+    ``key_registered`` / ``key_revoked`` the index (and time) of the
+    ``key.registered`` / ``key.revoked`` events of the issuer's key.
     """
 
     origin: str
@@ -348,6 +350,8 @@ class LogStatus:
     error: str | None = None
     issued_index: int | None = None
     revoked: tuple[int, str] | None = None
+    key_registered: int | None = None
+    key_revoked: tuple[int, str] | None = None
 
 
 def _ok(key: str, en: str, zh: str, subject: str = "") -> Check:
@@ -391,7 +395,8 @@ def verify_certificate(
         certificate;
     (11) the issue time lies in that key's validity period, after the deposit
         and not before the checkpoint's timestamp (beyond a clock tolerance);
-    (12) with a log view: the issuance is recorded in the log;
+    (12) with a log view: the issuance is recorded in the log, after the
+        issuer's key was registered there and before any revocation of it;
     (13) with a log view: the certificate has not been revoked.
     """
     checks: list[Check] = [_check_id(cert)]  # (1)
@@ -723,7 +728,12 @@ def _check_validity(cert: Certificate, keys: list[NotaryKey], gen_time: datetime
 
 
 def log_view_checks(cert: Certificate, log: LogStatus | None) -> list[Check]:
-    """Steps (12) and (13): issuance recorded, not revoked (not checked without a log)."""
+    """Steps (12) and (13): issuance recorded (with a key valid in the log at
+    that point), not revoked; not checked without a log.
+
+    The order of entries in the log, not anyone's clock, decides whether the
+    notary's key was registered and not yet revoked when the platform
+    recorded the certificate."""
     if log is None:
         return [
             Check(
@@ -743,11 +753,30 @@ def log_view_checks(cert: Certificate, log: LogStatus | None) -> list[Check]:
             f"no certificate.issued event for {cert.certificate_id} in the log (size {log.size})",
             f"日志（大小 {log.size}）中没有该证书的出证记录",
         )
+    elif log.key_registered is None or log.key_registered > log.issued_index:
+        issued = _fail(
+            "issuance_logged",
+            f"certificate.issued at log index {log.issued_index}, but the issuer's key "
+            "was not registered in the log before it",
+            f"出证记录位于日志第 {log.issued_index} 条，但此前日志中没有签发密钥的登记",
+        )
+    elif log.key_revoked is not None and log.key_revoked[0] < log.issued_index:
+        index, time = log.key_revoked
+        issued = _fail(
+            "issuance_logged",
+            f"certificate.issued at log index {log.issued_index}, after the issuer's key was "
+            f"revoked at index {index} ({time})",
+            f"出证记录位于日志第 {log.issued_index} 条，"
+            f"晚于签发密钥的撤销（第 {index} 条，{time}）",
+        )
     else:
         issued = _ok(
             "issuance_logged",
-            f"certificate.issued at log index {log.issued_index}",
-            f"出证记录位于日志第 {log.issued_index} 条",
+            f"certificate.issued at log index {log.issued_index}; the issuer's key was "
+            f"registered at index {log.key_registered}"
+            + (f" and revoked later, at {log.key_revoked[0]}" if log.key_revoked else ""),
+            f"出证记录位于日志第 {log.issued_index} 条；签发密钥登记于第 {log.key_registered} 条"
+            + (f"，后于第 {log.key_revoked[0]} 条撤销" if log.key_revoked else ""),
         )
     if log.revoked is not None:
         index, time = log.revoked

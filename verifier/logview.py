@@ -36,7 +36,7 @@ __all__ = [
     "revocations",
 ]
 
-CERTIFICATE_EVENTS = ("certificate.issued", "certificate.revoked")
+CERTIFICATE_EVENTS = ("certificate.issued", "certificate.revoked", "key.registered", "key.revoked")
 
 
 def choose_log_key(checkpoint: bytes, trust: Trust) -> VerifierKey:
@@ -134,18 +134,36 @@ def certificate_status(audit: LogAudit, cert: Certificate) -> LogStatus:
         return LogStatus(origin=audit.origin, size=audit.size, error=error)
     issued: int | None = None
     revoked: tuple[int, str] | None = None
+    key_registered: int | None = None
+    key_revoked: tuple[int, str] | None = None
+    vkey = cert.issuer_vkey.to_text()
     for index, leaf in audit.events:
         try:
             record = decode_record(leaf)
         except MalformedError:
             continue
-        if record.body.get("certificate_id") != cert.certificate_id:
+        body = record.body
+        if record.type.startswith("key."):
+            if body.get("vkey") != vkey:
+                continue
+            if record.type == "key.registered" and key_registered is None:
+                key_registered = index
+            elif record.type == "key.revoked" and key_revoked is None:
+                key_revoked = (index, record.time)
+        elif body.get("certificate_id") != cert.certificate_id:
             continue
-        if record.type == "certificate.issued" and issued is None:
+        elif record.type == "certificate.issued" and issued is None:
             issued = index
         elif record.type == "certificate.revoked" and revoked is None:
             revoked = (index, record.time)
-    return LogStatus(origin=audit.origin, size=audit.size, issued_index=issued, revoked=revoked)
+    return LogStatus(
+        origin=audit.origin,
+        size=audit.size,
+        issued_index=issued,
+        revoked=revoked,
+        key_registered=key_registered,
+        key_revoked=key_revoked,
+    )
 
 
 def revocations(audit: LogAudit) -> list[dict[str, object]]:

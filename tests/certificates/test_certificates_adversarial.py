@@ -37,8 +37,10 @@ from cert_helpers import (
     unb64,
 )
 
+from ledger.accounts import revoke_account
 from ledger.certificates import revoke_certificate
 from ledger.core import Ledger
+from ledger.events import make_draft
 from ledger.export import export
 from verifier.certificate import Certificate, verify_certificate
 from verifier.checkpoint import Checkpoint
@@ -46,7 +48,7 @@ from verifier.cli import EXIT_INPUT, EXIT_INVALID, EXIT_VALID, main
 from verifier.digest import FileDigest, digest_file
 from verifier.errors import Error, MalformedError
 from verifier.logaudit import audit_log
-from verifier.logview import certificate_status
+from verifier.logview import CERTIFICATE_EVENTS, certificate_status
 from verifier.note import Note, NoteSignature, VerifierKey, parse_note
 from verifier.package import verify_package
 from verifier.report import Report
@@ -304,7 +306,7 @@ def _revoked(w: World) -> Report:
         audit = audit_log(
             w.root / "revoked-export",
             key,
-            collect_types=("certificate.issued", "certificate.revoked"),
+            collect_types=CERTIFICATE_EVENTS,
             roots_at={c.checkpoint_body.size},
         )
         return certificate_status(audit, c)
@@ -330,12 +332,48 @@ def _split_view(w: World) -> Report:
         audit = audit_log(
             w.root / "fork-export",
             trust.log_keys(ORIGIN)[0],
-            collect_types=("certificate.issued", "certificate.revoked"),
+            collect_types=CERTIFICATE_EVENTS,
             roots_at={c.checkpoint_body.size},
         )
         return certificate_status(audit, c)
 
     return verify_package(w.file_package, trust, log_status=status)
+
+
+def _issued_after_key_revocation(w: World) -> Report:
+    """A stolen notary key used after its revocation: the trust file (pinned
+    earlier) still lists it as open, but the log orders the events."""
+    home = w.root / "stolen-key-home"
+    data = resign(
+        w.file_cert, lambda o: o.update(statement="issued with a revoked key"), w.signer.sign
+    )
+    cert = Certificate.from_json(data)
+    if not home.exists():
+        shutil.copytree(w.home, home)
+        with Ledger.open(home) as ledger:
+            revoke_account(ledger, w.notary.account_id)
+            body = {
+                "certificate_id": cert.certificate_id,
+                "evidence_id": w.file_id,
+                "account_id": w.notary.account_id,
+            }
+            draft = make_draft("certificate.issued", body, {"certificate": data.decode()})
+            ledger.append([draft])
+            ledger.seal()
+            export(ledger.store, w.root / "stolen-key-export", ledger.latest_checkpoint())
+    trust = read_trust(w.trust_path)
+
+    def status(c: Certificate) -> Any:
+        audit = audit_log(
+            w.root / "stolen-key-export",
+            trust.log_keys(ORIGIN)[0],
+            collect_types=CERTIFICATE_EVENTS,
+            roots_at={c.checkpoint_body.size},
+        )
+        return certificate_status(audit, c)
+
+    path = w.write("stolen.zip", package_bytes(data, (w.root / "contract.txt").read_bytes()))
+    return verify_package(path, trust, log_status=status)
 
 
 # -- zip attacks ------------------------------------------------------------------
@@ -603,6 +641,12 @@ CASES = [
         "revoked certificate", _revoked, "revocation", "REVOKED: certificate.revoked at log index"
     ),
     Case("log view with another history", _split_view, "revocation", "split view"),
+    Case(
+        "certificate recorded after its notary key was revoked",
+        _issued_after_key_revocation,
+        "issuance_logged",
+        "after the issuer's key was revoked at index",
+    ),
     Case("zip: path traversal", _path_traversal, None, "unsafe member name '../../evidence"),
     Case("zip: absolute path", _absolute_path, None, "absolute path"),
     Case("zip: backslash path", _backslash_path, None, "backslash"),
