@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import checkpoints, evidence, problems, proofs, tiles
+from api import captures, checkpoints, evidence, problems, proofs, tiles
 from api.auth import TokenCache
 from ledger.core import Ledger
 from ledger.errors import LedgerError
@@ -60,6 +60,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
         finally:
             if bg:
                 bg.stop()
+            captures.shutdown(app)
 
     app = FastAPI(
         title="Evidence ledger",
@@ -74,6 +75,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(proofs.router)
     app.include_router(checkpoints.router)
+    app.include_router(captures.router)
     return app
 
 

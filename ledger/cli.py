@@ -313,3 +313,8 @@ cli.add_command(trust)
 
 # Witnesses, the TSA and the witness service (issue 5) register themselves on import.
 import ledger.cli_anchor  # noqa: E402, F401
+
+# Online capture (issue 6): imports Playwright only when the command runs.
+from ledger.cli_capture import capture  # noqa: E402
+
+cli.add_command(capture)

@@ -38,6 +38,7 @@ class CaptureResult:
             "kind": "capture",
             "capture_id": self.capture_id,
             "capture_status": m.status,
+            "limit_reached": m.data["limit_reached"],
             "requested_url": m.requested_url,
             "final_url": m.final_url,
             "artefacts": [

@@ -1,0 +1,175 @@
+"""在线取证: ``POST /v1/captures`` starts a capture job, ``GET /v1/captures/{id}`` follows it.
+
+A capture runs in a bounded worker pool (:mod:`ledger.capture.jobs`), created
+on first use and stopped with the app. A finished job names the evidence it
+deposited and carries its receipt; from there the capture is evidence like
+any other (proof, certificate, package). Rights holders see only their own
+jobs (another account's job answers 404).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Account, require
+from api.schemas import TEXT, problem_responses
+from ledger.capture import CaptureOptions
+from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
+from ledger.core import Ledger
+from ledger.errors import InvalidInput
+
+__all__ = ["router", "shutdown"]
+
+router = APIRouter(
+    prefix="/v1", tags=["captures"], responses=problem_responses(400, 401, 403, 404, 422)
+)
+Depositor = Annotated[Account, Depends(require("rights_holder"))]
+Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
+_SEE_ALL = ("notary", "auditor", "admin")
+_pool_lock = threading.Lock()
+
+
+class CaptureOptionsIn(BaseModel):
+    """How to capture: viewport, wait condition, full page, user-agent note, timeout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    viewport_width: int = Field(default=1280, ge=320, le=3840)
+    viewport_height: int = Field(default=800, ge=240, le=2160)
+    wait: Literal["load", "networkidle", "delay"] = "load"
+    delay_ms: int = Field(default=0, ge=0, le=60_000, description="with wait=delay")
+    full_page: bool = True
+    user_agent_note: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[ -~]+$"
+    )
+    timeout: int = Field(default=30, ge=1, le=600, description="seconds for loading the page")
+    partial: bool = Field(
+        default=False,
+        description="when a limit is reached, deposit what was captured (status partial)",
+    )
+
+
+class CaptureCreate(BaseModel):
+    """A capture request: the page's URL (http or https) and options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=8192, pattern=r"^[hH][tT][tT][pP][sS]?://\S+$")
+    title: str | None = Field(default=None, max_length=1000, pattern=TEXT)
+    options: CaptureOptionsIn = Field(default_factory=CaptureOptionsIn)
+
+
+class CaptureJobPublic(BaseModel):
+    """A capture job. ``status``: queued, running, complete or partial (evidence
+    deposited: ``evidence_id`` and ``receipt``), or a failure status (refused,
+    unreachable, timeout, tls_error, http_error, download, too_many_redirects,
+    protocol_error, limit_exceeded, browser_error, interrupted, error) with
+    ``detail``, and no evidence."""
+
+    job_id: str
+    status: str
+    url: str
+    title: str | None = None
+    options: dict[str, Any]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    detail: str | None = None
+    limit: str | None = Field(default=None, description="bytes, requests or time")
+    capture_id: str | None = None
+    evidence_id: str | None = None
+    receipt: dict[str, Any] | None = None
+
+
+def _public(job: CaptureJob) -> CaptureJobPublic:
+    data = job.to_json()
+    data.pop("owner")
+    data.pop("pid")
+    return CaptureJobPublic(**data)
+
+
+def _runner(ledger: Ledger) -> Any:
+    def run(job: CaptureJob, options: CaptureOptions) -> dict[str, Any]:
+        from ledger.capture.service import capture_evidence
+
+        result = capture_evidence(
+            ledger, job.url, options, owner=job.owner, title=job.title, capture_id=job.job_id
+        )
+        return result.to_json()
+
+    return run
+
+
+def get_pool(request: Request) -> CapturePool:
+    """The app's capture pool, created on first use."""
+    app = request.app
+    with _pool_lock:
+        pool: CapturePool | None = getattr(app.state, "capture_pool", None)
+        if pool is None:
+            ledger: Ledger = app.state.ledger
+            cfg = ledger.config.capture
+            pool = CapturePool(
+                JobStore(ledger.config.home / "captures" / "jobs"),
+                _runner(ledger),
+                concurrency=cfg.concurrency,
+                queue_max=cfg.queue_max,
+            )
+            app.state.capture_pool = pool
+    return pool
+
+
+def shutdown(app: FastAPI) -> None:
+    """Stop the pool (running captures finish; queued ones become interrupted)."""
+    with _pool_lock:
+        pool: CapturePool | None = getattr(app.state, "capture_pool", None)
+        app.state.capture_pool = None
+    if pool is not None:
+        pool.shutdown()
+
+
+PoolDep = Annotated[CapturePool, Depends(get_pool)]
+
+
+@router.post(
+    "/captures",
+    status_code=202,
+    response_model=CaptureJobPublic,
+    response_model_exclude_none=True,
+    summary="Capture a web page (在线取证): starts a job, answers 202 with its id",
+    responses={
+        202: {"description": "Accepted: follow the job at the Location"},
+        **problem_responses(429),
+    },
+)
+def create_capture(
+    body: CaptureCreate,
+    response: Response,
+    account: Depositor,
+    pool: PoolDep,
+) -> CaptureJobPublic:
+    """Start capturing ``url`` in the platform's browser. The job ends with
+    the evidence id and receipt, or with a failure status and no evidence."""
+    try:
+        options = CaptureOptions(**body.options.model_dump())
+    except InvalidInput as e:
+        raise HTTPException(400, str(e)) from e
+    try:
+        job = pool.submit(body.url, options, account.account_id, body.title)
+    except QueueFull as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": "10"}) from e
+    response.headers["Location"] = f"/v1/captures/{job.job_id}"
+    return _public(job)
+
+
+@router.get("/captures/{job_id}", response_model=CaptureJobPublic, response_model_exclude_none=True)
+async def get_capture(job_id: str, account: Reader, pool: PoolDep) -> CaptureJobPublic:
+    """A capture job's status; when it is done, the evidence id and receipt."""
+    job = await run_in_threadpool(pool.get, job_id)
+    if job is None or (account.role not in _SEE_ALL and job.owner != account.account_id):
+        raise HTTPException(404, f"capture: job {job_id} not found")
+    return _public(job)

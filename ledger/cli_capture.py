@@ -1,0 +1,131 @@
+"""``evidence-ledger capture URL``: online capture (在线取证) from the command line.
+
+Registered into the main group at the end of :mod:`ledger.cli`; a thin
+wrapper over :func:`ledger.capture.capture_evidence` (imported when the
+command runs, so other commands start without Playwright).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ledger.capture import WAITS, CaptureOptions
+from ledger.cli import _emit, _open, friendly
+
+__all__ = ["capture"]
+
+_VIEWPORT = re.compile(r"([0-9]{3,4})x([0-9]{3,4})")
+
+
+def _cidrs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for v in value:
+        try:
+            out.append(str(ipaddress.ip_network(v, strict=False)))
+        except ValueError:
+            raise click.BadParameter(f"{v!r} is not a CIDR range (e.g. 10.0.0.0/8)") from None
+    return tuple(out)
+
+
+def _viewport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    m = _VIEWPORT.fullmatch(value)
+    if m is None:
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT (e.g. 1280x800)")
+    return int(m.group(1)), int(m.group(2))
+
+
+@click.command()
+@click.argument("url")
+@click.option(
+    "--allow",
+    multiple=True,
+    metavar="CIDR",
+    callback=_cidrs,
+    help="Allow this otherwise refused range (loopback, private...) for this capture; "
+    "the operator's explicit permission. Repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the WACZ, screenshots, DOM, PDF, TLS chain and manifest here.",
+)
+@click.option("--title", help="Title recorded (privately) with the evidence (default: the page's).")
+@click.option(
+    "--viewport", default="1280x800", show_default=True, callback=_viewport, help="WIDTHxHEIGHT."
+)
+@click.option(
+    "--wait",
+    type=click.Choice(WAITS),
+    default="load",
+    show_default=True,
+    help="Capture after the load event, after the network is idle, or after a delay.",
+)
+@click.option(
+    "--delay-ms", type=click.IntRange(0, 60_000), default=0, help="With --wait delay: how long."
+)
+@click.option("--no-full-page", is_flag=True, help="Viewport screenshot only.")
+@click.option("--user-agent-note", help="Printable ASCII appended to the user agent.")
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 600),
+    default=30,
+    show_default=True,
+    help="Seconds for loading the page (capped by the configured limit).",
+)
+@click.option(
+    "--partial", is_flag=True, help="If a limit is reached, deposit what was captured anyway."
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM file of extra root certificates to trust (e.g. an internal CA).",
+)
+@click.pass_context
+@friendly
+def capture(
+    ctx: click.Context,
+    url: str,
+    allow: tuple[str, ...],
+    out: Path | None,
+    title: str | None,
+    viewport: tuple[int, int],
+    wait: str,
+    delay_ms: int,
+    no_full_page: bool,
+    user_agent_note: str | None,
+    timeout: int,
+    partial: bool,
+    ca_file: str | None,
+) -> None:
+    """Capture a web page in headless Chromium and deposit it (在线取证); print the
+    receipt JSON (evidence_id, capture_id, digests of the manifest and artefacts).
+
+    A capture that does not produce a page (refused address, unreachable, TLS
+    error, HTTP error, download, limit) prints one line and exits 1.
+
+    Example: evidence-ledger capture https://example.com/item/42 --out ./capture-42
+    """
+    from ledger.capture.service import capture_evidence
+
+    options = CaptureOptions(
+        viewport_width=viewport[0],
+        viewport_height=viewport[1],
+        wait=wait,
+        delay_ms=delay_ms,
+        full_page=not no_full_page,
+        user_agent_note=user_agent_note,
+        timeout=timeout,
+        partial=partial,
+    )
+    with _open(ctx) as ledger:
+        if ca_file:
+            ledger.config = replace(
+                ledger.config, capture=replace(ledger.config.capture, ca_file=ca_file)
+            )
+        result = capture_evidence(ledger, url, options, title=title, allow=allow, out_dir=out)
+    _emit(result.to_json())
