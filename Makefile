@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install bench clean
+.PHONY: run test lint typecheck pytest install chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Online capture drives Debian's chromium (browser downloads are impossible
+# here). Installed once; a no-op when it is present. sudo only when not root.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium for online capture"; \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y -q chromium || \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; \
+	fi
+
+run: $(STAMP) chromium
 	@if [ ! -f $(HOME_DIR)/config.json ]; then scripts/demo-setup.sh $(HOME_DIR); fi
 	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
@@ -30,7 +42,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
 
 test: lint typecheck pytest
