@@ -28,7 +28,7 @@ import httpx
 import rfc3161_client
 
 from ledger.config import Config, TsaConfig, WitnessEntry
-from ledger.errors import ConfigError, LedgerError
+from ledger.errors import AuditError, ConfigError, LedgerError
 from ledger.events import format_time
 from ledger.storage.base import CheckpointRow, Publication
 from ledger.witness.core import format_add_checkpoint
@@ -48,6 +48,7 @@ __all__ = [
     "AnchoringError",
     "TsaClient",
     "WitnessClient",
+    "audit_publications",
     "load_tsa_roots",
     "trust_anchoring",
 ]
@@ -399,6 +400,41 @@ class Anchor:
             parts.append("no valid timestamp token")
         detail = "; ".join(f"{k}: {v}" for k, v in state.reasons.items())
         return f"checkpoint {size} not published: {', '.join(parts)} ({detail})"
+
+
+def audit_publications(ledger: Ledger) -> int:
+    """Re-verify every published checkpoint; return how many; raise AuditError.
+
+    (1) the published note verifies with the log key and origin, and its body
+    is the body of the sealed checkpoint of that size; (2) every cosignature
+    line from a currently configured witness verifies over that body (lines
+    from other keys are ignored: the policy may have changed since); (3) a
+    stored token verifies over that body against the configured TSA roots,
+    when a TSA is configured.
+    """
+    from verifier.checkpoint import open_checkpoint
+
+    cfg = ledger.config
+    keys = {(w.key.name, w.key.key_id): w.key for w in ledger.anchor.witnesses}
+    roots = ledger.anchor.tsa.roots if ledger.anchor.tsa is not None else None
+    count = 0
+    for pub in ledger.store.publications():
+        where = f"publication {pub.size}"
+        sealed = ledger.store.checkpoint(pub.size)
+        try:
+            signed = open_checkpoint(pub.note, [ledger.verifier_key], cfg.origin)  # (1)
+            if sealed is None or parse_note(sealed.note).text != signed.note.text:
+                raise AuditError(f"{where}: not the body of a sealed checkpoint")
+            for sig in signed.note.signatures:  # (2)
+                key = keys.get((sig.name, sig.key_id))
+                if key is not None:
+                    key.verify_note_signature(signed.note.text, sig.signature)
+            if pub.token is not None and roots is not None:  # (3)
+                verify_timestamp(pub.token, signed.note.text.encode(), roots)
+        except VerifierError as e:
+            raise AuditError(f"{where}: {e}") from e
+        count += 1
+    return count
 
 
 def trust_anchoring(ledger: Ledger) -> dict[str, Any]:

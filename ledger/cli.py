@@ -219,15 +219,18 @@ def audit(ctx: click.Context, workers: int) -> None:
 
     Example: evidence-ledger audit --workers 2
     """
+    from ledger.anchoring import audit_publications
     from ledger.audit import audit as do_audit
 
     with _open(ctx) as ledger:
         report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
+        published = audit_publications(ledger)
         _emit(
             {
                 "ok": True,
                 "entries": report.entries,
                 "checkpoints": report.checkpoints,
+                "publications": published,
                 "tiles": report.tiles,
                 "seconds": round(report.seconds, 3),
                 "entries_per_second": round(report.entries_per_second),

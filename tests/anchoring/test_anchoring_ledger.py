@@ -13,6 +13,7 @@ import base64
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -34,7 +35,7 @@ from fastapi.testclient import TestClient
 from pki import Ca, issue_tsa, make_ca
 
 from api.app import BackgroundSealer, create_app
-from ledger.anchoring import AnchoringError, Timeouts, trust_anchoring
+from ledger.anchoring import AnchoringError, Timeouts, audit_publications, trust_anchoring
 from ledger.audit import audit
 from ledger.config import load_config, save_config, with_seal
 from ledger.core import Ledger
@@ -298,6 +299,39 @@ def test_a_backlog_is_published_once_the_policy_is_removed(up: Net) -> None:
         assert led.latest_checkpoint() == cp
     finally:
         led.close()
+
+
+def test_audit_rechecks_publications_and_catches_edits(up: Net) -> None:
+    led = up.ledger("audit")
+    home = led.config.home
+    try:
+        deposit(led, 9)
+        cp = led.seal()
+        assert audit_publications(led) == 2
+    finally:
+        led.close()
+    r = el(home, "audit")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["publications"] == 2
+    # Edit the published note behind the triggers: flip a bit of one cosignature.
+    note = parse_note(cp.note)
+    name = VerifierKey.from_text(up.witnesses[0].vkey).name
+    edited = note.text + "\n"
+    for sig in note.signatures:
+        if sig.name == name:
+            sig = type(sig)(
+                sig.name, sig.key_id, sig.signature[:-1] + bytes([sig.signature[-1] ^ 1])
+            )
+        edited += sig.to_line()
+    db = sqlite3.connect(home / "ledger.db", isolation_level=None)
+    try:
+        db.execute("drop trigger publications_no_update")
+        db.execute("update publications set note = ? where size = 9", (edited,))
+    finally:
+        db.close()
+    r = el(home, "audit")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: publication 9: ") and "invalid signature" in r.stderr
 
 
 # ---------------------------------------------------------------- split view
