@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from ledger.anchoring import trust_anchoring
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.events import format_time, make_draft
+from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.certificate import (
     Certificate,
     EvidenceFacts,
@@ -229,22 +230,33 @@ def get_certificate(ledger: Ledger, certificate_id: str) -> bytes:
 
 
 @contextmanager
-def _evidence_stream(ledger: Ledger, cert: Certificate) -> Iterator[BinaryIO | None]:
+def _evidence_streams(
+    ledger: Ledger, cert: Certificate
+) -> Iterator[tuple[BinaryIO | None, list[BinaryIO]]]:
+    """The deposited file and, for a capture, the artefacts its manifest lists."""
     if cert.evidence.kind == "hash":
-        yield None
+        yield None, []
         return
-    with ledger.blobs.open(cert.evidence.sha256) as f:
-        yield f
+    with ExitStack() as stack:
+        evidence = stack.enter_context(ledger.blobs.open(cert.evidence.sha256))
+        artefacts: list[BinaryIO] = []
+        if cert.evidence.kind == "capture":
+            with ledger.blobs.open(cert.evidence.sha256) as f:
+                manifest = CaptureManifest.from_json(f.read(MAX_MANIFEST_SIZE + 1))
+            artefacts = [
+                stack.enter_context(ledger.blobs.open(a.sha256)) for a in manifest.artefacts
+            ]
+        yield evidence, artefacts
 
 
 def write_certificate_package(ledger: Ledger, certificate_id: str, out: BinaryIO) -> None:
     """Write the evidence package of a certificate to a seekable stream."""
     cert = Certificate.from_json(get_certificate(ledger, certificate_id))
-    with _evidence_stream(ledger, cert) as evidence:
-        try:
-            write_package(out, cert, evidence)
-        except VerifierError as e:
-            raise LedgerError(str(e)) from e
+    try:
+        with _evidence_streams(ledger, cert) as (evidence, artefacts):
+            write_package(out, cert, evidence, artefacts)
+    except VerifierError as e:
+        raise LedgerError(str(e)) from e
 
 
 def package_certificate(ledger: Ledger, certificate_id: str, path: Path) -> Path:

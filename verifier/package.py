@@ -12,7 +12,10 @@ Format ``evidence-package/v1``. Members, in this order, all stored
     the inclusion proof in C2SP tlog-proof form (the leaf bytes as ``extra``);
 ``evidence/<name>``
     the deposited file (absent for hash-only deposits), named by
-    :func:`evidence_member_name`.
+    :func:`evidence_member_name`; for a web capture, its manifest;
+``capture/<path>``
+    for a web capture only: every artefact the manifest lists, in its order
+    (:mod:`verifier.capture` checks each against the manifest).
 
 The zip itself is written in one canonical layout (:func:`write_package`) and
 read by a strict reader (:class:`PackageReader`) that never extracts anything
@@ -31,12 +34,19 @@ import os
 import struct
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from verifier.capture import (
+    ARTEFACT_DIR,
+    MAX_MANIFEST_SIZE,
+    CaptureManifest,
+    manifest_check,
+    verify_artefacts,
+)
 from verifier.certificate import (
     MAX_CERTIFICATE_SIZE,
     Certificate,
@@ -46,7 +56,7 @@ from verifier.certificate import (
 )
 from verifier.digest import CHUNK, FileDigest, digest_stream
 from verifier.errors import MalformedError
-from verifier.report import FAILED, PASSED, Check, Report
+from verifier.report import FAILED, PASSED, SKIPPED, Check, Report
 from verifier.tlogproof import parse_tlog_proof
 from verifier.trust import Trust, parse_utc
 
@@ -135,7 +145,13 @@ def readme_text(cert: Certificate) -> str:
     member = evidence_member_name(ev) if has_file else None
     contents_zh = "存证证书（certificate.json）、包含证明（proof.txt）"
     contents_en = "the deposit certificate (certificate.json), the inclusion proof (proof.txt)"
-    if member:
+    if member and ev.kind == "capture":
+        contents_zh += f"、存证的取证清单（{member}）及清单所列的取证文件（{ARTEFACT_DIR}…）"
+        contents_en += (
+            f", the deposited capture manifest ({member}) and the files it lists "
+            f"({ARTEFACT_DIR}...)"
+        )
+    elif member:
         contents_zh += f"和存证的原始文件（{member}）"
         contents_en += f" and the deposited file ({member})"
     else:
@@ -279,12 +295,19 @@ def _end_records(count: int, cd_offset: int, cd_size: int) -> bytes:
     return out
 
 
-def write_package(out: BinaryIO, cert: Certificate, evidence: BinaryIO | None = None) -> None:
+def write_package(
+    out: BinaryIO,
+    cert: Certificate,
+    evidence: BinaryIO | None = None,
+    artefacts: Sequence[BinaryIO] = (),
+) -> None:
     """Write a package for ``cert`` to the seekable ``out``.
 
     ``evidence`` is the deposited file (required unless the deposit is
     hash-only); it is streamed, and its size and SHA-256 must equal the
-    certificate's or :class:`MalformedError` is raised.
+    certificate's or :class:`MalformedError` is raised. For a capture, the
+    deposited file is the capture manifest and ``artefacts`` are the files it
+    lists, in its order, each checked against the manifest as it is written.
     """
     ev = cert.evidence
     if (evidence is None) != (ev.kind == "hash"):
@@ -301,34 +324,50 @@ def write_package(out: BinaryIO, cert: Certificate, evidence: BinaryIO | None = 
         out.write(data)
         members.append(m)
 
+    def stream(name: str, size: int, sha256: str, source: BinaryIO) -> bytes:
+        """Copy ``source`` as member ``name``; return its first bytes (a manifest's all)."""
+        offset = out.tell() - start
+        out.write(_Member(name, size, 0, offset, dos_time, dos_date).local_header())
+        sha = hashlib.sha256()
+        crc = copied = 0
+        head = b""
+        while chunk := source.read(CHUNK):
+            copied += len(chunk)
+            if copied > size:
+                break
+            if len(head) <= MAX_MANIFEST_SIZE:
+                head += chunk[: MAX_MANIFEST_SIZE + 1 - len(head)]
+            sha.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+            out.write(chunk)
+        if copied != size or sha.hexdigest() != sha256:
+            raise MalformedError(f"package: {name} is not the file its digest names")
+        end = out.tell()
+        m = _Member(name, size, crc, offset, dos_time, dos_date)
+        out.seek(start + offset)
+        out.write(m.local_header())  # now with the CRC-32
+        out.seek(end)
+        members.append(m)
+        return head
+
     add(README, readme_text(cert).encode("utf-8"))
     add(CERTIFICATE, cert.raw)
     add(PROOF, cert.tlog_proof().to_text().encode("utf-8"))
     if evidence is not None:
         if ev.size is None:
             raise MalformedError("package: the certificate does not state the file's size")
-        name = evidence_member_name(ev)
-        offset = out.tell() - start
-        placeholder = _Member(name, ev.size, 0, offset, dos_time, dos_date)
-        out.write(placeholder.local_header())
-        sha = hashlib.sha256()
-        crc = 0
-        size = 0
-        while chunk := evidence.read(CHUNK):
-            size += len(chunk)
-            if size > ev.size:
-                break
-            sha.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-            out.write(chunk)
-        if size != ev.size or sha.hexdigest() != ev.sha256:
-            raise MalformedError("package: the evidence file is not the one the certificate names")
-        end = out.tell()
-        m = _Member(name, ev.size, crc, offset, dos_time, dos_date)
-        out.seek(start + offset)
-        out.write(m.local_header())
-        out.seek(end)
-        members.append(m)
+        head = stream(evidence_member_name(ev), ev.size, ev.sha256, evidence)
+        if ev.kind == "capture":
+            manifest = CaptureManifest.from_json(head)
+            if len(artefacts) != len(manifest.artefacts):
+                raise MalformedError(
+                    f"package: the manifest lists {len(manifest.artefacts)} artefacts, "
+                    f"{len(artefacts)} given"
+                )
+            for a, source in zip(manifest.artefacts, artefacts, strict=True):
+                stream(a.member, a.size, a.sha256, source)
+    if artefacts and ev.kind != "capture":
+        raise MalformedError("package: only a capture has artefacts")
     cd_offset = out.tell() - start
     central = b"".join(m.central_header() for m in members)
     out.write(central)
@@ -581,38 +620,74 @@ def verify_package(
     (5) ``README.txt`` is the standard text for this certificate;
     (6) the certificate checks of :func:`verify_certificate`, with the
         evidence file digested from the package (and, with ``log_status``,
-        the log view's issuance and revocation checks).
+        the log view's issuance and revocation checks);
+    (7) for a capture: the manifest (the deposited file) parses, and every
+        artefact it lists is in the package with its size and digests.
     """
     with PackageReader(path) as pkg:  # (1)
         if CERTIFICATE not in pkg.by_name:
             raise MalformedError("package: no certificate.json")
         cert = Certificate.from_json(pkg.read(CERTIFICATE, MAX_CERTIFICATE_SIZE))  # (2)
-        checks = [_check_members(pkg, cert)]  # (3)
-        checks.append(_check_proof(pkg, cert))  # (4)
-        checks.append(_check_readme(pkg, cert))  # (5)
-        files: list[FileDigest] = []
+        digests: dict[str, FileDigest] = {}
         for m in pkg.members:
-            if m.name.startswith(EVIDENCE_DIR):
+            if m.name.startswith((EVIDENCE_DIR, ARTEFACT_DIR)):
                 d = digest_stream(pkg.reader(m.name), m.name, crc=True)
                 if d.crc32 != m.crc:
                     raise MalformedError(f"zip: member {m.name!r} fails its CRC-32 check")
-                files.append(d)
+                digests[m.name] = d
+        manifest, capture_checks = _capture(pkg, cert, digests)  # (7)
+        checks = [_check_members(pkg, cert, manifest)]  # (3)
+        checks.append(_check_proof(pkg, cert))  # (4)
+        checks.append(_check_readme(pkg, cert))  # (5)
+        files = [d for name, d in digests.items() if name.startswith(EVIDENCE_DIR)]
         log = log_status(cert) if log_status is not None else None
         checks += verify_certificate(cert, trust, files, log=log)  # (6)
+        checks += capture_checks
     return Report("package", Path(path).name, tuple(checks), cert.facts())
+
+
+def _capture(
+    pkg: PackageReader, cert: Certificate, digests: Mapping[str, FileDigest]
+) -> tuple[CaptureManifest | None, list[Check]]:
+    """For a capture: the manifest (once its digest matches the certificate) and
+    one check per artefact it lists (:mod:`verifier.capture`)."""
+    if cert.evidence.kind != "capture":
+        return None, []
+    name = evidence_member_name(cert.evidence)
+    d = digests.get(name)
+    if d is None or d.sha256 != cert.evidence.sha256:
+        why_en = "the package's manifest is missing or not the deposited one"
+        why_zh = "证据包中的取证清单缺失或不是存证的清单"
+        return None, [
+            Check("capture_manifest", SKIPPED, f"not checked: {why_en}", f"无法检查：{why_zh}")
+        ]
+    try:
+        manifest = CaptureManifest.from_json(pkg.read(name, MAX_MANIFEST_SIZE))
+    except MalformedError as e:
+        return None, [Check("capture_manifest", FAILED, str(e), f"取证清单格式错误（{e}）")]
+    return manifest, [manifest_check(manifest), *verify_artefacts(manifest, digests)]
 
 
 def _fail(key: str, en: str, zh: str) -> Check:
     return Check(key, FAILED, en, zh)
 
 
-def _check_members(pkg: PackageReader, cert: Certificate) -> Check:
+def _check_members(
+    pkg: PackageReader, cert: Certificate, manifest: CaptureManifest | None
+) -> Check:
     expected = [README, CERTIFICATE, PROOF]
     if cert.evidence.kind != "hash":
         expected.append(evidence_member_name(cert.evidence))
+    if manifest is not None:
+        expected += manifest.members()
     actual = list(pkg.names())
     missing = [n for n in expected if n not in actual]
     unexpected = [n for n in actual if n not in expected]
+    if cert.evidence.kind == "capture" and manifest is None:
+        # Without a trustworthy manifest its artefacts cannot be judged here;
+        # the capture_manifest check says why.
+        missing = [n for n in missing if not n.startswith(ARTEFACT_DIR)]
+        unexpected = [n for n in unexpected if not n.startswith(ARTEFACT_DIR)]
     if missing or unexpected:
         en, zh = [], []
         if missing:
@@ -622,7 +697,7 @@ def _check_members(pkg: PackageReader, cert: Certificate) -> Check:
             en.append("unexpected " + ", ".join(unexpected))
             zh.append("多出 " + "、".join(unexpected))
         return _fail("package_members", "; ".join(en), "；".join(zh))
-    if actual != expected:
+    if [n for n in actual if n in expected] != expected:
         return _fail(
             "package_members", "members are not in the standard order", "成员顺序不符合标准"
         )

@@ -78,6 +78,9 @@ _TITLES: dict[str, tuple[str, str]] = {
     "notary_key_validity": ("notary key valid at issue time", "签发时公证员密钥有效"),
     "issuance_logged": ("issuance recorded in the log", "出证记录在日志中"),
     "revocation": ("revocation", "撤销状态"),
+    # capture packages (verifier.capture)
+    "capture_manifest": ("capture manifest", "取证清单"),
+    "capture_artefact": ("capture artefact", "取证文件"),
     # log audit (names used by verifier.logaudit)
     "log_view": ("log view", "日志视图"),
     "checkpoint signature": ("checkpoint signature", "检查点签名"),

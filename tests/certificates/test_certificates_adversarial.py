@@ -747,7 +747,7 @@ def test_the_untampered_inputs_are_valid(world: World) -> None:
 
 
 def test_a_package_built_with_tampered_inputs_is_refused_by_the_writer(world: World) -> None:
-    with pytest.raises(MalformedError, match="not the one the certificate names"):
+    with pytest.raises(MalformedError, match="is not the file its digest names"):
         package_bytes(world.file_cert, b"another file entirely")
 
 

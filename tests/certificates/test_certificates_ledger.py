@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -218,3 +219,105 @@ def test_revocation_and_trust_export(ledger: Ledger) -> None:
     assert checks["notary_signature"].ok and checks["notary_key_validity"].ok
     ledger.store.rebuild()
     assert certificate_row(ledger, issued.certificate_id)["revoked_idx"] == r["index"]
+
+
+# ------------------------------------------------------------------ web captures
+
+
+def _deposit_capture(ledger: Ledger) -> tuple[str, dict[str, bytes]]:
+    """A capture deposit as ledger.capture makes one: artefacts in the blob store,
+    the manifest (evidence-capture/v1) deposited as the evidence file."""
+    from ledger.events import evidence_deposited
+    from verifier.canonical import canonicalize
+
+    files = {"page.wacz": b"PK wacz " * 300, "screenshot.png": b"\x89PNG shot " * 200}
+    artefacts = []
+    for (path, data), name in zip(files.items(), ("wacz", "screenshot"), strict=True):
+        info = ledger.blobs.put_stream([data])
+        artefacts.append(
+            {
+                "media_type": "application/octet-stream",
+                "name": name,
+                "path": path,
+                "sha256": info.sha256,
+                "size": info.size,
+                "sm3": info.sm3,
+            }
+        )
+    t = "2026-01-01T00:00:00.000000Z"
+    manifest = canonicalize(
+        {
+            "artefacts": artefacts,
+            "browser": {"name": "chromium"},
+            "capture_id": "c1",
+            "ended_at": t,
+            "environment": {},
+            "final_url": "https://example.com/",
+            "format": "evidence-capture/v1",
+            "http_status": 200,
+            "limit_reached": False,
+            "main_document": {},
+            "page_title": "Example",
+            "platform": {},
+            "redirects": [],
+            "requested_url": "https://example.com/",
+            "requests": [],
+            "settings": {},
+            "started_at": t,
+            "status": "complete",
+        }
+    )
+    info = ledger.blobs.put_stream([manifest])
+    draft = evidence_deposited(
+        kind="capture",
+        sha256=info.sha256,
+        sm3=info.sm3,
+        size=info.size,
+        title="Example",
+        file_name="capture-manifest.json",
+        media_type="application/json",
+    )
+    ledger.append([draft])
+    return draft.ref, files
+
+
+def test_capture_package_holds_and_checks_every_artefact(ledger: Ledger, tmp_path: Path) -> None:
+    import zipfile
+
+    create_account(ledger, "notary", "Notary Zhang")
+    eid, files = _deposit_capture(ledger)
+    ledger.seal()
+    assert ledger.blobs.exists(hashlib.sha256(files["page.wacz"]).hexdigest())
+    issued = issue_certificate(ledger, eid, "Notary Zhang")
+    out = package_certificate(ledger, issued.certificate_id, tmp_path / "capture.zip")
+    trust = load_trust(_trust(ledger))
+    with PackageReader(out) as pkg:
+        assert list(pkg.names()) == [
+            "README.txt",
+            "certificate.json",
+            "proof.txt",
+            "evidence/capture-manifest.json",
+            "capture/page.wacz",
+            "capture/screenshot.png",
+        ]
+    report = verify_package(out, trust)
+    assert report.valid, [(c.key, c.reason) for c in report.failed]
+    keys = [c.key for c in report.checks]
+    assert keys.count("capture_artefact") == 2 and "capture_manifest" in keys
+    # An artefact replaced by another file (CRC kept right): its own check fails.
+    with zipfile.ZipFile(out) as z:
+        members = [(i.filename, z.read(i)) for i in z.infolist()]
+    from cert_helpers import canonical_zip
+
+    cert = json.loads(members[1][1])
+    swapped = [(n, b"tampered" if n == "capture/page.wacz" else d) for n, d in members]
+    (tmp_path / "swapped.zip").write_bytes(canonical_zip(swapped, cert["issued_at"]))
+    report = verify_package(tmp_path / "swapped.zip", trust)
+    (bad,) = report.failed
+    assert bad.key == "capture_artefact" and bad.subject == "capture/page.wacz"
+    assert "the manifest says" in bad.reason
+    # An artefact left out: reported missing, twice over.
+    (tmp_path / "short.zip").write_bytes(canonical_zip(members[:-1], cert["issued_at"]))
+    report = verify_package(tmp_path / "short.zip", trust)
+    assert {c.key for c in report.failed} == {"package_members", "capture_artefact"}
+    assert "missing capture/screenshot.png" in report.check("package_members").reason
