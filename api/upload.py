@@ -10,7 +10,12 @@ leaves no blob and no temporary file behind.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import MultipartParseError
@@ -18,10 +23,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ledger.blobs import BlobInfo, BlobStore, BlobWriter
+from ledger.blobs import BlobInfo, BlobStore
 from ledger.errors import TooLarge
 
-__all__ = ["Upload", "UploadedFile", "read_upload"]
+__all__ = ["TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
 
 FILE_FIELDS = ("file", "files")
 TEXT_FIELDS = {"title": 1000, "description": 10000}
@@ -29,12 +34,21 @@ MAX_FILES = 64
 _FEED = 1 << 20  # bytes gathered before a hop to the parsing thread
 
 
+class Sink(Protocol):
+    """Where one file part goes while it streams in."""
+
+    def write(self, chunk: bytes) -> None: ...
+    def abort(self) -> None: ...
+
+
 @dataclass(slots=True)
 class UploadedFile:
+    field: str
     file_name: str
     media_type: str | None
-    writer: BlobWriter
+    writer: Any
     info: BlobInfo | None = None
+    path: Path | None = None
 
 
 @dataclass(slots=True)
@@ -46,14 +60,47 @@ class Upload:
         for f in self.files:
             if f.info is None:
                 f.writer.abort()
+            if f.path is not None:
+                f.path.unlink(missing_ok=True)
+
+    def of(self, field: str) -> list[UploadedFile]:
+        return [f for f in self.files if f.field == field]
+
+
+class TempSink:
+    """A file part spooled to a private temporary file (for verification)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        fd, name = tempfile.mkstemp(prefix="verify-", dir=directory)
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def commit(self) -> Path:
+        self._file.close()
+        return self.path
+
+    def abort(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 class _Parser:
     """Callbacks for one multipart body."""
 
-    def __init__(self, blobs: BlobStore, limit: int) -> None:
-        self.blobs = blobs
+    def __init__(
+        self,
+        make_sink: Callable[[], Any],
+        limit: int,
+        file_fields: dict[str, int],
+        text_fields: dict[str, int],
+    ) -> None:
+        self.make_sink = make_sink
         self.limit = limit
+        self.file_fields = file_fields
+        self.text_fields = text_fields
         self.upload = Upload()
         self._headers: dict[bytes, bytes] = {}
         self._field = b""
@@ -82,20 +129,22 @@ class _Parser:
             raise HTTPException(400, "multipart: each part needs Content-Disposition: form-data")
         name = params[b"name"].decode("utf-8", "replace")
         self._name = name
-        if name in FILE_FIELDS:
-            if len(self.upload.files) >= MAX_FILES:
-                raise HTTPException(400, f"multipart: at most {MAX_FILES} files per request")
+        if name in self.file_fields:
+            if len(self.upload.of(name)) >= self.file_fields[name]:
+                limit = self.file_fields[name]
+                raise HTTPException(400, f"multipart: at most {limit} {name!r} parts")
             raw_name = params.get(b"filename", b"")
             file_name = raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
             ctype = self._headers.get(b"content-type")
             media = ctype.decode("latin-1").strip()[:255] if ctype else None
             self._current = UploadedFile(
+                field=name,
                 file_name=file_name[:1000] or "upload",
                 media_type=media,
-                writer=self.blobs.writer(),
+                writer=self.make_sink(),
             )
             self.upload.files.append(self._current)
-        elif name in TEXT_FIELDS:
+        elif name in self.text_fields:
             if name in self.upload.fields:
                 raise HTTPException(400, f"multipart: field {name!r} given twice")
             self._text = bytearray()
@@ -111,7 +160,7 @@ class _Parser:
             self._current.writer.write(data[start:end])
         elif self._text is not None:
             self._text += data[start:end]
-            if len(self._text) > 4 * TEXT_FIELDS[self._name]:
+            if len(self._text) > 4 * self.text_fields[self._name]:
                 raise HTTPException(400, f"multipart: field {self._name!r} is too long")
 
     def on_part_end(self) -> None:
@@ -120,7 +169,7 @@ class _Parser:
                 value = self._text.decode("utf-8")
             except UnicodeDecodeError:
                 raise HTTPException(400, f"multipart: field {self._name!r} is not UTF-8") from None
-            if len(value) > TEXT_FIELDS[self._name]:
+            if len(value) > self.text_fields[self._name]:
                 raise HTTPException(400, f"multipart: field {self._name!r} is too long")
             self.upload.fields[self._name] = value
         self._text = None
@@ -128,7 +177,29 @@ class _Parser:
 
 
 async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
-    """Parse a multipart upload; on success every file's blob is committed."""
+    """Parse a deposit upload; on success every file's blob is committed."""
+    upload = await read_multipart(
+        request, blobs.writer, limit, dict.fromkeys(FILE_FIELDS, MAX_FILES), TEXT_FIELDS
+    )
+    if not upload.files:
+        raise HTTPException(400, "multipart: no file part (field 'file')")
+    try:
+        for f in upload.files:
+            f.info = await run_in_threadpool(f.writer.commit)
+    except BaseException:
+        upload.abort()
+        raise
+    return upload
+
+
+async def read_multipart(
+    request: Request,
+    make_sink: Callable[[], Any],
+    limit: int,
+    file_fields: dict[str, int],
+    text_fields: dict[str, int],
+) -> Upload:
+    """Stream a multipart body into sinks; text fields are collected (bounded)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
@@ -136,7 +207,7 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 1024 * 1024:
         raise TooLarge(f"upload: larger than the limit of {limit} bytes")
-    cb = _Parser(blobs, limit)
+    cb = _Parser(make_sink, limit, file_fields, text_fields)
     parser = MultipartParser(
         boundary,
         {
@@ -159,10 +230,6 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
         if pending:
             await run_in_threadpool(parser.write, bytes(pending))
         parser.finalize()
-        if not cb.upload.files:
-            raise HTTPException(400, "multipart: no file part (field 'file')")
-        for f in cb.upload.files:
-            f.info = await run_in_threadpool(f.writer.commit)
     except ClientDisconnect:
         cb.upload.abort()
         raise HTTPException(400, "upload: the client disconnected") from None
