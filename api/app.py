@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import captures, checkpoints, evidence, problems, proofs, tiles
+from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles
 from api.auth import TokenCache
 from ledger.core import Ledger
 from ledger.errors import LedgerError
@@ -70,10 +70,12 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     )
     app.state.ledger = ledger
     app.state.token_cache = TokenCache()
+    app.state.verify_limiter = certificates.RateLimiter()
     problems.install(app)
     app.include_router(tiles.router)
     app.include_router(evidence.router)
     app.include_router(proofs.router)
+    app.include_router(certificates.router)
     app.include_router(checkpoints.router)
     app.include_router(captures.router)
     return app

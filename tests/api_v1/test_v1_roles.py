@@ -36,13 +36,34 @@ ROUTES = [
     ("GET", "/v1/evidence/{eid}/proof", ALL, None),
     ("GET", "/v1/proofs/consistency?old=0&new={size}", PUBLIC, None),
     ("GET", "/checkpoint", PUBLIC, None),
+    ("GET", "/v1/certificates/{cid}", ALL, None),
+    ("GET", "/v1/certificates/{cid}/package", ALL, None),
+    ("GET", "/v1/certificates/{cid}/status", PUBLIC, None),
+    ("GET", "/v1/trust", PUBLIC, None),
+    ("POST", "/v1/certificates", {"notary"}, "issue"),
+    ("POST", "/v1/certificates/{cid}/revoke", {"notary"}, "revoke"),
 ]
+
+
+def _certificate_id(svc: Service) -> str:
+    """A fresh certificate (revocation consumes one)."""
+    r = svc.client.post(
+        "/v1/certificates", json={"evidence_id": _evidence_id(svc)}, headers=svc.auth("notary")
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["certificate_id"])
 
 
 @pytest.mark.parametrize(("method", "path", "allowed", "body"), ROUTES)
 @pytest.mark.parametrize("role", [*ROLES, None])
 def test_role_table(svc: Service, method: str, path: str, allowed: set, body, role) -> None:
-    url = path.format(eid=_evidence_id(svc), size=svc.ledger.published_size())
+    eid = _evidence_id(svc)
+    cid = _certificate_id(svc) if "{cid}" in path else ""
+    if body == "issue":
+        body = {"evidence_id": eid}
+    elif body == "revoke":
+        body = {"reason": "role table"}
+    url = path.format(eid=eid, cid=cid, size=svc.ledger.published_size())
     r = svc.client.request(method, url, json=body, headers=svc.auth(role))
     if role in allowed:
         assert r.status_code < 300, (role, url, r.text)

@@ -35,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     home = tmp_path_factory.mktemp("srv") / "home"
     with Ledger.init(home, "server.test/log") as ledger:
         token = create_account(ledger, "rights_holder", "alice").token
+        notary = create_account(ledger, "notary", "bob").token
         vkey = ledger.verifier_key.to_text()
     # Seal quickly so wait=sealed answers fast.
     cfg = (home / "config.json").read_text().replace('"interval": 1.0', '"interval": 0.1')
@@ -57,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     else:
         proc.kill()
         pytest.fail("server did not start: " + proc.stderr.read().decode()[-2000:])
-    yield {"base": base, "token": token, "home": home, "vkey": vkey}
+    yield {"base": base, "token": token, "notary": notary, "home": home, "vkey": vkey}
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -131,3 +132,45 @@ def test_client_killed_mid_upload_leaves_nothing(server: dict[str, object]) -> N
     with Ledger.open(home) as ledger:
         assert ledger.store.size() == before
         assert not ledger.store.query("select * from evidence where file_name = 'big.bin'")
+
+
+def test_end_to_end_certificate_flow(server: dict[str, object], tmp_path: Path) -> None:
+    """deposit -> wait sealed -> proof verifies -> certificate -> package ->
+    evidence-verify accepts it -> revoke -> status says revoked."""
+    base = str(server["base"])
+    rh = {"Authorization": f"Bearer {server['token']}"}
+    nt = {"Authorization": f"Bearer {server['notary']}"}
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.post(
+            "/v1/evidence?wait=sealed&timeout=20",
+            files=[("file", ("contract.pdf", b"%PDF-1.7 contract", "application/pdf"))],
+            headers=rh,
+        )
+        assert r.status_code == 201, r.text
+        rec = r.json()["receipts"][0]
+        p = rec["proof"]
+        verify_inclusion(
+            bytes.fromhex(rec["leaf_hash"]),
+            rec["index"],
+            p["tree_size"],
+            [base64.b64decode(x) for x in p["hashes"]],
+            base64.b64decode(p["checkpoint"]["root"]),
+        )
+        r = c.post("/v1/certificates", json={"evidence_id": rec["evidence_id"]}, headers=nt)
+        assert r.status_code == 201, r.text
+        cid = r.json()["certificate_id"]
+        pkg = c.get(f"/v1/certificates/{cid}/package", headers=rh)
+        assert pkg.status_code == 200
+        (tmp_path / "pkg.zip").write_bytes(pkg.content)
+        (tmp_path / "trust.json").write_bytes(c.get("/v1/trust").content)
+        verify_bin = Path(sys.executable).parent / "evidence-verify"
+        args = [str(verify_bin), "package", str(tmp_path / "pkg.zip")]
+        ok = subprocess.run(
+            [*args, "--trust", str(tmp_path / "trust.json")], capture_output=True, text=True
+        )
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        r = c.post(f"/v1/certificates/{cid}/revoke", json={"reason": "withdrawn"}, headers=nt)
+        assert r.status_code == 200, r.text
+        status = c.get(f"/v1/certificates/{cid}/status").json()
+        assert status["status"] == "revoked"
+        assert status["revoked_index"] == r.json()["index"]

@@ -1,0 +1,306 @@
+"""在线出证 and 在线验真: certificates, packages, revocation, status, trust, verification.
+
+Notaries issue and revoke. A rights holder may read the certificates (and
+packages) of their own evidence; notaries, auditors and admins read all.
+Status, the trust file and verification are public; verification is
+rate-limited per client address.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Account, require
+from api.deps import LedgerDep
+from api.schemas import TEXT, problem_responses
+from api.upload import TempSink, read_multipart
+from ledger.certificates import (
+    NotSealed,
+    certificate_row,
+    get_certificate,
+    issue_certificate,
+    revoke_certificate,
+    trust_export,
+    write_certificate_package,
+)
+from ledger.core import Ledger
+from ledger.errors import NotFound
+from verifier.certificate import Certificate, LogStatus, verify_certificate
+from verifier.digest import digest_file
+from verifier.errors import Error as VerifierError
+from verifier.package import verify_package
+from verifier.report import Report, render_json
+from verifier.trust import Trust, load_trust
+
+__all__ = ["RateLimiter", "router"]
+
+router = APIRouter(
+    prefix="/v1", tags=["certificates"], responses=problem_responses(400, 401, 403, 404, 409, 422)
+)
+
+Notary = Annotated[Account, Depends(require("notary"))]
+Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
+_SEE_ALL = ("notary", "auditor", "admin")
+MAX_VERIFY_BYTES = 256 * 1024 * 1024
+
+
+class CertificateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    statement: str | None = Field(default=None, max_length=4000, pattern=TEXT)
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, pattern=TEXT)
+
+
+class RevocationPublic(BaseModel):
+    certificate_id: str
+    index: int
+    time: str
+
+
+class StatusPublic(BaseModel):
+    certificate_id: str
+    status: str = Field(description="valid or revoked")
+    issued_index: int
+    revoked_index: int | None = None
+    revoked_time: str | None = None
+
+
+def _visible(ledger: Ledger, account: Account, certificate_id: str) -> dict[str, Any]:
+    row = certificate_row(ledger, certificate_id)
+    if account.role not in _SEE_ALL:
+        owner = ledger.store.query(
+            "select owner from evidence where evidence_id = ?", (row["evidence_id"],)
+        )
+        if not owner or owner[0]["owner"] != account.account_id:
+            raise NotFound(f"certificate: {certificate_id} not found")
+    return row
+
+
+@router.post("/certificates", status_code=201, responses={201: {"description": "The certificate"}})
+async def issue(body: CertificateRequest, ledger: LedgerDep, account: Notary) -> Response:
+    """Issue a certificate for sealed evidence, signed with this notary's key."""
+    try:
+        issued = await run_in_threadpool(
+            issue_certificate, ledger, body.evidence_id, account.account_id, body.statement
+        )
+    except NotSealed as e:
+        raise HTTPException(409, str(e)) from None
+    return Response(issued.data, status_code=201, media_type="application/json")
+
+
+@router.get("/certificates/{certificate_id}", responses={200: {"description": "The certificate"}})
+def get(certificate_id: str, ledger: LedgerDep, account: Reader) -> Response:
+    """The certificate JSON (RFC 8785 canonical bytes, exactly as signed)."""
+    _visible(ledger, account, certificate_id)
+    return Response(get_certificate(ledger, certificate_id), media_type="application/json")
+
+
+@router.get(
+    "/certificates/{certificate_id}/package",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def package(certificate_id: str, ledger: LedgerDep, account: Reader) -> StreamingResponse:
+    """The evidence package (证据包): certificate, evidence files, proof, README."""
+    _visible(ledger, account, certificate_id)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
+    try:
+        write_certificate_package(ledger, certificate_id, spool)
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(1 << 20):
+                yield block
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/zip",
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="evidence-{certificate_id[:16]}.zip"',
+        },
+    )
+
+
+@router.post("/certificates/{certificate_id}/revoke", response_model=RevocationPublic)
+def revoke(
+    certificate_id: str, body: RevokeRequest, ledger: LedgerDep, account: Notary
+) -> RevocationPublic:
+    """Revoke a certificate (event ``certificate.revoked``)."""
+    certificate_row(ledger, certificate_id)
+    done = revoke_certificate(ledger, certificate_id, body.reason, by=account.account_id)
+    return RevocationPublic(**done)
+
+
+@router.get("/certificates/{certificate_id}/status", response_model=StatusPublic)
+def status(certificate_id: str, ledger: LedgerDep) -> StatusPublic:
+    """Public: is this certificate valid or revoked (with the revocation's log index)?"""
+    row = certificate_row(ledger, certificate_id)
+    revoked = row["revoked_idx"] is not None
+    return StatusPublic(
+        certificate_id=certificate_id,
+        status="revoked" if revoked else "valid",
+        issued_index=row["idx"],
+        revoked_index=row["revoked_idx"],
+        revoked_time=row["revoked_time"],
+    )
+
+
+@router.get("/trust", responses={200: {"description": "evidence-trust/v1 trust file"}})
+def trust(ledger: LedgerDep) -> JSONResponse:
+    """Public: the trust file a court can pin (log key, witnesses, notaries, TSA roots)."""
+    return JSONResponse(trust_export(ledger))
+
+
+# -- 在线验真 -------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Token bucket per client address: ``rate`` requests/s, bursts of ``burst``."""
+
+    def __init__(self, rate: float = 2.0, burst: int = 10) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> float:
+        """0 if allowed, else seconds until the next request would be."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) > 100_000:
+                self._buckets.clear()
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+
+
+def _log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
+    """What this ledger's own log says about a certificate and its issuer's key."""
+    size = ledger.published_size()
+    origin = ledger.config.origin
+    rows = ledger.store.query(
+        "select * from certificates where certificate_id = ?", (cert.certificate_id,)
+    )
+    keys = ledger.store.query("select * from keys where vkey = ?", (cert.issuer_vkey.to_text(),))
+    revoked = None
+    issued = None
+    if rows:
+        issued = rows[0]["idx"]
+        if rows[0]["revoked_idx"] is not None:
+            revoked = (rows[0]["revoked_idx"], rows[0]["revoked_time"])
+    key_registered = keys[0]["idx"] if keys else None
+    key_revoked = None
+    if keys and keys[0]["revoked_idx"] is not None:
+        idx = keys[0]["revoked_idx"]
+        entry = ledger.store.entries(idx, idx + 1)
+        key_revoked = (idx, entry[0][2] if entry else "")
+    return LogStatus(
+        origin=origin,
+        size=size,
+        issued_index=issued,
+        revoked=revoked,
+        key_registered=key_registered,
+        key_revoked=key_revoked,
+    )
+
+
+def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
+    packages, certs, evidence = (
+        upload.of("package"),
+        upload.of("certificate"),
+        upload.of("evidence"),
+    )
+    if packages:
+        if certs:
+            raise HTTPException(400, "verify: send a package or a certificate, not both")
+        return verify_package(
+            packages[0].path, trust_file, log_status=lambda c: _log_status(ledger, c)
+        ).extended(())
+    if not certs:
+        raise HTTPException(400, "verify: send a 'package' or a 'certificate' (and 'evidence')")
+    cert = Certificate.from_json(Path(certs[0].path).read_bytes())
+    files = [digest_file(f.path) for f in evidence]
+    checks = verify_certificate(cert, trust_file, files, log=_log_status(ledger, cert))
+    return Report("certificate", certs[0].file_name, tuple(checks), cert.facts())
+
+
+@router.post(
+    "/verify",
+    responses={429: {"description": "Too many verifications from this address"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "package": {"type": "string", "format": "binary"},
+                            "certificate": {"type": "string", "format": "binary"},
+                            "evidence": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def verify(
+    request: Request,
+    ledger: LedgerDep,
+    lang: Annotated[str, Query(pattern="^(en|zh)$")] = "en",
+) -> JSONResponse:
+    """Public 在线验真: the same checks as ``evidence-verify``, with this server's
+    trust file and its log for revocation. Upload a ``package``, or a
+    ``certificate`` with its ``evidence`` file(s)."""
+    limiter: RateLimiter = request.app.state.verify_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.allow(client)
+    if wait:
+        raise HTTPException(
+            429, "verify: too many requests", headers={"Retry-After": str(int(wait) + 1)}
+        )
+    fields = {"package": 1, "certificate": 1, "evidence": 16}
+    upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, fields, {})
+    try:
+        for f in upload.files:
+            f.path = await run_in_threadpool(f.writer.commit)
+        trust_file = load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
+        try:
+            report = await run_in_threadpool(_verify, ledger, trust_file, upload)
+        except VerifierError as e:
+            raise HTTPException(422, f"verify: input is malformed ({e})") from None
+    finally:
+        upload.abort()  # removes the temporary files
+    return JSONResponse(render_json(report, lang))
