@@ -262,6 +262,7 @@ def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
                     "schema": {
                         "type": "object",
                         "additionalProperties": False,
+                        "anyOf": [{"required": ["package"]}, {"required": ["certificate"]}],
                         "properties": {
                             "package": {"type": "string", "format": "binary"},
                             "certificate": {"type": "string", "format": "binary"},

@@ -2,7 +2,9 @@
 
 Generated requests, valid and invalid, authenticated as a rights holder: the
 service must never answer 5xx, and every response must match the documented
-status codes, content types and schemas. Schemathesis' pytest plugin does not
+status codes, content types and schemas. Schema-valid bodies may still be
+refused (a certificate or package can be well-typed bytes yet not verify), so
+schemathesis' "valid data is accepted" check is left out. Schemathesis' pytest plugin does not
 load under this pytest, so the operations are driven directly through its
 Hypothesis strategies.
 """
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from v1_support import Service, service
 
 
@@ -42,7 +45,9 @@ def test_every_operation_is_fuzzed(svc: Service) -> None:
         @given(case=op.as_strategy())  # type: ignore[attr-defined]
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
         def run(case) -> None:
-            case.call_and_validate(headers=svc.auth("rights_holder"))
+            case.call_and_validate(
+                headers=svc.auth("rights_holder"), excluded_checks=[positive_data_acceptance]
+            )
 
         try:
             run()
