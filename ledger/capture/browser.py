@@ -216,6 +216,8 @@ def _fail_fetch(e: Exception) -> CaptureFailed:
     """The failure status of a main-document fetch error."""
     if isinstance(e, Refused):
         return CaptureFailed("refused", str(e))
+    if isinstance(e, LimitReached) and e.kind == "time":
+        return CaptureFailed("timeout", "the page never loaded within the time limit", limit="time")
     if isinstance(e, LimitReached):
         return CaptureFailed("limit_exceeded", str(e), limit=e.kind)
     if isinstance(e, FetchError):

@@ -29,7 +29,7 @@ class CaptureFailed(LedgerError):
 
     def __init__(self, status: str, detail: str, *, limit: str | None = None) -> None:
         assert status in FAILURE_STATUSES, status
-        detail = detail.removeprefix("capture: ")
+        detail = detail.removeprefix("capture: ").removeprefix(f"{status}: ")
         super().__init__(f"capture: {status}: {detail}")
         self.status = status
         self.detail = detail

@@ -224,6 +224,8 @@ class Site:
     base: str
     server: http.server.ThreadingHTTPServer
     hits: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    """The Host header of every request, in order."""
     extra: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
 
 
@@ -258,6 +260,9 @@ def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
         {**html, "Content-Encoding": "gzip"},
         gzip.compress(b"<!doctype html><title>gz</title><p id=gz>compressed page</p>"),
     )
+    res["/hang-img.html"] = (200, html, b'<!doctype html><body><img src="/hang"></body>')
+    res["/to-private"] = (302, {"Location": "http://10.0.0.1/secret"}, b"")
+    res["/loop"] = (302, {"Location": "/loop"}, b"")
     res.update(site.extra)
     return res
 
@@ -272,6 +277,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         self.site.hits.append(path)
+        self.site.hosts.append(self.headers.get("Host", ""))
         if path == "/hang":
             time.sleep(30)
             return
