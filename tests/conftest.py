@@ -69,6 +69,27 @@ def pg_schema() -> Iterator[str]:
             conn.execute(f"drop schema if exists {schema} cascade")
 
 
+@pytest.fixture(scope="module")
+def pg_schema_module() -> Iterator[str]:
+    """Like ``pg_schema``, shared by the tests of one module (a long-lived server)."""
+    require_postgres()
+    schema = f"m_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"create schema {schema}")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute("set lock_timeout = '10s'")
+            conn.execute(f"drop schema if exists {schema} cascade")
+
+
+@pytest.fixture(scope="module")
+def pg_url_module(pg_schema_module: str) -> str:
+    """Database URL selecting ``pg_schema_module``."""
+    return pg_url(pg_schema_module)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -30,10 +30,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, object]]:
+    """``serve --workers 2``: two processes appending to one SQLite file, or to one
+    PostgreSQL database (as several API hosts would)."""
     home = tmp_path_factory.mktemp("srv") / "home"
-    with Ledger.init(home, "server.test/log") as ledger:
+    url = None
+    if request.param == "postgresql":
+        url = str(request.getfixturevalue("pg_url_module"))
+    with Ledger.init(home, "server.test/log", url) as ledger:
         token = create_account(ledger, "rights_holder", "alice").token
         notary = create_account(ledger, "notary", "bob").token
         vkey = ledger.verifier_key.to_text()
