@@ -32,16 +32,18 @@ import contextlib
 import os
 import shutil
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from playwright.async_api import BrowserContext, Page, Route, async_playwright
+from playwright.async_api import BrowserContext, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ledger.capture.driver import Driver
 from ledger.capture.env import chromium_version
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
@@ -243,9 +245,14 @@ async def capture_page(
     *,
     resolver: Resolver | None = None,
     extra_allow: Sequence[str] = (),
+    driver: Driver | None = None,
 ) -> PageCapture:
     """Capture ``url`` into ``workdir``; raise :class:`CaptureFailed` when there is
-    no evidence to deposit. See the module docstring for the procedure."""
+    no evidence to deposit. See the module docstring for the procedure.
+
+    ``driver``: a Playwright driver to reuse (its loop must be the running
+    one); without it, one is started for this capture.
+    """
     policy = AddressPolicy((*cfg.allow, *extra_allow), resolver)
     try:
         policy.check_url(url)  # (1)
@@ -294,7 +301,9 @@ async def capture_page(
             "max_requests": budget.max_requests,
             "max_seconds": int(seconds),
         }
-        await _run_browser(pc, fetcher, budget, options, cfg, version, ua, workdir)  # (3)-(5)
+        await _run_browser(  # (3)-(5)
+            pc, fetcher, budget, options, cfg, version, ua, workdir, driver
+        )
         pc.requests, pc.bytes, pc.responses = budget.requests, budget.bytes, len(recorder.entries)
         pc.resolved = dict(fetcher.resolved)
     finally:
@@ -325,6 +334,7 @@ async def _run_browser(
     version: str,
     ua: str,
     workdir: Path,
+    driver: Driver | None,
 ) -> None:
     profile = workdir / "profile"
     profile.mkdir()
@@ -343,7 +353,7 @@ async def _run_browser(
     }
     env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home)})
     try:
-        async with async_playwright() as pw:
+        async with _playwright(driver) as pw:
             try:
                 context = await pw.chromium.launch_persistent_context(
                     str(profile),
@@ -373,6 +383,10 @@ async def _run_browser(
                     "executable": cfg.chromium,
                     "version_from_executable": version,
                     "flags": list(BROWSER_FLAGS),
+                    "automation": (
+                        "Playwright (driver reused by one worker's captures; "
+                        "a new browser process and empty profile for every capture)"
+                    ),
                     "viewport": {
                         "width": options.viewport_width,
                         "height": options.viewport_height,
@@ -464,6 +478,24 @@ async def _artefacts(pc: PageCapture, page: Page, options: CaptureOptions, workd
         pc.files["pdf"] = (pdf, "application/pdf")
     except PlaywrightError as e:
         raise CaptureFailed("browser_error", f"could not record the page: {_first(e)}") from e
+
+
+@asynccontextmanager
+async def _playwright(driver: Driver | None) -> AsyncIterator[Playwright]:
+    """The driver's Playwright, or one started for this capture only."""
+    try:
+        if driver is not None:
+            pw = await driver.playwright()
+        else:
+            manager = async_playwright()
+            pw = await manager.start()
+    except (PlaywrightError, OSError) as e:
+        raise CaptureFailed("browser_error", f"Playwright did not start: {_first(e)}") from e
+    try:
+        yield pw
+    finally:
+        if driver is None:
+            await pw.stop()
 
 
 def _write_tls_chain(pc: PageCapture, workdir: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.capture.browser import capture_page
+from ledger.capture.driver import discard_thread_driver, thread_driver
+from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
@@ -67,8 +68,9 @@ def capture_evidence(
     and SM3; (3) build the manifest and check it with :mod:`verifier.capture`;
     (4) store the manifest and append ``evidence.deposited`` (kind
     ``capture``) committing to the manifest's digests; (5) with ``out_dir``,
-    also write the artefacts and the manifest there. Blocking: runs its own
-    event loop, so call it from a thread that has none.
+    also write the artefacts and the manifest there. Blocking: runs on this
+    thread's event loop and Playwright driver (:mod:`ledger.capture.driver`),
+    so call it from a thread that runs no event loop.
     """
     options = options or CaptureOptions()
     cid = capture_id or new_id()
@@ -77,9 +79,20 @@ def capture_evidence(
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{cid}-", dir=root))
     try:
-        pc = asyncio.run(  # (1)
-            capture_page(url, options, cfg, work, resolver=resolver, extra_allow=allow)
-        )
+        driver = thread_driver()
+        try:  # (1)
+            pc = driver.run(
+                capture_page(
+                    url, options, cfg, work, resolver=resolver, extra_allow=allow, driver=driver
+                )
+            )
+        except CaptureFailed as e:
+            if e.status == "browser_error":
+                discard_thread_driver()
+            raise
+        except BaseException:
+            discard_thread_driver()
+            raise
         artefacts = []
         for name, (path, media_type) in pc.files.items():  # (2)
             with path.open("rb") as f:

@@ -226,6 +226,8 @@ class Site:
     hits: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     """The Host header of every request, in order."""
+    cookies: list[tuple[str, str]] = field(default_factory=list)
+    """(path, Cookie header) of every request, in order."""
     extra: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
 
 
@@ -260,6 +262,11 @@ def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
         {**html, "Content-Encoding": "gzip"},
         gzip.compress(b"<!doctype html><title>gz</title><p id=gz>compressed page</p>"),
     )
+    res["/cookie.html"] = (
+        200,
+        {**html, "Set-Cookie": "session=s1; Path=/"},
+        b'<!doctype html><body><img src="/img/red.png"></body>',
+    )
     res["/hang-img.html"] = (200, html, b'<!doctype html><body><img src="/hang"></body>')
     res["/to-private"] = (302, {"Location": "http://10.0.0.1/secret"}, b"")
     res["/loop"] = (302, {"Location": "/loop"}, b"")
@@ -278,6 +285,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self.site.hits.append(path)
         self.site.hosts.append(self.headers.get("Host", ""))
+        self.site.cookies.append((path, self.headers.get("Cookie", "")))
         if path == "/hang":
             time.sleep(30)
             return

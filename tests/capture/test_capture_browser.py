@@ -368,3 +368,31 @@ def test_gzip_page_is_recorded_encoded_and_rendered_decoded(tmp_path: Path, pki:
     assert rec.http_headers.get_header("Content-Encoding") == "gzip"
     assert rec.raw_stream is not None
     assert [a.name for a in r.manifest.artefacts] == ["wacz", "screenshot_viewport", "dom", "pdf"]
+
+
+def test_each_capture_starts_from_an_empty_profile(tmp_path: Path, pki: Pki) -> None:
+    """Captures on one thread share the Playwright driver, never browser state:
+    a cookie set during one capture reaches that capture's sub-resources, and
+    not the next capture."""
+    from ledger.capture.driver import thread_driver
+
+    with serve() as site:
+        led = capture_ledger(tmp_path / "home", pki)
+        try:
+            opts = CaptureOptions(full_page=False)
+            first = capture_evidence(led, site.base + "/cookie.html", opts)
+            driver = thread_driver()
+            second = capture_evidence(led, site.base + "/cookie.html", opts)
+            assert thread_driver() is driver
+        finally:
+            led.close()
+    assert site.cookies == [
+        ("/cookie.html", ""),
+        ("/img/red.png", "session=s1"),
+        ("/cookie.html", ""),
+        ("/img/red.png", "session=s1"),
+    ]
+    for r in (first, second):
+        profile = r.manifest.data["environment"]["fresh_profile"]
+        assert profile["user_data_dir_empty_before_launch"] is True
+    assert first.manifest.data["browser"]["product"] == second.manifest.data["browser"]["product"]
