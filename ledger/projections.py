@@ -73,12 +73,14 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 # Secondary indexes: (table, columns, unique). The unique (owner, idem_key)
 # index makes an Idempotency-Key retry that races its original fail to append
 # instead of depositing twice.
-INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("evidence", ("owner", "idx"), False),
-    ("evidence", ("sha256",), False),
-    ("evidence", ("owner", "idem_key"), True),
-    ("accounts", ("token_sha256",), False),
-    ("certificates", ("evidence_id",), False),
+INDEXES: tuple[tuple[str, tuple[str, ...], bool, str], ...] = (
+    # Partial indexes: deposits made without an owner or an Idempotency-Key
+    # (the CLI, bulk loads) cost no entry in them.
+    ("evidence", ("owner", "idx"), False, "owner is not null"),
+    ("evidence", ("sha256",), False, ""),
+    ("evidence", ("owner", "idem_key"), True, "idem_key is not null"),
+    ("accounts", ("token_sha256",), False, ""),
+    ("certificates", ("evidence_id",), False, ""),
 )
 
 
@@ -87,7 +89,8 @@ def index_ddl() -> list[str]:
     return [
         f"create {'unique ' if unique else ''}index if not exists "
         f"{table}_{'_'.join(cols)} on {table} ({', '.join(cols)})"
-        for table, cols, unique in INDEXES
+        + (f" where {where}" if where else "")
+        for table, cols, unique, where in INDEXES
     ]
 
 
