@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -301,6 +302,8 @@ class Anchor:
             max_workers=len(self.witnesses) + 1, thread_name_prefix="anchor"
         )
         self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -329,11 +332,21 @@ class Anchor:
         deadline = time.monotonic() + self.limits.round
         state = _Round()
         futures: dict[Future[Any], str] = {}
-        for w in self.witnesses:
-            fut = self._pool.submit(w.cosign, note, cp, self._prove, published, deadline)
-            futures[fut] = w.name
+        calls: list[tuple[str, Callable[[], Any]]] = [
+            (w.name, partial(w.cosign, note, cp, self._prove, published, deadline))
+            for w in self.witnesses
+        ]
         if self.tsa is not None:
-            futures[self._pool.submit(self.tsa.timestamp, note.text.encode(), deadline)] = "tsa"
+            calls.append(("tsa", partial(self.tsa.timestamp, note.text.encode(), deadline)))
+        for name, call in calls:
+            # A hung server keeps an earlier round's request open until that round's
+            # deadline: never stack a second one on it (it would exhaust the pool).
+            with self._lock:
+                if name in self._in_flight:
+                    state.reasons[name] = "unreachable: an earlier request is still open"
+                    continue
+                self._in_flight.add(name)
+            futures[self._pool.submit(self._call, name, call)] = name
         pending = set(futures)
         met_at: float | None = None
         while pending:
@@ -364,6 +377,13 @@ class Anchor:
             time=format_time(datetime.now(UTC)),
             token=state.token,
         )
+
+    def _call(self, name: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        finally:
+            with self._lock:
+                self._in_flight.discard(name)
 
     def _collect(self, name: str, fut: Future[Any], state: _Round) -> None:
         try:

@@ -479,6 +479,32 @@ def test_deposits_flow_while_a_witness_hangs(up: Net) -> None:
         hole.close()
 
 
+def test_a_hung_witness_neither_delays_a_met_quorum_nor_is_asked_twice(up: Net) -> None:
+    hole = _BlackHole()
+    led = up.ledger("hang2", quorum=2, tsa=False)
+    home = led.config.home
+    led.close()
+    cfg = load_config(home)
+    entries = list(cfg.witnesses)
+    entries[0] = replace(entries[0], url=f"http://127.0.0.1:{hole.port}")
+    save_config(replace(cfg, witnesses=tuple(entries)))
+    led = Ledger.open(home)
+    led.anchor.set_limits(Timeouts(request=3.0, retries=0, round=4.0, grace=0.2))
+    try:
+        for n in (1, 2):
+            deposit(led, 3, f"round {n}")
+            t0 = time.monotonic()
+            cp = led.seal()  # w1 and w2 answer at once; w0 gets the grace period only
+            assert time.monotonic() - t0 < 1.5
+            assert cp.size == 3 * n and len(cosigners(cp.note)) == 2
+        assert led.anchor.last_error is None
+        # The second round did not open a second request to the hung witness.
+        assert len(hole.conns) == 1
+    finally:
+        led.close()
+        hole.close()
+
+
 # ---------------------------------------------------------------- both backends
 
 
