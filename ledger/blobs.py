@@ -24,6 +24,7 @@ from ledger.errors import InvalidInput, NotFound, TooLarge
 __all__ = ["BlobInfo", "BlobStore", "StreamHasher"]
 
 CHUNK = 1 << 20
+WRITE_BLOCK = 512 * 1024  # small writes are gathered into blocks of this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class StreamHasher:
         self.limit = limit
         self._pending: Future[None] | None = None
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         self.size += len(chunk)
         if self.limit is not None and self.size > self.limit:
             raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
@@ -96,18 +97,19 @@ class BlobWriter:
         return self._hasher.size + len(self._buf)
 
     def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; small writes are gathered into 1 MiB blocks."""
+        """Append ``chunk``; small writes are gathered into blocks of WRITE_BLOCK bytes."""
         if self._file is None:
             raise InvalidInput("blob: write after commit or abort")
         self._buf += chunk
-        if len(self._buf) >= CHUNK:
+        if len(self._buf) >= WRITE_BLOCK:
             self._flush()
 
     def _flush(self) -> None:
         assert self._file is not None
         try:
-            block = bytes(self._buf)
-            self._buf.clear()
+            # Hand the block over without copying; SM3 may still be reading the
+            # previous one on its thread, so each block is a fresh buffer.
+            block, self._buf = self._buf, bytearray()
             self._hasher.update(block)
             self._file.write(block)
         except BaseException:
