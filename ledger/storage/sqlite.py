@@ -7,6 +7,8 @@ order even with several processes appending to one file.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -88,6 +90,7 @@ class SqliteStore(Store):
     def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path
         self.url = "sqlite:///" + str(path.resolve())
+        self._lock_path = Path(str(path) + ".writer-lock")
         self._local = threading.local()
         if create:
             if path.exists():
@@ -150,8 +153,30 @@ class SqliteStore(Store):
                 conn.execute(stmt)
             conn.execute("insert into publications select size, note, null, time from checkpoints")
 
+    def _writer_lock(self) -> int:
+        """This thread's descriptor of the writer lock file (see ``_write``)."""
+        fd: int | None = getattr(self._local, "lock_fd", None)
+        if fd is None:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.lock_fd = fd
+        return fd
+
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        # Writers queue on a kernel file lock before asking SQLite for its write
+        # lock: SQLite's own busy handler polls with sleeps of up to 100 ms,
+        # which lets one process starve another; flock wakes the next writer
+        # as soon as the previous one commits.
+        lock = self._writer_lock()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with self._sqlite_write(conn) as c:
+                yield c
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _sqlite_write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             conn.execute("begin immediate")
             try:
@@ -170,6 +195,10 @@ class SqliteStore(Store):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        fd = getattr(self._local, "lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._local.lock_fd = None
 
     def get_meta(self, key: str) -> str | None:
         row = self._conn().execute("select value from meta where key=?", (key,)).fetchone()
