@@ -201,6 +201,10 @@ class _Session:
             return
         except PlaywrightError:
             return  # the page or browser went away meanwhile
+        except Exception as e:  # a request must never stay unanswered
+            _listed(self.pc.failed, {"url": url[:2000], "status": "error", "error": _first(e)})
+            await _abort(route, "failed")
+            return
         try:
             await route.fulfill(
                 status=got.final.status, headers=got.browser_headers(), body=got.body

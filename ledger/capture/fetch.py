@@ -380,6 +380,10 @@ class Fetcher:
             if _is_tls(e):
                 raise FetchError("tls_error", f"{target.url}: TLS failed ({_reason(e)})") from e
             raise FetchError("protocol_error", f"{target.url}: {_reason(e)}") from e
+        except Exception as e:  # e.g. httpcore.UnsupportedProtocol: never a hung route
+            raise FetchError(
+                "protocol_error", f"{target.url}: {type(e).__name__}: {_reason(e)}"
+            ) from e
         self._on_exchange(ex)
         return ex
 
@@ -387,7 +391,9 @@ class Fetcher:
         async with self._pool.stream(
             ex.method,
             target.url,
-            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in ex.request_headers],
+            # Values as UTF-8, as Chromium sends them (a cookie set by a script may
+            # hold any text); names are ASCII tokens.
+            headers=[(k.encode("ascii"), v.encode("utf-8")) for k, v in ex.request_headers],
             content=ex.request_body or None,
             extensions={"timeout": timeouts},
         ) as resp:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.options import CaptureOptions
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageError
 from ledger.events import format_time, new_id
 
 __all__ = ["ACTIVE", "CaptureJob", "CapturePool", "JobStore", "QueueFull"]
@@ -96,9 +96,11 @@ class JobStore:
             return None
         try:
             raw = json.loads((self.dir / f"{job_id}.json").read_text("utf-8"))
+            job = CaptureJob(**raw)
         except FileNotFoundError:
             return None
-        job = CaptureJob(**raw)
+        except (OSError, ValueError, TypeError) as e:
+            raise StorageError(f"capture: job record {job_id} is unreadable ({e})") from e
         if job.status in ACTIVE and not _alive(job.pid):
             return replace(
                 job,

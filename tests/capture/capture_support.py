@@ -267,6 +267,15 @@ def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
         {**html, "Set-Cookie": "session=s1; Path=/"},
         b'<!doctype html><body><img src="/img/red.png"></body>',
     )
+    res["/js-cookie.html"] = (
+        200,
+        html,
+        # The image is requested by the script, after the cookie is set (an <img>
+        # tag could be fetched earlier by the preload scanner).
+        '<!doctype html><meta charset="utf-8"><body><script>document.cookie = "who=张三; path=/";'
+        'var i = new Image(); i.src = "/img/red.png"; document.body.appendChild(i);'
+        "</script></body>".encode(),
+    )
     res["/hang-img.html"] = (200, html, b'<!doctype html><body><img src="/hang"></body>')
     res["/to-private"] = (302, {"Location": "http://10.0.0.1/secret"}, b"")
     res["/loop"] = (302, {"Location": "/loop"}, b"")

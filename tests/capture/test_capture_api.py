@@ -218,6 +218,23 @@ def test_access_and_bad_input(tmp_path: Path) -> None:
         )
 
 
+def test_unreadable_job_record_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    with service(tmp_path / "home") as svc:
+        r = svc.client.post(
+            "/v1/captures",
+            json={"url": "http://127.0.0.1:1/"},
+            headers=svc.auth("rights_holder"),
+        )
+        job = _wait(svc, r.json()["job_id"])
+        assert job["status"] == "refused"
+        path = svc.ledger.config.home / "captures" / "jobs" / f"{job['job_id']}.json"
+        path.write_text("{truncated")
+        r = svc.client.get(f"/v1/captures/{job['job_id']}", headers=svc.auth("rights_holder"))
+        assert r.status_code == 503
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "unreadable" in r.json()["detail"]
+
+
 def test_openapi_documents_the_capture_routes(tmp_path: Path) -> None:
     with service(tmp_path / "home") as svc:
         spec = svc.client.get("/openapi.json").json()

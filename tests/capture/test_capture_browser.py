@@ -396,3 +396,17 @@ def test_each_capture_starts_from_an_empty_profile(tmp_path: Path, pki: Pki) -> 
         profile = r.manifest.data["environment"]["fresh_profile"]
         assert profile["user_data_dir_empty_before_launch"] is True
     assert first.manifest.data["browser"]["product"] == second.manifest.data["browser"]["product"]
+
+
+def test_a_cookie_set_by_a_script_is_sent_as_utf8(tmp_path: Path, pki: Pki) -> None:
+    with serve() as site:
+        led = capture_ledger(tmp_path / "home", pki)
+        try:
+            r = capture_evidence(
+                led, site.base + "/js-cookie.html", CaptureOptions(full_page=False)
+            )
+        finally:
+            led.close()
+    sent = dict(site.cookies)["/img/red.png"]
+    assert sent.encode("latin-1").decode("utf-8") == "who=张三"  # http.server reads latin-1
+    assert r.manifest.data["requests"]["failed"] == []
