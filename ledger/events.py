@@ -8,7 +8,6 @@ reaches the sequencer, so one bad request can never abort a group commit.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -35,7 +34,7 @@ __all__ = [
 ]
 
 SALT_SIZE = 16
-_MAX_INT = 2**53 - 1
+_SCALARS = frozenset({str, int, bool, type(None)})
 # Fixed members of a public record around the body, with the longest values.
 _RECORD_OVERHEAD = 260
 _HEX = re.compile(r"[0-9a-f]+")
@@ -104,27 +103,6 @@ def new_id() -> str:
     return ms.to_bytes(6, "big").hex() + _random.take(10).hex()
 
 
-def _plain(value: dict[str, Any]) -> bool:
-    """True for a flat object of ASCII keys and str/int/bool/None values, whose
-    RFC 8785 form is exactly ``json.dumps`` with sorted keys (no floats, no
-    non-ASCII key ordering, integers inside the I-JSON range)."""
-    for k, v in value.items():
-        t = type(v)
-        if not k.isascii() or not (
-            t is str or v is None or t is bool or (t is int and -_MAX_INT <= v <= _MAX_INT)
-        ):
-            return False
-    return True
-
-
-def _canonical(value: dict[str, Any]) -> bytes:
-    if _plain(value):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8"
-        )
-    return canonicalize(value)
-
-
 def format_time(t: datetime) -> str:
     """UTC with microseconds, the only time format in the log."""
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -141,6 +119,8 @@ def parse_hex_digest(value: str, size: int, what: str) -> str:
 def _refuse_floats(value: Any) -> None:
     """Public records hold no floats: ``verifier.record.decode_record`` refuses them,
     so such an entry could never be audited or verified."""
+    if type(value) is dict and all(type(v) in _SCALARS for v in value.values()):
+        return  # the usual flat body, checked without recursion
     if isinstance(value, float):
         raise InvalidInput("event: floating-point numbers are not allowed in a public body")
     if isinstance(value, dict):
@@ -157,8 +137,8 @@ def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: s
         raise InvalidInput(f"event: unknown type {type_!r}")
     _refuse_floats(body)
     try:
-        body_json = _canonical(body)
-        private_json = _canonical(private)
+        body_json = canonicalize(body)
+        private_json = canonicalize(private)
     except MalformedError as e:
         raise InvalidInput(str(e)) from e
     if len(body_json) + len(type_) + _RECORD_OVERHEAD > MAX_LEAF_SIZE:
