@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from ledger.events import evidence_deposited, new_id
 from verifier.canonical import canonicalize
 from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
 
-__all__ = ["CaptureResult", "capture_evidence"]
+__all__ = ["CaptureResult", "capture_evidence", "sweep_work"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,28 @@ class CaptureResult:
                 {"name": a.name, "path": a.path, "sha256": a.sha256} for a in m.artefacts
             ],
         }
+
+
+STALE_WORK = 6 * 3600
+"""Seconds after which a work directory can only be a crashed capture's."""
+
+
+def sweep_work(root: Path, older_than: float = STALE_WORK) -> int:
+    """Remove work directories of captures that died (killed process, power loss).
+
+    A live capture's directory is far younger: captures are bounded by the
+    wall-time limit (at most ten minutes) plus the time to write artefacts.
+    """
+    cutoff = time.time() - older_than
+    removed = 0
+    for entry in root.iterdir():
+        try:
+            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def capture_evidence(
@@ -77,6 +100,7 @@ def capture_evidence(
     cfg = ledger.config.capture
     root = ledger.config.home / "captures" / "work"
     root.mkdir(parents=True, exist_ok=True)
+    sweep_work(root)
     work = Path(tempfile.mkdtemp(prefix=f"{cid}-", dir=root))
     try:
         driver = thread_driver()

@@ -274,3 +274,35 @@ def test_allow_list_argument_is_per_capture(tmp_path: Path) -> None:
             assert e.value.status == "refused"  # not remembered
         finally:
             led.close()
+
+
+def test_missing_browser_is_a_clear_status(tmp_path: Path) -> None:
+    with serve() as site:
+        led = capture_ledger(tmp_path / "home", None, chromium=str(tmp_path / "no-chromium"))
+        try:
+            before = led.store.size()
+            with pytest.raises(CaptureFailed) as e:
+                capture_evidence(led, site.base + "/page.html")
+            assert e.value.status == "browser_error"
+            assert "install Debian's chromium package" in str(e.value)
+            _nothing_stored(led, before)
+        finally:
+            led.close()
+        assert site.hits == []  # nothing fetched before the browser is known to exist
+
+
+def test_work_directories_of_crashed_captures_are_swept(tmp_path: Path) -> None:
+    import os
+
+    led = Ledger.init(tmp_path / "home", "capture.test/log")
+    try:
+        root = led.config.home / "captures" / "work"
+        old, fresh = root / "crashed-capture", root / "running-capture"
+        for d in (old, fresh):
+            (d / "profile").mkdir(parents=True)
+        os.utime(old, (time.time() - 7 * 3600,) * 2)
+        with pytest.raises(CaptureFailed):
+            capture_evidence(led, "http://127.0.0.1/")
+        assert not old.exists() and fresh.exists()
+    finally:
+        led.close()
