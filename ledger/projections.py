@@ -19,6 +19,7 @@ __all__ = [
     "deposit_number",
     "index_ddl",
     "project",
+    "projections_signature",
 ]
 
 # Column order of every projection table; backends create them from this.
@@ -82,6 +83,15 @@ INDEXES: tuple[tuple[str, tuple[str, ...], bool, str], ...] = (
     ("accounts", ("token_sha256",), False, ""),
     ("certificates", ("evidence_id",), False, ""),
 )
+
+
+def projections_signature() -> str:
+    """A digest of the projection schema. Stored in the database's meta table:
+    a store whose signature differs (made by an older version) replays its
+    projections on open, since they are derived from the log anyway."""
+    import hashlib
+
+    return hashlib.sha256(repr((PROJECTIONS, INDEXES)).encode()).hexdigest()[:16]
 
 
 def index_ddl() -> list[str]:

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import Draft
-from ledger.projections import PROJECTIONS, Update, index_ddl
+from ledger.projections import PROJECTIONS, Update, index_ddl, projections_signature
 from ledger.storage.base import (
     FORMAT,
     Appended,
@@ -38,6 +38,10 @@ __all__ = ["PostgresStore"]
 
 _SEQUENCE_LOCK = 0x6C6F67  # advisory lock ids: 'log' for appends
 _SEAL_LOCK = 0x7365616C  # and 'seal' for the sealer
+_SET_SIGNATURE = (
+    "insert into meta values ('projections', %s) "
+    "on conflict (key) do update set value = excluded.value"
+)
 _LOG_TABLES = ("events", "private", "checkpoints", "publications")
 _PUBLICATIONS = (
     "create table publications (size bigint primary key, "
@@ -105,6 +109,7 @@ class PostgresStore(Store):
                     for stmt in [*_SCHEMA, *_triggers(), *_projection_ddl()]:
                         conn.execute(stmt.encode())
                     conn.execute("insert into meta values ('format', %s)", (FORMAT,))
+                    conn.execute(_SET_SIGNATURE, (projections_signature(),))
             except psycopg.errors.DuplicateTable as e:
                 raise StorageError("database: a ledger already exists in this database") from e
             except psycopg.Error as e:
@@ -117,6 +122,8 @@ class PostgresStore(Store):
             if row is None or row[0] != FORMAT:
                 raise StorageError(f"database: not an evidence ledger ({FORMAT})")
             self._add_publications()
+            if self.get_meta("projections") != projections_signature():
+                self.rebuild()
 
     def _add_publications(self) -> None:
         """Databases made before anchoring lack ``publications``: add it, with
@@ -304,6 +311,7 @@ class PostgresStore(Store):
                     rows = [(a, b, c, bytes(d), bytes(e), bytes(f)) for a, b, c, d, e, f in chunk]
                     self._apply(conn, list(replay_ops(iter(rows))))
                     count += len(chunk)
+            conn.execute(_SET_SIGNATURE, (projections_signature(),))
         return count
 
     def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import Draft
-from ledger.projections import PROJECTIONS, Update, index_ddl
+from ledger.projections import PROJECTIONS, Update, index_ddl, projections_signature
 from ledger.storage.base import (
     FORMAT,
     Appended,
@@ -35,6 +35,10 @@ from ledger.storage.base import (
 
 __all__ = ["SqliteStore"]
 
+_SET_SIGNATURE = (
+    "insert into meta values ('projections', ?) "
+    "on conflict (key) do update set value = excluded.value"
+)
 _LOG_TABLES = ("events", "private", "checkpoints", "publications")
 
 _SCHEMA = """
@@ -102,11 +106,14 @@ class SqliteStore(Store):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute("insert into meta values ('format', ?)", (FORMAT,))
+                conn.execute(_SET_SIGNATURE, (projections_signature(),))
         else:
             if not path.exists():
                 raise StorageError(f"database: {path} does not exist")
             self._check_ours()
             self._add_publications()
+            if self.get_meta("projections") != projections_signature():
+                self.rebuild()
 
     # -- connections -----------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -339,6 +346,7 @@ class SqliteStore(Store):
             while chunk := cur.fetchmany(10000):
                 self._apply(conn, list(replay_ops(iter(chunk))))
                 count += len(chunk)
+            conn.execute(_SET_SIGNATURE, (projections_signature(),))
         return count
 
     def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:

@@ -80,3 +80,25 @@ def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
     with Ledger.open(home) as again:
         assert again.store.dump_projections() == before
         assert again.stats()["projections"] == {"evidence": 52, "accounts": 2, "keys": 1}
+
+
+def test_older_projection_schema_is_replayed_on_open(tmp_path) -> None:
+    """A database made before a projection table or column existed is brought
+    up to date on open by replaying the log (projections are derived data)."""
+    import sqlite3
+
+    from ledger.core import Ledger
+    from ledger.events import evidence_deposited
+
+    home = tmp_path / "old"
+    with Ledger.init(home, origin="ledger.test/log") as led:
+        led.append([evidence_deposited(kind="hash", sha256="ab" * 32, title="kept")])
+        before = led.store.dump_projections()
+    db = sqlite3.connect(home / "ledger.db")
+    db.execute("drop table certificates")
+    db.execute("delete from meta where key = 'projections'")
+    db.commit()
+    db.close()
+    with Ledger.open(home) as led:
+        assert led.store.dump_projections() == before
+        assert led.store.query("select title from evidence")[0]["title"] == "kept"
