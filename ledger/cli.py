@@ -130,6 +130,11 @@ def _hash_lines(path: Path) -> Iterator[tuple[int, str]]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Bulk hash-only deposits: a file with one hex SHA-256 per line.",
 )
+@click.option(
+    "--owner",
+    help="Deposit on behalf of a rights holder (account name or id); it then sees "
+    "the evidence through the API.",
+)
 @click.pass_context
 @friendly
 def deposit(
@@ -139,11 +144,13 @@ def deposit(
     sha256: str | None,
     sm3: str | None,
     hashes_from: Path | None,
+    owner: str | None,
 ) -> None:
     """Deposit files or hashes; print one JSON receipt per line once durable.
 
     Examples: evidence-ledger deposit contract.pdf --title "Contract v2";
-    evidence-ledger deposit --sha256 9f86d0...; evidence-ledger deposit --hashes-from list.txt
+    evidence-ledger deposit --sha256 9f86d0... --owner alice;
+    evidence-ledger deposit --hashes-from list.txt
     """
     modes = sum((bool(files), sha256 is not None, hashes_from is not None))
     if modes != 1:
@@ -151,15 +158,20 @@ def deposit(
     if sm3 is not None and sha256 is None:
         raise click.UsageError("--sm3 needs --sha256")
     with _open(ctx) as ledger:
+        owner_id = None
+        if owner is not None:
+            from ledger.accounts import find_account
+
+            owner_id = str(find_account(ledger, owner, role="rights_holder")["account_id"])
         if sha256 is not None:
-            _emit(ledger.deposit_hash(sha256, sm3, title).to_json())
+            _emit(ledger.deposit_hash(sha256, sm3, title, owner=owner_id).to_json())
         elif hashes_from is not None:
             # Validate the whole file first: a bad line must not leave half a batch.
             for n, line in _hash_lines(hashes_from):
                 if not _HEX64.fullmatch(line):
                     raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
             drafts = (
-                evidence_deposited(kind="hash", sha256=h, title=title)
+                evidence_deposited(kind="hash", sha256=h, title=title, owner=owner_id)
                 for _, h in _hash_lines(hashes_from)
             )
             out = sys.stdout
@@ -169,7 +181,7 @@ def deposit(
         else:
             for path in files:
                 with path.open("rb") as f:
-                    r = ledger.deposit_file(f, title=title, file_name=path.name)
+                    r = ledger.deposit_file(f, title=title, file_name=path.name, owner=owner_id)
                 _emit(r.to_json())
 
 

@@ -10,7 +10,7 @@ umask 077
 rh_token=$(el account create --role rights_holder --name demo-rights-holder | tail -n 1)
 nt_token=$(el account create --role notary --name demo-notary | tail -n 1)
 printf 'rights_holder %s\nnotary %s\n' "$rh_token" "$nt_token" > "$home/demo-tokens.txt"
-receipt=$(printf 'evidence-ledger demo' > "$home/demo-evidence.txt" && el deposit "$home/demo-evidence.txt" --title "Demo evidence 演示证据")
+receipt=$(printf 'evidence-ledger demo' > "$home/demo-evidence.txt" && el deposit "$home/demo-evidence.txt" --title "Demo evidence 演示证据" --owner demo-rights-holder)
 evidence_id=$(printf '%s' "$receipt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["evidence_id"])')
 el seal >/dev/null
 cert_id=$(el certificate issue "$evidence_id" --notary demo-notary | python3 -c 'import json,sys; print(json.load(sys.stdin)["certificate_id"])')

@@ -121,3 +121,29 @@ def test_consistency_proofs_are_public_and_verify(svc: Service) -> None:
     assert svc.client.get(f"/v1/proofs/consistency?old={new}&new={old}").status_code == 404
     assert svc.client.get("/v1/proofs/consistency?old=1&new=999").status_code == 404
     assert svc.client.get("/v1/proofs/consistency?old=a&new=2").status_code == 422
+
+
+def test_cli_deposit_on_behalf_of_a_rights_holder_is_theirs(tmp_path: Path) -> None:
+    """`evidence-ledger deposit --owner NAME` puts the evidence in that account's list."""
+    from click.testing import CliRunner
+
+    from ledger.cli import cli
+
+    with service(tmp_path / "home") as s:
+        s.ledger.close()
+        home = str(tmp_path / "home")
+        runner = CliRunner()
+        ok = runner.invoke(
+            cli, ["--home", home, "deposit", "--sha256", "ab" * 32, "--owner", "rights_holder-1"]
+        )
+        assert ok.exit_code == 0, ok.output
+        bad = runner.invoke(
+            cli, ["--home", home, "deposit", "--sha256", "cd" * 32, "--owner", "notary-1"]
+        )
+        assert bad.exit_code != 0
+        assert "error: account: no active rights_holder account" in bad.output
+        from ledger.core import Ledger
+
+        with Ledger.open(tmp_path / "home") as led:
+            rows = led.store.query("select owner, sha256 from evidence")
+        assert rows == [{"owner": s.ids["rights_holder"], "sha256": "ab" * 32}]
