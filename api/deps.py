@@ -16,4 +16,10 @@ def get_ledger(request: Request) -> Ledger:
     return ledger
 
 
-LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+async def _ledger_dependency(request: Request) -> Ledger:
+    # A coroutine, so FastAPI resolves it on the event loop: a plain function
+    # dependency would cost a thread-pool round trip on every request.
+    return get_ledger(request)
+
+
+LedgerDep = Annotated[Ledger, Depends(_ledger_dependency)]
