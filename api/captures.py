@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Account, require
+from api.auth import SEE_ALL, Account, require
 from api.schemas import TEXT, problem_responses
 from ledger.capture import CaptureOptions
 from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
@@ -30,7 +30,6 @@ router = APIRouter(
 )
 Depositor = Annotated[Account, Depends(require("rights_holder"))]
 Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
-_SEE_ALL = ("notary", "auditor", "admin")
 _pool_lock = threading.Lock()
 
 
@@ -170,6 +169,6 @@ def create_capture(
 async def get_capture(job_id: str, account: Reader, pool: PoolDep) -> CaptureJobPublic:
     """A capture job's status; when it is done, the evidence id and receipt."""
     job = await run_in_threadpool(pool.get, job_id)
-    if job is None or (account.role not in _SEE_ALL and job.owner != account.account_id):
+    if job is None or (account.role not in SEE_ALL and job.owner != account.account_id):
         raise HTTPException(404, f"capture: job {job_id} not found")
     return _public(job)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Account, require
 from api.deps import LedgerDep
+from api.evidence import visible_evidence
 from api.schemas import TEXT, problem_responses
 from api.upload import TempSink, read_multipart
 from ledger.certificates import (
@@ -51,7 +52,6 @@ router = APIRouter(
 
 Notary = Annotated[Account, Depends(require("notary"))]
 Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
-_SEE_ALL = ("notary", "auditor", "admin")
 MAX_VERIFY_BYTES = 256 * 1024 * 1024
 
 
@@ -83,13 +83,12 @@ class StatusPublic(BaseModel):
 
 
 def _visible(ledger: Ledger, account: Account, certificate_id: str) -> dict[str, Any]:
+    """A certificate is visible to whoever may see its evidence (404 otherwise)."""
     row = certificate_row(ledger, certificate_id)
-    if account.role not in _SEE_ALL:
-        owner = ledger.store.query(
-            "select owner from evidence where evidence_id = ?", (row["evidence_id"],)
-        )
-        if not owner or owner[0]["owner"] != account.account_id:
-            raise NotFound(f"certificate: {certificate_id} not found")
+    try:
+        visible_evidence(ledger, account, row["evidence_id"])
+    except NotFound:
+        raise NotFound(f"certificate: {certificate_id} not found") from None
     return row
 
 

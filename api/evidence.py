@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Account, require
+from api.auth import SEE_ALL, Account, require
 from api.deps import LedgerDep
 from api.schemas import (
     TEXT,
@@ -50,7 +50,6 @@ router = APIRouter(
 
 Depositor = Annotated[Account, Depends(require("rights_holder"))]
 Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
-_SEE_ALL = ("notary", "auditor", "admin")
 _POLL = 0.05
 
 
@@ -70,7 +69,7 @@ def checkpoint_public(cp: CheckpointRow) -> CheckpointPublic:
 def visible_evidence(ledger: Ledger, account: Account, evidence_id: str) -> dict[str, Any]:
     """The evidence row if ``account`` may see it; 404 otherwise (no probing)."""
     rows = ledger.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
-    if not rows or (account.role not in _SEE_ALL and rows[0]["owner"] != account.account_id):
+    if not rows or (account.role not in SEE_ALL and rows[0]["owner"] != account.account_id):
         raise NotFound(f"evidence: {evidence_id} not found")
     return rows[0]
 
@@ -357,7 +356,7 @@ def list_evidence(
     """Deposits in log order: one's own for rights holders, all for the other roles."""
     where: list[str] = ["idx >= ?"]
     params: list[int | str] = [cursor]
-    if account.role not in _SEE_ALL:
+    if account.role not in SEE_ALL:
         where.append("owner = ?")
         params.append(account.account_id)
     for column, op, value in (

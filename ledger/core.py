@@ -372,7 +372,3 @@ class Ledger:
             "bytes_per_entry": round(storage / size, 1) if size else None,
             "projections": counts,
         }
-
-
-def open_ledger(home: Path | str) -> Ledger:
-    return Ledger.open(Path(home))
