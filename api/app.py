@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles
 from api.auth import TokenCache
+from api.fastpath import serve_fast
 from ledger.core import Ledger
 from ledger.errors import LedgerError
 
@@ -47,6 +50,15 @@ class BackgroundSealer:
                 log.exception("seal failed")
 
 
+class EvidenceAPI(FastAPI):
+    """The service's FastAPI application, fronted by :func:`api.fastpath.serve_fast`:
+    plain deposits and proofs skip the middleware stack and dependency solving."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await serve_fast(self, scope, receive, send):
+            await super().__call__(scope, receive, send)
+
+
 def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     """Build the service around an open ledger."""
 
@@ -62,7 +74,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
                 bg.stop()
             captures.shutdown(app)
 
-    app = FastAPI(
+    app = EvidenceAPI(
         title="Evidence ledger",
         version="0.1.0",
         summary="Append-only evidence deposits with RFC 9162 proofs and signed checkpoints",
@@ -71,6 +83,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.state.ledger = ledger
     app.state.token_cache = TokenCache()
     app.state.verify_limiter = certificates.RateLimiter()
+    app.state.fast_path_served = 0
     problems.install(app)
     app.include_router(tiles.router)
     app.include_router(evidence.router)
@@ -83,6 +96,11 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn: reads the home from ``EVIDENCE_LEDGER_HOME``."""
+    # The group-commit thread holds the write lock (across processes, on
+    # SQLite) while it builds and inserts rows; with CPython's default 5 ms
+    # GIL switch interval the event loop can keep it waiting that long, and
+    # every other writer with it. 1 ms hands the GIL over promptly.
+    sys.setswitchinterval(0.001)
     home = Path(os.environ.get("EVIDENCE_LEDGER_HOME", "./var"))
     sealer = os.environ.get("EVIDENCE_LEDGER_SEALER", "1") == "1"
     return create_app(Ledger.open(home), sealer=sealer)

@@ -20,11 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import get_ledger
 from ledger.accounts import authenticate, hash_token
 
-__all__ = ["SEE_ALL", "Account", "AnyAccount", "TokenCache", "require"]
+__all__ = ["READERS", "SEE_ALL", "Account", "AnyAccount", "TokenCache", "require"]
 
 # Roles that read every account's evidence, certificates and captures; a rights
 # holder reads only their own.
 SEE_ALL = ("notary", "auditor", "admin")
+# Every role: who may read evidence, proofs, certificates and captures at all.
+READERS = ("rights_holder", *SEE_ALL)
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from `account create`")
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import SEE_ALL, Account, require
+from api.auth import READERS, SEE_ALL, Account, require
 from api.schemas import TEXT, problem_responses
 from ledger.capture import CaptureOptions
 from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
@@ -29,7 +29,7 @@ router = APIRouter(
     prefix="/v1", tags=["captures"], responses=problem_responses(400, 401, 403, 404, 422)
 )
 Depositor = Annotated[Account, Depends(require("rights_holder"))]
-Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
+Reader = Annotated[Account, Depends(require(*READERS))]
 _pool_lock = threading.Lock()
 
 

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Account, require
+from api.auth import READERS, Account, require
 from api.deps import LedgerDep
 from api.evidence import visible_evidence
 from api.schemas import TEXT, problem_responses
@@ -51,7 +51,7 @@ router = APIRouter(
 )
 
 Notary = Annotated[Account, Depends(require("notary"))]
-Reader = Annotated[Account, Depends(require("rights_holder", "notary", "auditor", "admin"))]
+Reader = Annotated[Account, Depends(require(*READERS))]
 MAX_VERIFY_BYTES = 256 * 1024 * 1024
 
 

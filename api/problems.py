@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import InvalidInput, LedgerError, NotFound, TooLarge
 
-__all__ = ["install", "problem"]
+__all__ = ["install", "problem", "problem_for"]
 
 PROBLEM = "application/problem+json"
 _KNOWN = {s.value for s in HTTPStatus}
@@ -42,25 +42,46 @@ def _status(e: LedgerError) -> int:
     return 503
 
 
+def ledger_problem(e: LedgerError) -> JSONResponse:
+    status = _status(e)
+    return problem(status, "Not Found" if status == 404 else "Request failed", str(e))
+
+
+def http_problem(e: StarletteHTTPException) -> JSONResponse:
+    title = HTTPStatus(e.status_code).phrase if e.status_code in _KNOWN else "Error"
+    detail = None if str(e.detail) == title else str(e.detail)
+    return problem(e.status_code, title, detail, headers=dict(e.headers or {}))
+
+
+def validation_problem(e: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()
+    ]
+    return problem(422, "Invalid request", "the request did not match the schema", errors=errors)
+
+
+def problem_for(e: BaseException) -> JSONResponse | None:
+    """The problem response for an error a route may raise; None for a real fault."""
+    if isinstance(e, LedgerError):
+        return ledger_problem(e)
+    if isinstance(e, StarletteHTTPException):
+        return http_problem(e)
+    if isinstance(e, RequestValidationError):
+        return validation_problem(e)
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Map ledger errors, HTTP errors and validation errors to problem JSON."""
 
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, e: LedgerError) -> JSONResponse:
-        status = _status(e)
-        return problem(status, "Not Found" if status == 404 else "Request failed", str(e))
+        return ledger_problem(e)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
-        title = HTTPStatus(e.status_code).phrase if e.status_code in _KNOWN else "Error"
-        detail = None if str(e.detail) == title else str(e.detail)
-        return problem(e.status_code, title, detail, headers=dict(e.headers or {}))
+        return http_problem(e)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()
-        ]
-        return problem(
-            422, "Invalid request", "the request did not match the schema", errors=errors
-        )
+        return validation_problem(e)

@@ -23,6 +23,7 @@ def consistency(
 ) -> ConsistencyPublic:
     """RFC 9162 consistency proof between two published checkpoints."""
     a, b, proof = ledger.consistency_proof(old, new)
-    return ConsistencyPublic(
-        old=checkpoint_public(a), new=checkpoint_public(b), hashes=[b64(h) for h in proof]
+    hashes = [b64(h) for h in proof]
+    return ConsistencyPublic.model_validate(
+        {"old": checkpoint_public(a), "new": checkpoint_public(b), "hashes": hashes}
     )

@@ -5,6 +5,7 @@ CLI commands and HTTP routes are thin layers over :class:`Ledger`.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from ledger.keys import NoteSigner, generate_key_file, load_signer
 from ledger.projections import deposit_number
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
-from ledger.storage.base import Appended, CheckpointRow, Publication
+from ledger.storage.base import Appended, CheckpointRow, Publication, TileRow
 from ledger.tree import NodeReader, integrate
 from verifier.checkpoint import Checkpoint
 from verifier.merkle import verify_consistency, verify_inclusion
@@ -122,6 +123,10 @@ class Ledger:
     def submit(self, drafts: Sequence[Draft]) -> Future[list[Appended]]:
         """Queue events for the next group commit; the future resolves once durable."""
         return self.sequencer.submit(drafts)
+
+    def submit_async(self, drafts: Sequence[Draft]) -> asyncio.Future[list[Appended]]:
+        """:meth:`submit` for coroutines: an asyncio future of the running loop."""
+        return self.sequencer.submit_async(drafts)
 
     def published_size(self, max_age: float = 0.0) -> int:
         """Entries covered by the latest published checkpoint (0 before the first).
@@ -265,33 +270,57 @@ class Ledger:
     def seal_batch(self, batch_max: int | None = None) -> tuple[CheckpointRow, bool]:
         """Integrate up to ``batch_max`` pending entries and publish a checkpoint.
 
-        (1) take the sealing lock; (2) integrate the new leaf hashes into tiles;
-        (3) compute the new root; (4) prove and verify consistency with the
-        previous checkpoint; (5) sign and store the checkpoint. Returns the
+        (1) one sealer per process; (2) plan the checkpoint from committed
+        data without holding the write lock, so deposits go on meanwhile;
+        (3) take the write lock and store the plan, unless another process
+        sealed since it was made, in which case plan again. Returns the
         checkpoint and whether entries are still pending.
         """
         limit = batch_max or self.config.seal.batch_max
-        with self._seal_lock, self.store.sealing() as txn:  # (1)
-            latest = txn.latest_checkpoint()
-            size = txn.size()
+        with self._seal_lock:  # (1)
+            while True:
+                plan = self._plan_seal(limit)  # (2)
+                if isinstance(plan, CheckpointRow):
+                    return plan, False
+                old, tiles, row, more = plan
+                with self.store.sealing() as txn:  # (3)
+                    latest = txn.latest_checkpoint()
+                    if (latest.size if latest else 0) != old:
+                        continue
+                    txn.put_tiles(tiles)
+                    txn.add_checkpoint(row)
+                    if not self.anchored:
+                        txn.publish(Publication(row.size, row.root, row.note, row.time))
+                    return row, more
+
+    def _plan_seal(
+        self, limit: int
+    ) -> CheckpointRow | tuple[int, list[TileRow], CheckpointRow, bool]:
+        """The latest checkpoint if nothing is pending; otherwise the next one.
+
+        (1) integrate the new leaf hashes into tiles; (2) compute the new root;
+        (3) prove and verify consistency with the previous checkpoint; (4) sign.
+        It reads one committed snapshot without a lock; :meth:`seal_batch`
+        stores the result only if the checkpoint it started from is still the
+        latest.
+        """
+        with self.store.snapshot() as snap:
+            latest = snap.latest_checkpoint()
+            size = snap.size()
             old = latest.size if latest else 0
             if latest is not None and size == old:
-                return latest, False
+                return latest
             target = min(size, old + limit)
-            tiles = integrate(txn.tiles, old, txn.leaf_hashes(old, target))  # (2)
-            reader = NodeReader(txn.tiles, tiles)
-            root = reader.root(target)  # (3)
-            if latest is not None:  # (4)
+            tiles = integrate(snap.tiles, old, snap.leaf_hashes(old, target))  # (1)
+            reader = NodeReader(snap.tiles, tiles)
+            root = reader.root(target)  # (2)
+            if latest is not None:  # (3)
                 proof = reader.consistency_proof(old, target)
                 verify_consistency(old, target, proof, latest.root, root)
-            body = Checkpoint(self.config.origin, target, root).to_text()
-            note = self.signer.sign_note(body).to_text()  # (5)
-            row = CheckpointRow(target, root, note, format_time(datetime.now(UTC)))
-            txn.put_tiles(tiles)
-            txn.add_checkpoint(row)
-            if not self.anchored:
-                txn.publish(Publication(row.size, row.root, row.note, row.time))
-            return row, target < size
+        body = Checkpoint(self.config.origin, target, root).to_text()
+        note = self.signer.sign_note(body).to_text()  # (4)
+        row = CheckpointRow(target, root, note, format_time(datetime.now(UTC)))
+        return old, tiles, row, target < size
 
     # -- reading ---------------------------------------------------------
     def latest_checkpoint(self) -> CheckpointRow:

@@ -6,14 +6,20 @@ and only then wakes the callers, so every receipt names a durable entry while
 the cost of a commit (an fsync) is shared by the whole group. Indices across
 processes stay contiguous because each transaction takes the store's
 sequencing lock before reading the head.
+
+Waiters are either thread futures (:meth:`Sequencer.submit`) or asyncio
+futures (:meth:`Sequencer.submit_async`); the latter are settled with one
+wake-up of their event loop per group, not one per caller.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 from ledger.errors import LedgerError, StorageError
 from ledger.events import Draft
@@ -22,6 +28,9 @@ from ledger.storage.base import Appended, Store
 __all__ = ["Sequencer"]
 
 _STOP = object()
+
+Waiter = Future[list[Appended]] | asyncio.Future[list[Appended]]
+Item = tuple[list[Draft], Waiter]
 
 
 class Sequencer:
@@ -45,14 +54,23 @@ class Sequencer:
     def submit(self, drafts: Sequence[Draft]) -> Future[list[Appended]]:
         """Queue ``drafts``; the future resolves once they are durable."""
         fut: Future[list[Appended]] = Future()
+        self._put(list(drafts), fut)
+        return fut
+
+    def submit_async(self, drafts: Sequence[Draft]) -> asyncio.Future[list[Appended]]:
+        """Like :meth:`submit`, for a caller on the running event loop."""
+        fut: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
+        self._put(list(drafts), fut)
+        return fut
+
+    def _put(self, drafts: list[Draft], fut: Waiter) -> None:
         with self._lock:
             if self._closed:
                 raise StorageError("sequencer: the ledger is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
                 self._thread.start()
-            self._queue.put((list(drafts), fut))
-        return fut
+            self._queue.put((drafts, fut))
 
     def close(self) -> None:
         with self._lock:
@@ -86,7 +104,7 @@ class Sequencer:
                 self._store.close()
                 return
 
-    def _commit(self, group: list[tuple[list[Draft], Future[list[Appended]]]]) -> None:
+    def _commit(self, group: list[Item]) -> None:
         drafts = [d for ds, _ in group for d in ds]
         try:
             appended = self._store.append(drafts)
@@ -97,18 +115,49 @@ class Sequencer:
                 for item in group:
                     self._commit([item])
                 return
-            self._fail(group, e)
+            err = e
+            if not isinstance(e, LedgerError):  # never leave a caller waiting forever
+                err = StorageError(f"sequencer: append failed ({type(e).__name__}: {e})")
+            _settle([(fut, None, err) for _, fut in group])
             return
         self.groups += 1
+        outcomes: list[Outcome] = []
         pos = 0
         for ds, fut in group:
-            fut.set_result(appended[pos : pos + len(ds)])
+            outcomes.append((fut, appended[pos : pos + len(ds)], None))
             pos += len(ds)
+        _settle(outcomes)
 
-    @staticmethod
-    def _fail(group: list[tuple[list[Draft], Future[list[Appended]]]], e: Exception) -> None:
-        err = e
-        if not isinstance(e, LedgerError):  # never leave a caller waiting forever
-            err = StorageError(f"sequencer: append failed ({type(e).__name__}: {e})")
-        for _, fut in group:
+
+Outcome = tuple[Waiter, list[Appended] | None, Exception | None]
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    """Wake every waiter: thread futures directly, asyncio ones once per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        fut = outcome[0]
+        if isinstance(fut, asyncio.Future):
+            by_loop.setdefault(fut.get_loop(), []).append(outcome)
+        else:
+            _resolve(outcome)
+    for loop, items in by_loop.items():
+        # A closed loop raises RuntimeError: nobody waits there any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve_all, items)
+
+
+def _resolve_all(items: list[Outcome]) -> None:
+    for item in items:
+        _resolve(item)
+
+
+def _resolve(outcome: Outcome) -> None:
+    fut, result, err = outcome
+    if fut.done():  # cancelled: its caller went away (the entries stay durable)
+        return
+    with contextlib.suppress(InvalidStateError, asyncio.InvalidStateError):  # cancelled meanwhile
+        if err is None:
+            fut.set_result(result)  # type: ignore[arg-type]
+        else:
             fut.set_exception(err)

@@ -220,6 +220,10 @@ class Store(ABC):
     def sealing(self) -> AbstractContextManager[SealTxn]:
         """A transaction holding the sealing lock (one sealer at a time)."""
 
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[SealTxn]:
+        """A read-only view of one committed state, taking no lock (writes fail)."""
+
     # -- projections -----------------------------------------------------
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -288,6 +288,16 @@ class PostgresStore(Store):
         with self._write(_SEAL_LOCK) as conn:
             yield _PgSealTxn(conn)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[_PgSealTxn]:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                conn.execute("set transaction isolation level repeatable read, read only")
+                yield _PgSealTxn(conn)
+        except psycopg.Error as e:
+            raise StorageError(f"database: {e}") from e
+
     # -- projections -----------------------------------------------------
     def query(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cur = self._conn().execute(_portable(query).encode(), tuple(params))

@@ -325,6 +325,16 @@ class SqliteStore(Store):
         with self._write(conn):
             yield _SqliteSealTxn(conn)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[_SqliteSealTxn]:
+        # A deferred transaction in WAL mode reads one snapshot and blocks no writer.
+        conn = self._conn()
+        conn.execute("begin")
+        try:
+            yield _SqliteSealTxn(conn)
+        finally:
+            conn.rollback()
+
     # -- projections -----------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cur = self._conn().execute(sql, tuple(params))

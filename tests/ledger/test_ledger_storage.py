@@ -7,6 +7,7 @@ database itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -221,6 +222,46 @@ def test_a_bad_submission_does_not_fail_the_others_in_its_group(ledger: Ledger) 
     check_log(ledger.store)
     ledger.seal(batch_max=4)
     audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+
+
+def test_asyncio_waiters_are_settled_and_cancelled_ones_are_harmless(ledger: Ledger) -> None:
+    """submit_async: waiters grouped in one commit are all settled on their
+    loop; a waiter whose caller went away (cancelled) neither loses its entries
+    nor stops the writer thread, and neither does a cancelled thread future."""
+    taken = ledger.append(hash_drafts(1))[0].ref
+
+    async def scenario() -> tuple[list[int], int]:
+        with raw_db(ledger.config.database_url) as db:
+            if db.kind == "sqlite":
+                db.execute("begin immediate")
+            else:
+                db.execute("select pg_advisory_lock(?)", (SEQUENCE_LOCK,))
+            blocker = ledger.sequencer.submit(hash_drafts(1))
+            await asyncio.sleep(0.2)  # the writer is blocked on the lock with `blocker`
+            good = [ledger.submit_async(hash_drafts(2)) for _ in range(10)]
+            dup = evidence_deposited(kind="hash", sha256="cd" * 32, evidence_id=taken)
+            bad = ledger.submit_async([dup])
+            gone = ledger.submit_async(hash_drafts(3))
+            gone.cancel()
+            thread_gone = ledger.sequencer.submit(hash_drafts(3))
+            thread_gone.cancel()
+            if db.kind == "sqlite":
+                db.execute("commit")
+            else:
+                db.execute("select pg_advisory_unlock(?)", (SEQUENCE_LOCK,))
+        blocker.result(timeout=30)
+        indices = [a.index for fut in good for a in await asyncio.wait_for(fut, 30)]
+        with pytest.raises(IntegrityError):
+            await asyncio.wait_for(bad, 30)
+        later = await asyncio.wait_for(ledger.submit_async(hash_drafts(1)), 30)
+        return indices, later[0].index
+
+    indices, later = asyncio.run(scenario())
+    assert indices == sorted(indices) and len(indices) == 20
+    # The cancelled callers' entries were committed all the same (durable, not lost).
+    assert later == 2 + 20 + 3 + 3
+    assert ledger.store.size() == later + 1
+    check_log(ledger.store)
 
 
 def test_closed_ledger_refuses_appends(ledger: Ledger) -> None:

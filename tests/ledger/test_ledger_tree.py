@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 from ledger_helpers import ORIGIN, hash_drafts
@@ -221,3 +222,47 @@ def test_proof_requests_outside_the_tree_are_refused(ledger: Ledger) -> None:
     _, proof = ledger.inclusion_proof(4)
     with pytest.raises(VerificationError):
         verify_inclusion(ledger.store.entries(3, 4)[0][4], 4, cp.size, proof, cp.root)
+
+
+def test_concurrent_sealers_never_store_a_stale_plan(ledger: Ledger, home: Path) -> None:
+    """Two sealers (as in two service processes) race while deposits arrive.
+
+    Each plans its checkpoint without the write lock; one whose starting
+    checkpoint was superseded meanwhile must plan again, so the stored
+    checkpoints grow strictly, each consistent with the one before, and every
+    tile matches the leaves.
+    """
+    import threading
+
+    from ledger.audit import audit
+
+    other = Ledger.open(home)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def seal_until_stopped(led: Ledger) -> None:
+        try:
+            while not stop.is_set():
+                led.seal_batch(batch_max=97)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    sealers = [threading.Thread(target=seal_until_stopped, args=(x,)) for x in (ledger, other)]
+    for t in sealers:
+        t.start()
+    try:
+        for _ in range(40):
+            ledger.append(hash_drafts(50))
+    finally:
+        stop.set()
+        for t in sealers:
+            t.join()
+        other.close()
+    assert not errors, errors
+    cp = ledger.seal()
+    assert cp.size == 2000
+    sizes = [c.size for c in ledger.store.checkpoints()]
+    assert sizes == sorted(set(sizes))
+    report = audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+    assert report.entries == 2000
+    assert report.checkpoints == len(sizes)
