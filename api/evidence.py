@@ -282,17 +282,19 @@ async def deposit_request(
         upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
         title, description = upload.fields.get("title"), upload.fields.get("description")
         files = [f for f in upload.files if f.info is not None]
-        described = {
-            "title": title,
-            "description": description,
-            "files": [
-                {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
-                for f in files
-                if f.info is not None
-            ],
-        }
-        req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
-        committed = [f.info.sha256 for f in files if f.info is not None]
+        req_hash = ""
+        if idempotency_key:
+            described = {
+                "title": title,
+                "description": description,
+                "files": [
+                    {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
+                    for f in files
+                    if f.info is not None
+                ],
+            }
+            req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
+        committed = [f.info.sha256 for f in files if f.info is not None and f.info.data is None]
         if idempotency_key:
             done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
             if done:
@@ -311,6 +313,7 @@ async def deposit_request(
                 owner=owner,
                 idempotency_key=f"{idempotency_key}#{i}" if idempotency_key else None,
                 request_sha256=req_hash if idempotency_key else None,
+                content=f.info.data,
             )
             for i, f in enumerate(files)
             if f.info is not None

@@ -25,13 +25,13 @@ from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from api.auth import READERS, Account, TokenCache
 from api.evidence import deposit_request, proof_response
+from api.offload import in_thread
 from api.problems import problem_for
 from ledger.accounts import hash_token
 
@@ -65,7 +65,7 @@ async def serve_fast(app: FastAPI, scope: Scope, receive: Receive, send: Send) -
         app.state.fast_path_served += 1
         accept = _header(scope, b"accept") or ""
         ledger = app.state.ledger
-        proof: Coroutine[Any, Any, Response] = run_in_threadpool(
+        proof: Coroutine[Any, Any, Response] = in_thread(
             proof_response, ledger, account, evidence_id, None, accept
         )
         await _answer(scope, receive, send, proof)

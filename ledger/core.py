@@ -61,7 +61,7 @@ class Ledger:
         self.config = config
         self.store = store
         self.signer = signer
-        self.blobs = BlobStore(config.blob_dir)
+        self.blobs = BlobStore(config.blob_dir, inline=store.inline_blob)
         self.sequencer = Sequencer(store, config.group_max)
         self._seal_lock = threading.Lock()
         self._published_cache: tuple[float, int] | None = None

@@ -8,6 +8,7 @@ reaches the sequencer, so one bad request can never abort a group commit.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -72,6 +73,8 @@ class Draft(NamedTuple):
     commitment: str
     ref: str = ""
     """The id the event is about (evidence id, account id), for receipts."""
+    blob: bytes | None = None
+    """Content stored with the event (small file deposits; never public)."""
 
 
 class _RandomPool(threading.local):
@@ -131,7 +134,13 @@ def _refuse_floats(value: Any) -> None:
             _refuse_floats(v)
 
 
-def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: str = "") -> Draft:
+def make_draft(
+    type_: str,
+    body: dict[str, Any],
+    private: dict[str, Any],
+    ref: str = "",
+    blob: bytes | None = None,
+) -> Draft:
     """Validate and canonicalise an event; refuse entries that cannot fit a tile bundle."""
     if type_ not in EVENT_TYPES:
         raise InvalidInput(f"event: unknown type {type_!r}")
@@ -155,6 +164,7 @@ def make_draft(type_: str, body: dict[str, Any], private: dict[str, Any], ref: s
         salt=salt,
         commitment=commitment(salt, private_json),
         ref=ref,
+        blob=blob,
     )
 
 
@@ -183,8 +193,13 @@ def evidence_deposited(
     evidence_id: str | None = None,
     idempotency_key: str | None = None,
     request_sha256: str | None = None,
+    content: bytes | None = None,
 ) -> Draft:
-    """``evidence.deposited``: only the evidence id and kind are public."""
+    """``evidence.deposited``: only the evidence id and kind are public.
+
+    ``content`` (a small file's bytes, already hashed by the caller) is stored
+    with the event, in the same transaction; see :mod:`ledger.blobs`.
+    """
     if kind not in _KINDS:
         raise InvalidInput(f"evidence: unknown kind {kind!r}")
     if size is not None and size < 0:
@@ -207,7 +222,14 @@ def evidence_deposited(
         private["extra"] = extra
     # Absent facts are left out rather than stored as nulls: smaller rows, same meaning.
     private = {k: v for k, v in private.items() if v is not None}
-    return make_draft("evidence.deposited", {"evidence_id": eid, "kind": kind}, private, eid)
+    if content is not None and (
+        kind != "file"
+        or size != len(content)
+        or hashlib.sha256(content).hexdigest() != private["sha256"]
+    ):
+        raise InvalidInput("evidence: inline content must be the deposited file itself")
+    body = {"evidence_id": eid, "kind": kind}
+    return make_draft("evidence.deposited", body, private, eid, content)
 
 
 def account_registered(

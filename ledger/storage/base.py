@@ -91,6 +91,8 @@ class Rows:
     private: list[tuple[int, bytes, bytes]]
     ops: list[Op]
     appended: list[Appended]
+    blobs: list[tuple[str, bytes]]
+    """Inline content ``(sha256, bytes)`` of small file deposits (``blob_data``)."""
 
 
 def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_time: str) -> Rows:
@@ -105,6 +107,7 @@ def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_tim
     private: list[tuple[int, bytes, bytes]] = []
     ops: list[Op] = []
     appended: list[Appended] = []
+    blobs: list[tuple[str, bytes]] = []
     for i, d in enumerate(drafts):
         index = start + i
         leaf = encode_record(index, d.type, time, prev_hex, d.commitment, d.body_json)
@@ -113,8 +116,10 @@ def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_tim
         private.append((index, d.salt, d.private_json))
         ops.extend(project(d.type, d.body, d.private, index, time))
         appended.append(Appended(index, d.type, time, h, d.ref))
+        if d.blob is not None:
+            blobs.append((d.private["sha256"], d.blob))
         prev_hex = h.hex()
-    return Rows(events=events, private=private, ops=ops, appended=appended)
+    return Rows(events=events, private=private, ops=ops, appended=appended, blobs=blobs)
 
 
 def replay_ops(
@@ -170,6 +175,10 @@ class Store(ABC):
     @abstractmethod
     def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
         """Events ``(idx, type, time, leaf, leaf_hash)`` with ``start <= idx < end``."""
+
+    @abstractmethod
+    def inline_blob(self, sha256: str) -> bytes | None:
+        """Content of a small deposit stored with its event, if there is one."""
 
     @abstractmethod
     def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:

@@ -52,6 +52,9 @@ _SELECT_PUB = (
     "join checkpoints c on c.size = p.size"
 )
 
+# Content of small file deposits, written with their events (ledger.blobs).
+_BLOB_DATA = "create table if not exists blob_data (sha256 text primary key, data bytea not null)"
+
 _SCHEMA = [
     "create table meta (key text primary key, value text not null)",
     "create table events (idx bigint primary key, type text not null, time text not null, "
@@ -62,6 +65,7 @@ _SCHEMA = [
     "create table checkpoints (size bigint primary key, root bytea not null, "
     "note text not null, time text not null)",
     _PUBLICATIONS,
+    _BLOB_DATA,
     """create or replace function ledger_append_only() returns trigger language plpgsql as $$
        begin raise exception '% is append-only', tg_table_name; end $$""",
 ]
@@ -122,6 +126,7 @@ class PostgresStore(Store):
             if row is None or row[0] != FORMAT:
                 raise StorageError(f"database: not an evidence ledger ({FORMAT})")
             self._add_publications()
+            self._add_blob_data()
             if self.get_meta("projections") != projections_signature():
                 self.rebuild()
 
@@ -195,6 +200,10 @@ class PostgresStore(Store):
             with cur.copy("copy private (idx, salt, body) from stdin") as cp:
                 for p in rows.private:
                     cp.write_row(p)
+            if rows.blobs:
+                cur.executemany(
+                    "insert into blob_data values (%s, %s) on conflict do nothing", rows.blobs
+                )
         self._apply(conn, rows.ops)
 
     @staticmethod
@@ -222,6 +231,21 @@ class PostgresStore(Store):
     def size(self) -> int:
         row = self._conn().execute("select max(idx) from events").fetchone()
         return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def inline_blob(self, sha256: str) -> bytes | None:
+        row = (
+            self._conn()
+            .execute("select data from blob_data where sha256 = %s", (sha256,))
+            .fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def _add_blob_data(self) -> None:
+        """Databases made before inline blobs lack ``blob_data``: add it."""
+        row = self._conn().execute("select to_regclass('blob_data') is not null").fetchone()
+        if row is None or not row[0]:
+            with self._write(_SEAL_LOCK) as conn:
+                conn.execute(_BLOB_DATA.encode())
 
     def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
         cur = self._conn().execute(

@@ -54,6 +54,9 @@ create table if not exists tiles (
 create table if not exists checkpoints (
     size integer primary key, root blob not null, note text not null, time text not null);
 """
+# Content of small file deposits, written with their events (ledger.blobs).
+_BLOB_DATA = "create table if not exists blob_data (sha256 text primary key, data blob not null)"
+_SCHEMA += _BLOB_DATA + ";\n"
 _PUBLICATIONS = (
     "create table if not exists publications ("
     "size integer primary key, note text not null, "
@@ -112,6 +115,7 @@ class SqliteStore(Store):
                 raise StorageError(f"database: {path} does not exist")
             self._check_ours()
             self._add_publications()
+            self._add_blob_data()
             if self.get_meta("projections") != projections_signature():
                 self.rebuild()
 
@@ -233,6 +237,8 @@ class SqliteStore(Store):
     def _insert(self, conn: sqlite3.Connection, rows: Rows) -> None:
         conn.executemany("insert into events values (?,?,?,?,?)", rows.events)
         conn.executemany("insert into private values (?,?,?)", rows.private)
+        if rows.blobs:
+            conn.executemany("insert or ignore into blob_data values (?,?)", rows.blobs)
         self._apply(conn, rows.ops)
 
     @staticmethod
@@ -252,6 +258,22 @@ class SqliteStore(Store):
     def size(self) -> int:
         row = self._conn().execute("select max(idx) from events").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
+
+    def inline_blob(self, sha256: str) -> bytes | None:
+        row = (
+            self._conn()
+            .execute("select data from blob_data where sha256 = ?", (sha256,))
+            .fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def _add_blob_data(self) -> None:
+        """Databases made before inline blobs lack ``blob_data``: add it."""
+        has = "select 1 from sqlite_master where type = 'table' and name = 'blob_data'"
+        conn = self._conn()
+        if conn.execute(has).fetchone() is None:
+            with self._write(conn):
+                conn.execute(_BLOB_DATA)
 
     def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
         cur = self._conn().execute(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
 from v1_support import Service, service
 
+from ledger.core import Ledger
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.record import decode_record
 
@@ -151,7 +153,8 @@ def test_oversize_upload_is_413_and_leaves_nothing(svc: Service) -> None:
     assert r.json()["status"] == 413
     assert svc.ledger.store.size() == before
     assert not svc.ledger.blobs.exists(hashlib.sha256(big).hexdigest())
-    assert not list((svc.ledger.blobs.root / "tmp").iterdir())
+    tmp = svc.ledger.blobs.root / "tmp"
+    assert not tmp.exists() or not list(tmp.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -188,3 +191,29 @@ def test_bad_idempotency_key_is_422(svc: Service) -> None:
     h = {**svc.auth("rights_holder"), "Idempotency-Key": "x" * 201}
     r = svc.client.post("/v1/evidence", json={"sha256": "ab" * 32}, headers=h)
     assert r.status_code == 422
+
+
+def test_small_uploads_are_stored_with_their_event(svc: Service) -> None:
+    """Files up to api.upload.INLINE_MAX live in the database, larger ones on
+    disk; either way the content route and a reopened ledger return them."""
+    from api.upload import INLINE_MAX
+
+    small, large = os.urandom(4096), os.urandom(INLINE_MAX + 1)
+    r = svc.client.post(
+        "/v1/evidence",
+        files=[("file", ("s.bin", small, None)), ("file", ("l.bin", large, None))],
+        headers=svc.auth("rights_holder"),
+    )
+    assert r.status_code == 201, r.text
+    rs, rl = r.json()["receipts"]
+    assert svc.ledger.store.inline_blob(rs["sha256"]) == small
+    assert not svc.ledger.blobs.path_for(rs["sha256"]).exists()
+    assert svc.ledger.store.inline_blob(rl["sha256"]) is None
+    assert svc.ledger.blobs.path_for(rl["sha256"]).read_bytes() == large
+    for rec, data in ((rs, small), (rl, large)):
+        got = svc.client.get(
+            f"/v1/evidence/{rec['evidence_id']}/content", headers=svc.auth("rights_holder")
+        )
+        assert got.status_code == 200 and got.content == data
+    with Ledger.open(svc.ledger.config.home) as again, again.blobs.open(rs["sha256"]) as f:
+        assert f.read() == small

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import tracemalloc
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from ledger.blobs import BlobStore
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound, TooLarge
+from ledger.events import evidence_deposited
 
 SIZE = 5 * 1024 * 1024 + 12345
 
@@ -124,3 +126,51 @@ def test_deposit_file_over_the_configured_limit_appends_nothing(ledger: Ledger) 
         assert led.store.size() == 0
         assert files_under(led.config.blob_dir) == []
         assert led.deposit_file(io.BytesIO(b"x" * 100_000)).index == 0
+
+
+def test_small_content_is_stored_with_its_event(ledger: Ledger) -> None:
+    """Inline blobs: a small file's bytes go into the database in the deposit's
+    own transaction; reading them back goes through the same BlobStore calls."""
+    data = b"small evidence \x00\xff" * 10
+    w = ledger.blobs.writer(inline_max=1024)
+    w.write(data)
+    info = w.commit()
+    assert info.data == data and info.size == len(data)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert info.sm3 == hashlib.new("sm3", data).hexdigest()
+    assert not ledger.blobs.exists(info.sha256)  # nothing on disk, nothing in the db yet
+    assert not any(p.is_file() for p in ledger.blobs.root.rglob("*"))
+    draft = evidence_deposited(
+        kind="file", sha256=info.sha256, sm3=info.sm3, size=info.size, content=info.data
+    )
+    again = evidence_deposited(kind="file", sha256=info.sha256, size=info.size, content=data)
+    ledger.append([draft, again])  # the same content twice is stored once
+    assert ledger.store.inline_blob(info.sha256) == data
+    assert ledger.blobs.exists(info.sha256)
+    with ledger.blobs.open(info.sha256) as f:
+        assert f.read() == data
+    assert b"".join(ledger.blobs.iter_chunks(info.sha256)) == data
+
+
+def test_inline_content_must_be_the_file_deposited(ledger: Ledger) -> None:
+    data = b"x" * 100
+    sha = hashlib.sha256(data).hexdigest()
+    for kwargs in (
+        {"kind": "file", "sha256": sha, "size": 100, "content": b"y" * 100},
+        {"kind": "file", "sha256": sha, "size": 99, "content": data},
+        {"kind": "hash", "sha256": sha, "size": 100, "content": data},
+    ):
+        with pytest.raises(InvalidInput):
+            evidence_deposited(**kwargs)  # type: ignore[arg-type]
+    assert ledger.store.inline_blob(sha) is None
+
+
+def test_content_over_the_inline_limit_goes_to_a_file(ledger: Ledger) -> None:
+    data = os.urandom(5000)
+    w = ledger.blobs.writer(inline_max=4096)
+    w.write(data)
+    info = w.commit()
+    assert info.data is None
+    assert ledger.blobs.path_for(info.sha256).read_bytes() == data
+    empty = ledger.blobs.writer().commit()  # no inline limit: even nothing is a file
+    assert empty.data is None and ledger.blobs.path_for(empty.sha256).read_bytes() == b""
