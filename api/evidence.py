@@ -142,7 +142,12 @@ async def _respond(
 
 
 def _inclusion(ledger: Ledger, index: int, size: int | None) -> dict[str, Any]:
-    """An ``InclusionPublic``: the proof, verified against its checkpoint."""
+    """An ``InclusionPublic``: the proof, verified against its checkpoint
+    (the latest published one, as read at most 50 ms ago, unless ``size``)."""
+    if size is None:
+        size = _published_size(ledger)
+        if size == 0:
+            raise NotFound("checkpoint: none published yet")
     cp, proof = ledger.inclusion_proof(index, size)
     entry = ledger.store.entries(index, index + 1)[0]
     return {

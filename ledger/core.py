@@ -24,7 +24,7 @@ from ledger.projections import deposit_number
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
 from ledger.storage.base import Appended, CheckpointRow, Publication, TileRow
-from ledger.tree import NodeReader, integrate
+from ledger.tree import NodeCache, NodeReader, integrate
 from verifier.checkpoint import Checkpoint
 from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
@@ -67,6 +67,8 @@ class Ledger:
         self._published_cache: tuple[float, int] | None = None
         self._publish_lock = threading.Lock()
         self._anchor: Anchor | None = None
+        self._nodes = NodeCache()
+        self._publications: dict[int, Publication] = {}
 
     # -- lifecycle -------------------------------------------------------
     @classmethod
@@ -332,9 +334,16 @@ class Ledger:
 
     def published(self, size: int) -> Publication:
         """The published checkpoint of ``size`` entries, with its token."""
+        pub = self._publications.get(size)
+        if pub is not None:
+            return pub
         pub = self.store.publication(size)
         if pub is None:
             raise NotFound(f"checkpoint: none published for size {size}")
+        # Publications are append-only rows: a found one never changes.
+        if len(self._publications) >= 256:
+            self._publications.clear()
+        self._publications[size] = pub
         return pub
 
     def checkpoint_token(self, size: int) -> bytes | None:
@@ -343,7 +352,8 @@ class Ledger:
         return self.published(size).token
 
     def reader(self) -> NodeReader:
-        return NodeReader(self.store.tiles)
+        """Proof reads over committed tiles, sharing this ledger's :class:`NodeCache`."""
+        return NodeReader(self.store.tiles, shared=self._nodes)
 
     def inclusion_proof(
         self, index: int, size: int | None = None

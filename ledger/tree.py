@@ -17,14 +17,47 @@ from ledger.storage.base import TileRow
 from verifier.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
 from verifier.tiles import TILE_HEIGHT, TILE_WIDTH
 
-__all__ = ["NodeReader", "integrate", "make_tile"]
+__all__ = ["NodeCache", "NodeReader", "integrate", "make_tile"]
 
 TileFetch = Callable[[Sequence[tuple[int, int]]], dict[tuple[int, int], TileRow]]
 
 
 def _inner_offset(width: int, sublevel: int) -> int:
     """Offset in hashes of ``sublevel`` (1..7) inside a tile's inner-node blob."""
+    if width == TILE_WIDTH:
+        return _FULL_OFFSETS[sublevel]
     return sum(width >> i for i in range(1, sublevel))
+
+
+_FULL_OFFSETS = [sum(TILE_WIDTH >> i for i in range(1, s)) for s in range(TILE_HEIGHT + 1)]
+
+
+class NodeCache:
+    """Hashes that can never change, shared by the readers of one process.
+
+    Full tiles are immutable, and so is the hash of any leaf range once the
+    tree has grown past it: an append-only tree only adds to its right. The
+    right edge of the latest checkpoint, recomputed by every proof against
+    it, is then computed once. Bounded: each map is emptied when full.
+    """
+
+    def __init__(self, tiles: int = 1024, ranges: int = 65_536) -> None:
+        self.max_tiles = tiles
+        self.max_ranges = ranges
+        self.tiles: dict[tuple[int, int], TileRow] = {}
+        self.ranges: dict[tuple[int, int], bytes] = {}
+
+    def put_tile(self, key: tuple[int, int], tile: TileRow) -> None:
+        if tile.width != TILE_WIDTH:
+            return  # partial tiles grow
+        if len(self.tiles) >= self.max_tiles:
+            self.tiles.clear()
+        self.tiles[key] = tile
+
+    def put_range(self, key: tuple[int, int], value: bytes) -> None:
+        if len(self.ranges) >= self.max_ranges:
+            self.ranges.clear()
+        self.ranges[key] = value
 
 
 def make_tile(level: int, index: int, hashes: bytes, previous: TileRow | None = None) -> TileRow:
@@ -106,20 +139,28 @@ class NodeReader:
     precedence over stored ones.
     """
 
-    def __init__(self, fetch: TileFetch, overlay: Sequence[TileRow] = ()) -> None:
+    def __init__(
+        self, fetch: TileFetch, overlay: Sequence[TileRow] = (), shared: NodeCache | None = None
+    ) -> None:
         self._fetch = fetch
         self._cache: dict[tuple[int, int], TileRow] = {(t.level, t.index): t for t in overlay}
+        # Only for readers of committed state: an overlay is not yet committed.
+        self._shared = None if overlay else shared
         self.reads = 0
 
     def _tile(self, level: int, index: int) -> TileRow:
         key = (level, index)
         tile = self._cache.get(key)
+        if tile is None and self._shared is not None:
+            tile = self._shared.tiles.get(key)
         if tile is None:
             self.reads += 1
             tile = self._fetch([key]).get(key)
             if tile is None:
                 raise NotFound(f"tiles: tile {level}/{index} is not stored")
-            self._cache[key] = tile
+            if self._shared is not None:
+                self._shared.put_tile(key, tile)
+        self._cache[key] = tile
         return tile
 
     def node(self, height: int, index: int) -> bytes:
@@ -139,6 +180,12 @@ class NodeReader:
         """RFC 9162 hash of leaves ``[lo, hi)`` where ``lo`` is a subtree boundary."""
         if hi <= lo:
             return EMPTY_ROOT
+        shared = self._shared
+        if shared is not None:
+            known = shared.ranges.get((lo, hi))
+            if known is not None:
+                return known
+        start = lo
         parts: list[bytes] = []
         while lo < hi:
             h = (lo & -lo).bit_length() - 1 if lo else 62
@@ -149,6 +196,8 @@ class NodeReader:
         r = parts[-1]
         for p in reversed(parts[:-1]):
             r = node_hash(p, r)
+        if shared is not None and len(parts) > 1:
+            shared.put_range((start, hi), r)
         return r
 
     def root(self, size: int) -> bytes:

@@ -266,3 +266,26 @@ def test_concurrent_sealers_never_store_a_stale_plan(ledger: Ledger, home: Path)
     report = audit(ledger.store, ledger.verifier_key, ledger.config.origin)
     assert report.entries == 2000
     assert report.checkpoints == len(sizes)
+
+
+def test_shared_node_cache_serves_repeat_proofs_and_stays_right_as_the_tree_grows(
+    ledger: Ledger,
+) -> None:
+    """Ledger.reader() shares full tiles and right-edge range hashes between
+    proofs; what it remembers never goes stale, because the tree only grows."""
+    hashes: list[bytes] = []
+    for batch in (700, 300, 1):
+        hashes += [a.leaf_hash for a in ledger.append(hash_drafts(batch))]
+        cp = ledger.seal()
+        for i in (0, 255, 256, 511, cp.size - 1):
+            cold = NodeReader(ledger.store.tiles).inclusion_proof(i, cp.size)
+            warm = ledger.reader()
+            assert warm.inclusion_proof(i, cp.size) == cold == inclusion_proof(i, hashes)
+            again = ledger.reader()
+            assert again.inclusion_proof(i, cp.size) == cold
+            assert again.reads <= tile_levels(cp.size)  # only partial (growing) tiles
+        for old in (1, 256, 700):
+            if old < cp.size:
+                assert ledger.reader().consistency_proof(old, cp.size) == consistency_proof(
+                    old, hashes
+                )
