@@ -8,6 +8,7 @@
 Scenarios: durable hash-only deposits (JSON), 4 KiB multipart uploads, one
 1 GiB streamed upload, and inclusion-proof requests. Each prints requests/s
 and wrk's latency percentiles. wrk (Debian package) is installed if missing.
+The service runs without uvicorn's access log unless --access-log is given.
 """
 
 from __future__ import annotations
@@ -92,10 +93,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(home: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start(home: Path, workers: int, access_log: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    log = "--access-log" if access_log else "--no-access-log"
     proc = subprocess.Popen(
-        [str(BIN), "--home", str(home), "serve", "--port", str(port), "--workers", str(workers)],
+        [
+            str(BIN),
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            log,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -197,6 +209,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--entries", type=int, default=1_000_000, help="log size for --only proofs")
     ap.add_argument("--only", choices=["hash", "upload4k", "upload1g", "proofs"])
+    ap.add_argument(
+        "--access-log",
+        action="store_true",
+        help="serve with uvicorn's per-request access log (off by default, as behind a proxy)",
+    )
     a = ap.parse_args()
     home = fresh_home(f"api-{a.backend}")
     url = pg_url("api") if a.backend == "postgresql" else None
@@ -208,7 +225,7 @@ def main() -> None:
         runs = [a.only] if a.only else ["hash", "upload4k", "upload1g", "proofs"]
         if "proofs" in runs:
             prepare_proofs(home, token, a.entries)
-        proc, base = start(home, a.workers)
+        proc, base = start(home, a.workers, a.access_log)
         try:
             for name in runs:
                 if name == "upload1g":
@@ -218,7 +235,8 @@ def main() -> None:
                 extra = {"IDS": str(home / "ids.txt")} if name == "proofs" else {}
                 r = wrk(base, script, {**env, **extra}, a.connections, a.seconds)
                 print(
-                    f"{name}[{a.backend}, {a.workers} workers, {a.connections} conns]: "
+                    f"{name}[{a.backend}, {a.workers} workers, {a.connections} conns"
+                    f"{', access log' if a.access_log else ''}]: "
                     f"{r['rps']:,.0f} req/s  p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms"
                     f"  non-2xx {int(r['non2xx'])}"
                 )

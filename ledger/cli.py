@@ -292,10 +292,18 @@ def stats(ctx: click.Context) -> None:
     help="Worker processes.",
 )
 @click.option("--no-sealer", is_flag=True, help="Do not run the background sealer.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (off when a proxy in front keeps the access log).",
+)
 @click.pass_context
 @friendly
-def serve(ctx: click.Context, host: str, port: int, workers: int, no_sealer: bool) -> None:
-    """Serve the C2SP tlog-tiles endpoints (and seal pending entries).
+def serve(
+    ctx: click.Context, host: str, port: int, workers: int, no_sealer: bool, access_log: bool
+) -> None:
+    """Serve the HTTP API and the C2SP tlog-tiles endpoints (and seal pending entries).
 
     Example: evidence-ledger serve --host 0.0.0.0 --port 8000
     """
@@ -311,6 +319,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, no_sealer: boo
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 
