@@ -65,9 +65,21 @@ def checkpoint_public(cp: CheckpointRow) -> dict[str, Any]:
     return {"size": cp.size, "root": b64(cp.root), "note": cp.note}
 
 
-def visible_evidence(ledger: Ledger, account: Account, evidence_id: str) -> dict[str, Any]:
-    """The evidence row if ``account`` may see it; 404 otherwise (no probing)."""
-    rows = ledger.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
+def visible_evidence(
+    ledger: Ledger, account: Account, evidence_id: str, *, leaf_hash: bool = False
+) -> dict[str, Any]:
+    """The evidence row if ``account`` may see it; 404 otherwise (no probing).
+
+    With ``leaf_hash`` the row also carries its log entry's ``_leaf_hash``
+    (read in the same query)."""
+    if leaf_hash:
+        query = (
+            "select e.*, v.leaf_hash as _leaf_hash from evidence e "
+            "join events v on v.idx = e.idx where e.evidence_id = ?"
+        )
+    else:
+        query = "select * from evidence where evidence_id = ?"
+    rows = ledger.store.query(query, (evidence_id,))
     if not rows or (account.role not in SEE_ALL and rows[0]["owner"] != account.account_id):
         raise NotFound(f"evidence: {evidence_id} not found")
     return rows[0]
@@ -141,18 +153,19 @@ async def _respond(
     return JSONResponse({"receipts": receipts}, status_code=status)
 
 
-def _inclusion(ledger: Ledger, index: int, size: int | None) -> dict[str, Any]:
+def _inclusion(
+    ledger: Ledger, index: int, size: int | None, leaf_hash: bytes | None = None
+) -> dict[str, Any]:
     """An ``InclusionPublic``: the proof, verified against its checkpoint
     (the latest published one, as read at most 50 ms ago, unless ``size``)."""
     if size is None:
         size = _published_size(ledger)
         if size == 0:
             raise NotFound("checkpoint: none published yet")
-    cp, proof = ledger.inclusion_proof(index, size)
-    entry = ledger.store.entries(index, index + 1)[0]
+    cp, proof, leaf_hash = ledger.inclusion(index, size, leaf_hash)
     return {
         "index": index,
-        "leaf_hash": entry[4].hex(),
+        "leaf_hash": leaf_hash.hex(),
         "tree_size": cp.size,
         "hashes": [b64(h) for h in proof],
         "checkpoint": checkpoint_public(cp),
@@ -467,8 +480,8 @@ def proof_response(
     ledger: Ledger, account: Account, evidence_id: str, size: int | None, accept: str
 ) -> Response:
     """The proof route once its parameters are resolved (also used by ``api.fastpath``)."""
-    row = visible_evidence(ledger, account, evidence_id)
-    proof = _inclusion(ledger, row["idx"], size)
+    row = visible_evidence(ledger, account, evidence_id, leaf_hash=True)
+    proof = _inclusion(ledger, row["idx"], size, bytes(row["_leaf_hash"]))
     if "text/plain" in accept:
         leaf = ledger.store.entries(row["idx"], row["idx"] + 1)[0][3]
         text = TlogProof(

@@ -359,13 +359,22 @@ class Ledger:
         self, index: int, size: int | None = None
     ) -> tuple[CheckpointRow, list[bytes]]:
         """Inclusion proof of entry ``index`` in a published checkpoint, verified."""
+        cp, proof, _ = self.inclusion(index, size)
+        return cp, proof
+
+    def inclusion(
+        self, index: int, size: int | None = None, leaf: bytes | None = None
+    ) -> tuple[CheckpointRow, list[bytes], bytes]:
+        """:meth:`inclusion_proof` and the entry's leaf hash it was verified with
+        (``leaf``, when the caller already read it from the store)."""
         cp = self.latest_checkpoint() if size is None else self.published(size).checkpoint_row()
         if not 0 <= index < cp.size:
             raise NotFound(f"inclusion: entry {index} is not in checkpoint {cp.size}")
         proof = self.reader().inclusion_proof(index, cp.size)
-        entry = self.store.entries(index, index + 1)[0]
-        verify_inclusion(entry[4], index, cp.size, proof, cp.root)
-        return cp, proof
+        if leaf is None:
+            leaf = self.store.entries(index, index + 1)[0][4]
+        verify_inclusion(leaf, index, cp.size, proof, cp.root)
+        return cp, proof, leaf
 
     def consistency_proof(
         self, old: int, new: int
