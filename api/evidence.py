@@ -160,6 +160,8 @@ def _inclusion(
     (the latest published one, as read at most 50 ms ago, unless ``size``)."""
     if size is None:
         size = _published_size(ledger)
+        if size <= index:  # the reading may predate the checkpoint that has it
+            size = ledger.published_size()
         if size == 0:
             raise NotFound("checkpoint: none published yet")
     cp, proof, leaf_hash = ledger.inclusion(index, size, leaf_hash)

@@ -158,3 +158,17 @@ def test_proofs_match_and_respect_ownership(tmp_path: Path) -> None:
         assert fast.status_code == slow.status_code == 404
         assert fast.json() == slow.json()
         assert served(svc) == before + 3
+
+
+def test_a_proof_right_after_sealing_is_not_refused(svc: Service) -> None:
+    """The latest checkpoint's size is reused for 50 ms; an entry beyond that
+    reading makes the route read it again rather than answer 404."""
+    svc.ledger.seal()
+    receipt = svc.deposit_hash(data=b"fresh")
+    assert receipt["status"] == "durable"  # the reading now predates the next seal
+    svc.ledger.seal()
+    r = svc.client.get(
+        f"/v1/evidence/{receipt['evidence_id']}/proof", headers=svc.auth("rights_holder")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["tree_size"] == receipt["index"] + 1
