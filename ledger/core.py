@@ -400,8 +400,9 @@ class Ledger:
         storage = self.store.storage_bytes()
         counts = {
             t: self.store.query(f"select count(*) as n from {t}")[0]["n"]  # noqa: S608
-            for t in ("evidence", "accounts", "keys")
+            for t in ("evidence", "accounts", "keys", "checkpoints")
         }
+        checkpoints = counts.pop("checkpoints")
         return {
             "origin": self.config.origin,
             "backend": self.store.kind,
@@ -415,7 +416,7 @@ class Ledger:
                 "tsa": self.config.tsa.url if self.config.tsa else None,
                 "last_error": self._anchor.last_error if self._anchor else None,
             },
-            "checkpoints": len(self.store.checkpoints()),
+            "checkpoints": checkpoints,
             "storage_bytes": storage,
             "bytes_per_entry": round(storage / size, 1) if size else None,
             "projections": counts,
