@@ -65,18 +65,18 @@ def checkpoint_public(cp: CheckpointRow) -> dict[str, Any]:
     return {"size": cp.size, "root": b64(cp.root), "note": cp.note}
 
 
+# Evidence rows with their log entry's leaf hash (``_leaf_hash``, bytes), in one query.
+_WITH_LEAF = "select e.*, v.leaf_hash as _leaf_hash from evidence e join events v on v.idx = e.idx"
+
+
 def visible_evidence(
     ledger: Ledger, account: Account, evidence_id: str, *, leaf_hash: bool = False
 ) -> dict[str, Any]:
     """The evidence row if ``account`` may see it; 404 otherwise (no probing).
 
-    With ``leaf_hash`` the row also carries its log entry's ``_leaf_hash``
-    (read in the same query)."""
+    With ``leaf_hash`` the row also carries its log entry's ``_leaf_hash``."""
     if leaf_hash:
-        query = (
-            "select e.*, v.leaf_hash as _leaf_hash from evidence e "
-            "join events v on v.idx = e.idx where e.evidence_id = ?"
-        )
+        query = _WITH_LEAF + " where e.evidence_id = ?"
     else:
         query = "select * from evidence where evidence_id = ?"
     rows = ledger.store.query(query, (evidence_id,))
@@ -91,7 +91,7 @@ def _receipt(row: dict[str, Any], sealed_size: int) -> dict[str, Any]:
         "evidence_id": row["evidence_id"],
         "deposit_no": row["deposit_no"],
         "index": row["idx"],
-        "leaf_hash": row.get("_leaf_hash") or "",
+        "leaf_hash": bytes(row["_leaf_hash"]).hex(),
         "time": row["time"],
         "kind": row["kind"],
         "sha256": row["sha256"],
@@ -104,22 +104,10 @@ def _receipt(row: dict[str, Any], sealed_size: int) -> dict[str, Any]:
     return {k: v for k, v in receipt.items() if v is not None}
 
 
-def _with_leaf_hashes(ledger: Ledger, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Attach each row's leaf hash, read in one ranged query."""
-    if not rows:
-        return rows
-    lo, hi = min(r["idx"] for r in rows), max(r["idx"] for r in rows)
-    leaves = {e[0]: e[4] for e in ledger.store.entries(lo, hi + 1)}
-    for row in rows:
-        leaf = leaves.get(row["idx"])
-        row["_leaf_hash"] = leaf.hex() if leaf else ""
-    return rows
-
-
 def _replay(ledger: Ledger, owner: str, key: str, request_sha256: str) -> list[dict[str, Any]]:
     """Rows already deposited under this Idempotency-Key; 409 if the body differs."""
     rows = ledger.store.query(
-        "select * from evidence where owner = ? and idem_key >= ? and idem_key < ? order by idx",
+        _WITH_LEAF + " where e.owner = ? and e.idem_key >= ? and e.idem_key < ? order by e.idx",
         (owner, key + "#", key + "$"),
     )
     if rows and any(r["request_sha256"] != request_sha256 for r in rows):
@@ -127,9 +115,10 @@ def _replay(ledger: Ledger, owner: str, key: str, request_sha256: str) -> list[d
     return rows
 
 
-def _published_size(ledger: Ledger) -> int:
-    """Entries covered by the latest published checkpoint (a reading <= 50 ms old)."""
-    return ledger.published_size(max_age=_POLL)
+def _published_size(ledger: Ledger, covering: int = 0) -> int:
+    """Entries covered by the latest published checkpoint (a reading <= 50 ms
+    old, unless it covers fewer than ``covering`` entries)."""
+    return ledger.published_size(max_age=_POLL, covering=covering)
 
 
 async def _respond(
@@ -159,9 +148,7 @@ def _inclusion(
     """An ``InclusionPublic``: the proof, verified against its checkpoint
     (the latest published one, as read at most 50 ms ago, unless ``size``)."""
     if size is None:
-        size = _published_size(ledger)
-        if size <= index:  # the reading may predate the checkpoint that has it
-            size = ledger.published_size()
+        size = _published_size(ledger, covering=index + 1)
         if size == 0:
             raise NotFound("checkpoint: none published yet")
     cp, proof, leaf_hash = ledger.inclusion(index, size, leaf_hash)
@@ -191,7 +178,7 @@ def _rows_from(drafts: list[Draft], appended: list[Appended]) -> list[dict[str, 
                 "size": p.get("size"),
                 "title": p.get("title"),
                 "file_name": p.get("file_name"),
-                "_leaf_hash": a.leaf_hash.hex(),
+                "_leaf_hash": a.leaf_hash,
             }
         )
     return rows
@@ -283,8 +270,7 @@ async def deposit_request(
             req_hash = hashlib.sha256(canonicalize(req.model_dump())).hexdigest()
             done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
             if done:
-                rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
-                return await _respond(ledger, rows, wait, timeout, created=False)
+                return await _respond(ledger, done, wait, timeout, created=False)
         drafts = [
             evidence_deposited(
                 kind="hash",
@@ -318,8 +304,7 @@ async def deposit_request(
         if idempotency_key:
             done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
             if done:
-                rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
-                return await _respond(ledger, rows, wait, timeout, created=False)
+                return await _respond(ledger, done, wait, timeout, created=False)
         drafts = [
             evidence_deposited(
                 kind="file",
@@ -350,8 +335,7 @@ async def deposit_request(
         done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
         if not done:
             raise
-        rows = await run_in_threadpool(_with_leaf_hashes, ledger, done)
-        return await _respond(ledger, rows, wait, timeout, created=False)
+        return await _respond(ledger, done, wait, timeout, created=False)
     except BaseException:
         await run_in_threadpool(_drop_orphans, ledger, committed)
         raise

@@ -130,18 +130,19 @@ class Ledger:
         """:meth:`submit` for coroutines: an asyncio future of the running loop."""
         return self.sequencer.submit_async(drafts)
 
-    def published_size(self, max_age: float = 0.0) -> int:
+    def published_size(self, max_age: float = 0.0, covering: int = 0) -> int:
         """Entries covered by the latest published checkpoint (0 before the first).
 
         ``max_age`` lets busy callers (every receipt asks) reuse a reading that
-        many seconds old instead of querying again.
+        many seconds old instead of querying again, unless it covers fewer
+        than ``covering`` entries (another process may have published since).
         """
         now = time.monotonic()
         cached = self._published_cache
-        if cached is not None and now - cached[0] <= max_age:
+        if cached is not None and now - cached[0] <= max_age and cached[1] >= covering:
             return cached[1]
         pub = self.store.latest_publication()
-        size = 0 if pub is None else pub.checkpoint_row().size
+        size = 0 if pub is None else pub.size
         self._published_cache = (now, size)
         return size
 
@@ -264,9 +265,11 @@ class Ledger:
                 raise NotFound("checkpoint: nothing sealed yet")
             pub = self.store.latest_publication()
             if pub is not None and pub.size >= sealed.size:  # (2)
+                self._published_cache = (time.monotonic(), pub.size)
                 return pub.checkpoint_row()
             result = self.anchor.anchor(sealed, pub.size if pub else 0)  # (3)
             self.store.publish(result)  # (4)
+            self._published_cache = (time.monotonic(), result.size)
             return result.checkpoint_row()
 
     def seal_batch(self, batch_max: int | None = None) -> tuple[CheckpointRow, bool]:

@@ -31,6 +31,7 @@ _STOP = object()
 
 Waiter = Future[list[Appended]] | asyncio.Future[list[Appended]]
 Item = tuple[list[Draft], Waiter]
+Outcome = tuple[Waiter, list[Appended] | None, Exception | None]
 
 
 class Sequencer:
@@ -127,9 +128,6 @@ class Sequencer:
             outcomes.append((fut, appended[pos : pos + len(ds)], None))
             pos += len(ds)
         _settle(outcomes)
-
-
-Outcome = tuple[Waiter, list[Appended] | None, Exception | None]
 
 
 def _settle(outcomes: list[Outcome]) -> None:

@@ -11,6 +11,7 @@ hashing beyond the right edge of the tree. Proofs follow RFC 9162 §2.1.3.1 and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ledger.errors import NotFound
 from ledger.storage.base import TileRow
@@ -19,6 +20,8 @@ from verifier.tiles import TILE_HEIGHT, TILE_WIDTH
 
 __all__ = ["NodeCache", "NodeReader", "integrate", "make_tile"]
 
+K = TypeVar("K")
+V = TypeVar("V")
 TileFetch = Callable[[Sequence[tuple[int, int]]], dict[tuple[int, int], TileRow]]
 
 
@@ -48,16 +51,17 @@ class NodeCache:
         self.ranges: dict[tuple[int, int], bytes] = {}
 
     def put_tile(self, key: tuple[int, int], tile: TileRow) -> None:
-        if tile.width != TILE_WIDTH:
-            return  # partial tiles grow
-        if len(self.tiles) >= self.max_tiles:
-            self.tiles.clear()
-        self.tiles[key] = tile
+        if tile.width == TILE_WIDTH:  # partial tiles grow
+            _put(self.tiles, self.max_tiles, key, tile)
 
     def put_range(self, key: tuple[int, int], value: bytes) -> None:
-        if len(self.ranges) >= self.max_ranges:
-            self.ranges.clear()
-        self.ranges[key] = value
+        _put(self.ranges, self.max_ranges, key, value)
+
+
+def _put(cache: dict[K, V], limit: int, key: K, value: V) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 
 def make_tile(level: int, index: int, hashes: bytes, previous: TileRow | None = None) -> TileRow:
