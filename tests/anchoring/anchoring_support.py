@@ -24,6 +24,7 @@ from typing import Any
 from ledger.config import TsaConfig, WitnessEntry, load_config, save_config
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 from ledger.witness import Witness
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def sha(i: int | str) -> str:
 def deposit(led: Ledger, n: int, tag: str = "") -> None:
     """Deposit ``n`` distinct hashes (durable on return)."""
     drafts = (evidence_deposited(kind="hash", sha256=sha(f"{tag}{i}")) for i in range(n))
-    for _ in led.deposit_hashes(drafts):
+    for _ in Services(led).deposits.bulk(drafts):
         pass
 
 
