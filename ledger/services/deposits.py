@@ -152,7 +152,7 @@ class DepositService:
         )
         found = [a for a in found if a.role == "rights_holder"]
         if len(found) != 1:
-            raise NotFound(f"deposit: no active rights holder {owner!r}")
+            raise NotFound(f"account: no active rights_holder account {owner!r}")
         return found[0].account_id
 
     def plan_hash(
