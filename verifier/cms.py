@@ -130,13 +130,20 @@ def _integer(e: Element, what: str) -> int:
 
 
 def is_response(data: bytes) -> bool:
-    """True when ``data`` looks like a TimeStampResp rather than a bare token.
+    """True for a TimeStampResp, False for a bare TimeStampToken; else MalformedError.
 
-    A TimeStampResp starts with a SEQUENCE (its PKIStatusInfo), a
-    ContentInfo with an OBJECT IDENTIFIER; decided on the first element only.
+    Decided on the outer shape only: a response starts with a PKIStatusInfo
+    (a SEQUENCE starting with an INTEGER), a token (a ContentInfo) with an
+    OBJECT IDENTIFIER followed by ``[0]``.
     """
     top = der.decode(data, "timestamp: input", ber=True)
-    return bool(top.children) and top.children[0].is_(UNIVERSAL, SEQUENCE)
+    kids = top.children if top.is_(UNIVERSAL, SEQUENCE) else ()
+    status = kids[0].children if kids and kids[0].is_(UNIVERSAL, SEQUENCE) else ()
+    if status and status[0].is_(UNIVERSAL, INTEGER, False):
+        return True
+    if len(kids) == 2 and kids[0].is_(UNIVERSAL, der.OID) and kids[1].is_(CONTEXT, 0, True):
+        return False
+    raise _fail("input is neither a TimeStampToken nor a TimeStampResp")
 
 
 def parse_response(data: bytes) -> Response:
