@@ -188,7 +188,7 @@ def normalise_token(token: bytes) -> NormalisedToken:
     (3) rebuild it in DER: definite lengths, the encapsulated content as one
     primitive OCTET STRING, every SET OF of the SignedData sorted, only the
     X.509 choices of ``certificates`` kept; (4) decode the result as strict
-    DER; (5) require the signed attributes and the TSTInfo to be
+    DER (unless it is the input itself); (5) require the signed attributes and the TSTInfo to be
     byte-identical to the ones sent, and the TSTInfo to be one DER element;
     (6) find the signer's certificate among those kept.
     """
@@ -202,7 +202,8 @@ def normalise_token(token: bytes) -> NormalisedToken:
     if not top.der_form:
         changes.append("BER lengths or segmented strings re-encoded in DER")
     rebuilt = _rebuild(sent, changes)  # (3)
-    after = _Parts.of(der.decode(rebuilt, "timestamp: normalised token"))  # (4)
+    # (4) a token sent in DER comes out unchanged: nothing to read again
+    after = sent if rebuilt == token else _Parts.of(der.decode(rebuilt, "timestamp: normalised"))
     if after.signed_attributes.raw != sent.signed_attributes.raw:  # (5)
         raise _fail("signed attributes are not DER-encoded as sent; refusing to re-encode them")
     if after.tst_info.value != sent.tst_info.value:
