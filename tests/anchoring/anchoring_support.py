@@ -146,12 +146,14 @@ class WitnessProc(Proc):
 
 
 class TsaProc(Proc):
-    """``tsa_server.py``: ``openssl ts -reply`` with the given configuration."""
+    """``tsa_server.py``: ``openssl ts -reply`` with the given configuration (in BER
+    with ``ber=True``)."""
 
-    def __init__(self, config: Path, log: Path, *, replay: bool = False) -> None:
+    def __init__(self, config: Path, log: Path, *, replay: bool = False, ber: bool = False) -> None:
         port = free_port()
         args = [sys.executable, str(HERE / "tsa_server.py"), "--config", str(config)]
         args += ["--port", str(port)] + (["--replay"] if replay else [])
+        args += ["--ber"] if ber else []
         super().__init__(args, port, log)
 
 
