@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -29,15 +29,17 @@ from api.upload import TempSink, read_multipart
 from ledger.certificates import (
     NotSealed,
     certificate_row,
+    certificate_status,
     get_certificate,
     issue_certificate,
+    log_status,
     revoke_certificate,
     trust_export,
     write_certificate_package,
 )
 from ledger.core import Ledger
 from ledger.errors import NotFound
-from verifier.certificate import Certificate, LogStatus, verify_certificate
+from verifier.certificate import Certificate, verify_certificate
 from verifier.digest import digest_file
 from verifier.errors import Error as VerifierError
 from verifier.package import verify_package
@@ -156,14 +158,15 @@ def revoke(
 @router.get("/certificates/{certificate_id}/status", response_model=StatusPublic)
 def status(certificate_id: str, ledger: LedgerDep) -> StatusPublic:
     """Public: is this certificate valid or revoked (with the revocation's log index)?"""
-    row = certificate_row(ledger, certificate_id)
-    revoked = row["revoked_idx"] is not None
+    state = certificate_status(ledger, certificate_id)
+    revoked = state.revoked
     return StatusPublic(
         certificate_id=certificate_id,
         status="revoked" if revoked else "valid",
-        issued_index=row["idx"],
-        revoked_index=row["revoked_idx"],
-        revoked_time=row["revoked_time"],
+        # certificate_status answers NotFound for a certificate the log never issued.
+        issued_index=cast(int, state.issued_index),
+        revoked_index=revoked.index if revoked else None,
+        revoked_time=revoked.time if revoked else None,
     )
 
 
@@ -200,36 +203,6 @@ class RateLimiter:
             return 0.0
 
 
-def _log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
-    """What this ledger's own log says about a certificate and its issuer's key."""
-    size = ledger.published_size()
-    origin = ledger.config.origin
-    rows = ledger.store.query(
-        "select * from certificates where certificate_id = ?", (cert.certificate_id,)
-    )
-    keys = ledger.store.query("select * from keys where vkey = ?", (cert.issuer_vkey.to_text(),))
-    revoked = None
-    issued = None
-    if rows:
-        issued = rows[0]["idx"]
-        if rows[0]["revoked_idx"] is not None:
-            revoked = (rows[0]["revoked_idx"], rows[0]["revoked_time"])
-    key_registered = keys[0]["idx"] if keys else None
-    key_revoked = None
-    if keys and keys[0]["revoked_idx"] is not None:
-        idx = keys[0]["revoked_idx"]
-        entry = ledger.store.entries(idx, idx + 1)
-        key_revoked = (idx, entry[0][2] if entry else "")
-    return LogStatus(
-        origin=origin,
-        size=size,
-        issued_index=issued,
-        revoked=revoked,
-        key_registered=key_registered,
-        key_revoked=key_revoked,
-    )
-
-
 def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
     packages, certs, evidence = (
         upload.of("package"),
@@ -240,13 +213,13 @@ def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
         if certs:
             raise HTTPException(400, "verify: send a package or a certificate, not both")
         return verify_package(
-            packages[0].path, trust_file, log_status=lambda c: _log_status(ledger, c)
+            packages[0].path, trust_file, log_status=lambda c: log_status(ledger, c)
         ).extended(())
     if not certs:
         raise HTTPException(400, "verify: send a 'package' or a 'certificate' (and 'evidence')")
     cert = Certificate.from_json(Path(certs[0].path).read_bytes())
     files = [digest_file(f.path) for f in evidence]
-    checks = verify_certificate(cert, trust_file, files, log=_log_status(ledger, cert))
+    checks = verify_certificate(cert, trust_file, files, log=log_status(ledger, cert))
     return Report("certificate", certs[0].file_name, tuple(checks), cert.facts())
 
 

@@ -8,8 +8,9 @@ import io
 from ledger_helpers import hash_drafts, raw_db
 
 from ledger.core import Ledger
-from ledger.events import account_registered, key_registered, make_draft
+from ledger.events import account_registered, account_revoked, key_registered, key_revoked
 from ledger.projections import PROJECTIONS
+from verifier.note import VerifierKey
 
 
 def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
@@ -23,22 +24,27 @@ def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
     )
     hash_receipt = ledger.deposit_hash("ab" * 32, sm3="cd" * 32, title="hash only", owner="acct-2")
     notary = "1" * 32
-    vkey = "notary+1234abcd+AAAA"
+    vkey = VerifierKey.from_public_key("notary", bytes(32)).to_text()
     ledger.append(
         [
             account_registered(
                 role="notary", name="张公证员", token_sha256="ee" * 32, account_id=notary
             ),
             account_registered(role="rights_holder", name="Rights Holder Ltd"),
-            key_registered(account_id=notary, vkey=vkey, purpose="certificate", valid_from="x"),
+            key_registered(
+                account_id=notary,
+                vkey=vkey,
+                purpose="certificate",
+                valid_from="2026-01-01T00:00:00.000000Z",
+            ),
         ]
     )
     ledger.append(hash_drafts(50))
     # Later events update earlier projection rows; replay must do the same.
     ledger.append(
         [
-            make_draft("account.revoked", {"account_id": notary}, {"reason": "test"}, notary),
-            make_draft("key.revoked", {"vkey": vkey}, {}, notary),
+            account_revoked(account_id=notary),
+            key_revoked(account_id=notary, vkey=vkey),
         ]
     )
     size = ledger.store.size()
