@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 
+import pytest
 from ledger_helpers import hash_drafts, raw_db
 
 from ledger.core import Ledger
 from ledger.events import account_registered, account_revoked, key_registered, key_revoked
-from ledger.projections import PROJECTIONS
+from ledger.projections import HANDLERS, PROJECTIONS, Update, handles, project
+from verifier.events import CATALOGUE, CertificateRevoked
 from verifier.note import VerifierKey
 
 
@@ -108,3 +110,29 @@ def test_older_projection_schema_is_replayed_on_open(tmp_path) -> None:
     with Ledger.open(home) as led:
         assert led.store.dump_projections() == before
         assert led.store.query("select title from evidence")[0]["title"] == "kept"
+
+
+def test_every_event_type_has_one_projection_handler() -> None:
+    """Adding an event type means one catalogue class and one handler."""
+    assert set(HANDLERS) == set(CATALOGUE)
+    with pytest.raises(ValueError, match="already has a handler"):
+        handles(CertificateRevoked)(lambda e, i, t: [])
+
+
+def test_replay_projects_nothing_for_bodies_the_catalogue_refuses() -> None:
+    """A stored event whose body another producer shaped differently is skipped,
+    never a failed rebuild."""
+    t = "2026-01-01T00:00:00.000000Z"
+    assert project("certificate.issued", {"n": 1}, {}, 7, t) == []
+    assert project("certificate.revoked", {"certificate_id": "ab" * 32}, {"why": 1}, 7, t) == []
+    assert project("custody.transferred", {}, {}, 7, t) == []
+    ops = project("certificate.revoked", {"certificate_id": "ab" * 32}, {"reason": "r"}, 7, t)
+    assert ops == [
+        Update(
+            "certificates",
+            "certificate_id",
+            "ab" * 32,
+            {"revoked_idx": 7, "revoked_time": t, "revoked_reason": "r"},
+            "revoked_idx",
+        )
+    ]
