@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import get_ledger
 from ledger.accounts import authenticate, hash_token
+from ledger.offload import in_thread
 
 __all__ = ["READERS", "SEE_ALL", "Account", "AnyAccount", "TokenCache", "require"]
 
@@ -80,9 +80,7 @@ async def current_account(
     digest = hash_token(token)
     account = cache.get(digest)
     if account is None:
-        row: dict[str, Any] | None = await run_in_threadpool(
-            authenticate, get_ledger(request), token
-        )
+        row: dict[str, Any] | None = await in_thread(authenticate, get_ledger(request), token)
         if row is None:
             raise _unauthorized("unknown or revoked token")
         account = Account(account_id=row["account_id"], role=row["role"], name=row["name"])

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import READERS, SEE_ALL, Account, require
 from api.schemas import TEXT, problem_responses
@@ -22,6 +21,7 @@ from ledger.capture import CaptureOptions
 from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
 from ledger.core import Ledger
 from ledger.errors import InvalidInput
+from ledger.offload import in_thread
 
 __all__ = ["router", "shutdown"]
 
@@ -168,7 +168,7 @@ def create_capture(
 @router.get("/captures/{job_id}", response_model=CaptureJobPublic, response_model_exclude_none=True)
 async def get_capture(job_id: str, account: Reader, pool: PoolDep) -> CaptureJobPublic:
     """A capture job's status; when it is done, the evidence id and receipt."""
-    job = await run_in_threadpool(pool.get, job_id)
+    job = await in_thread(pool.get, job_id)
     if job is None or (account.role not in SEE_ALL and job.owner != account.account_id):
         raise HTTPException(404, f"capture: job {job_id} not found")
     return _public(job)

@@ -19,7 +19,6 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import READERS, Account, require
 from api.deps import LedgerDep
@@ -39,6 +38,7 @@ from ledger.certificates import (
 )
 from ledger.core import Ledger
 from ledger.errors import NotFound
+from ledger.offload import in_thread
 from verifier.certificate import Certificate, verify_certificate
 from verifier.digest import digest_file
 from verifier.errors import Error as VerifierError
@@ -98,7 +98,7 @@ def _visible(ledger: Ledger, account: Account, certificate_id: str) -> dict[str,
 async def issue(body: CertificateRequest, ledger: LedgerDep, account: Notary) -> Response:
     """Issue a certificate for sealed evidence, signed with this notary's key."""
     try:
-        issued = await run_in_threadpool(
+        issued = await in_thread(
             issue_certificate, ledger, body.evidence_id, account.account_id, body.statement
         )
     except NotSealed as e:
@@ -268,10 +268,10 @@ async def verify(
     upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, fields, {})
     try:
         for f in upload.files:
-            f.path = await run_in_threadpool(f.writer.commit)
+            f.path = await in_thread(f.writer.commit)
         trust_file = load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
         try:
-            report = await run_in_threadpool(_verify, ledger, trust_file, upload)
+            report = await in_thread(_verify, ledger, trust_file, upload)
         except VerifierError as e:
             raise HTTPException(422, f"verify: input is malformed ({e})") from None
     finally:

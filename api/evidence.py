@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import READERS, SEE_ALL, Account, require
 from api.deps import LedgerDep
@@ -35,6 +34,7 @@ from api.upload import read_upload
 from ledger.core import Ledger
 from ledger.errors import IntegrityError, NotFound, TooLarge
 from ledger.events import Draft, evidence_deposited
+from ledger.offload import in_thread
 from ledger.projections import deposit_number
 from ledger.storage.base import Appended, CheckpointRow
 from verifier.canonical import canonicalize
@@ -135,7 +135,7 @@ async def _respond(
     receipts = [_receipt(r, sealed) for r in rows]
     if sealed > last:
         for rec in receipts:
-            rec["proof"] = await run_in_threadpool(_inclusion, ledger, rec["index"], None)
+            rec["proof"] = await in_thread(_inclusion, ledger, rec["index"], None)
     status = 201 if created else 200
     if wait is Wait.sealed and sealed <= last:
         status = 202  # durable, not yet sealed: retry with the same Idempotency-Key
@@ -268,7 +268,7 @@ async def deposit_request(
         req_hash = ""
         if idempotency_key:
             req_hash = hashlib.sha256(canonicalize(req.model_dump())).hexdigest()
-            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+            done = await in_thread(_replay, ledger, owner, idempotency_key, req_hash)
             if done:
                 return await _respond(ledger, done, wait, timeout, created=False)
         drafts = [
@@ -302,7 +302,7 @@ async def deposit_request(
             req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
         committed = [f.info.sha256 for f in files if f.info is not None and f.info.data is None]
         if idempotency_key:
-            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+            done = await in_thread(_replay, ledger, owner, idempotency_key, req_hash)
             if done:
                 return await _respond(ledger, done, wait, timeout, created=False)
         drafts = [
@@ -332,12 +332,12 @@ async def deposit_request(
         # A concurrent retry with the same Idempotency-Key won the race.
         if not idempotency_key:
             raise
-        done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+        done = await in_thread(_replay, ledger, owner, idempotency_key, req_hash)
         if not done:
             raise
         return await _respond(ledger, done, wait, timeout, created=False)
     except BaseException:
-        await run_in_threadpool(_drop_orphans, ledger, committed)
+        await in_thread(_drop_orphans, ledger, committed)
         raise
     return await _respond(ledger, _rows_from(drafts, appended), wait, timeout, created=True)
 

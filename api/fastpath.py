@@ -31,10 +31,10 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import READERS, Account, TokenCache
 from api.evidence import deposit_request, proof_response
-from api.offload import in_thread
 from api.problems import problem_for
 from ledger.accounts import hash_token
 from ledger.core import Ledger
+from ledger.offload import in_thread
 
 __all__ = ["serve_fast"]
 
