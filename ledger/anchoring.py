@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -480,12 +480,4 @@ def trust_anchoring(ledger: Ledger) -> dict[str, Any]:
             "keys": [{"name": w.name, "vkey": w.vkey} for w in cfg.witnesses],
         },
         "tsa_roots": roots,
-    }
-
-
-def describe(entries: Sequence[WitnessEntry], quorum: int) -> dict[str, Any]:
-    """The witness policy as JSON (for ``witnesses list``)."""
-    return {
-        "quorum": quorum,
-        "witnesses": [{"name": w.name, "url": w.url, "vkey": w.vkey} for w in entries],
     }

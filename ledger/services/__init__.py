@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.services.accounts import AccountService
 from ledger.services.captures import CaptureService
-from ledger.services.certificates import CertificateService, CertificateStatus, Revocation
+from ledger.services.certificates import CertificateService, RequestPage, Revocation
 from ledger.services.deposits import (
     DepositPlan,
     DepositResult,
@@ -36,7 +36,6 @@ __all__ = [
     "ROLES",
     "SEE_ALL",
     "Actor",
-    "CertificateStatus",
     "Consistency",
     "Content",
     "DepositPlan",
@@ -48,6 +47,7 @@ __all__ = [
     "HashDeposit",
     "Inclusion",
     "Receipt",
+    "RequestPage",
     "Revocation",
     "Services",
     "authorize",
