@@ -417,6 +417,8 @@ class Ledger:
                 "witnesses": [w.name for w in self.config.witnesses],
                 "quorum": self.config.quorum,
                 "tsa": self.config.tsa.url if self.config.tsa else None,
+                "tsas": [t.url for t in self.config.tsas],
+                "tsa_quorum": self.config.tsa_quorum,
                 "last_error": self._anchor.last_error if self._anchor else None,
             },
             "checkpoints": checkpoints,

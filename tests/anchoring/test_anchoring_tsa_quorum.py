@@ -117,6 +117,9 @@ def test_quorum_two_one_down_nothing_published_back_published(up: Two) -> None:
         assert info.value.reasons[f"tsa {up.procs[1].url}"].startswith("unreachable")
         assert info.value.reasons[f"tsa {up.procs[0].url}"] == "timestamped"
         assert led.latest_checkpoint().size == 5  # nothing new published
+        stats = led.stats()["anchoring"]
+        assert stats["tsas"] == [p.url for p in up.procs] and stats["tsa_quorum"] == 2
+        assert stats["last_error"].startswith("checkpoint 9 not published")
         assert led.store.latest_checkpoint().size == 9  # sealed and durable
         deposit(led, 1, "c")  # deposits keep being accepted
         up.procs[1].start()
