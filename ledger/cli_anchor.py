@@ -279,8 +279,9 @@ def witnesses_list(ctx: click.Context) -> None:
 def tsa() -> None:
     """Configure the RFC 3161 time-stamping authorities for checkpoints.
 
-    One TSA: evidence-ledger tsa set https://tsa.example/ --roots tsa-root.pem.
-    Several, k of n: tsa add URL --roots PEM (for each), then tsa quorum K.
+    Example: evidence-ledger tsa set https://tsa.example/ --roots tsa-root.pem
+    (one TSA); for several, k of n: tsa add URL --roots PEM for each, then
+    tsa quorum K.
     """
 
 
