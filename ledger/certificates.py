@@ -142,6 +142,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
         "witnesses": anchoring["witnesses"],
         "notaries": notaries,
         "tsa_roots": anchoring["tsa_roots"],
+        **({"tsas": anchoring["tsas"]} if "tsas" in anchoring else {}),
     }
 
 

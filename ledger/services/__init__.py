@@ -92,6 +92,8 @@ class Services:
                 "witnesses": [w.name for w in cfg.witnesses],
                 "quorum": cfg.quorum,
                 "tsa": cfg.tsa.url if cfg.tsa else None,
+                "tsas": [t.url for t in cfg.tsas],
+                "tsa_quorum": cfg.tsa_quorum,
                 "last_error": ledger.last_anchor_error,
             },
             "checkpoints": self.reads.count("checkpoints"),

@@ -102,7 +102,8 @@ def test_certificate_requests(world: World) -> None:
     req = certs.request(a["rights_holder"], world.evidence_id, "please")
     with pytest.raises(Conflict, match="still open"):
         certs.request(a["rights_holder"], world.evidence_id)
-    assert [r.request_id for r in certs.requests(a["notary"], "requested").items] == [req.request_id]
+    queue = certs.requests(a["notary"], "requested").items
+    assert [r.request_id for r in queue] == [req.request_id]
     assert certs.requests(a["other"]).items == ()
     with pytest.raises(NotFound):
         certs.get_request(a["other"], req.request_id)
