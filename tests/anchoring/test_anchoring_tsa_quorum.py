@@ -27,6 +27,7 @@ from ledger.certificates import issue_certificate, package_certificate, trust_ex
 from ledger.cli import cli
 from ledger.config import load_config
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from verifier import der
 from verifier.anchors import timestamp_check
 from verifier.cms import split_token_set
@@ -117,7 +118,7 @@ def test_quorum_two_one_down_nothing_published_back_published(up: Two) -> None:
         assert info.value.reasons[f"tsa {up.procs[1].url}"].startswith("unreachable")
         assert info.value.reasons[f"tsa {up.procs[0].url}"] == "timestamped"
         assert led.latest_checkpoint().size == 5  # nothing new published
-        stats = led.stats()["anchoring"]
+        stats = Services(led).stats()["anchoring"]
         assert stats["tsas"] == [p.url for p in up.procs] and stats["tsa_quorum"] == 2
         assert stats["last_error"].startswith("checkpoint 9 not published")
         assert led.store.latest_checkpoint().size == 9  # sealed and durable
@@ -166,7 +167,10 @@ def test_a_certificate_and_package_carry_every_token(up: Two, tmp_path: Path) ->
     led = up.ledger(quorum=2)
     try:
         create_account(led, "notary", "Notary Li")
-        eid = led.deposit_file(io.BytesIO(b"two tsas " * 50), file_name="a.txt").evidence_id
+        receipt = Services(led).deposits.deposit_file(
+            OPERATOR, io.BytesIO(b"two tsas " * 50), file_name="a.txt"
+        )
+        eid = receipt.evidence_id
         led.seal()
         issued = issue_certificate(led, eid, "Notary Li")
         package = package_certificate(led, issued.certificate_id, tmp_path / "a.zip")
