@@ -286,43 +286,51 @@ async def deposit_request(
         committed: list[str] = []
     elif ctype == "multipart/form-data":
         upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
-        title, description = upload.fields.get("title"), upload.fields.get("description")
-        files = [f for f in upload.files if f.info is not None]
-        req_hash = ""
-        if idempotency_key:
-            described = {
-                "title": title,
-                "description": description,
-                "files": [
-                    {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
-                    for f in files
-                    if f.info is not None
-                ],
-            }
-            req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
-        committed = [f.info.sha256 for f in files if f.info is not None and f.info.data is None]
-        if idempotency_key:
-            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
-            if done:
-                return await _respond(ledger, done, wait, timeout, created=False)
-        drafts = [
-            evidence_deposited(
-                kind="file",
-                sha256=f.info.sha256,
-                sm3=f.info.sm3,
-                size=f.info.size,
-                title=title,
-                description=description,
-                file_name=f.file_name,
-                media_type=f.media_type,
-                owner=owner,
-                idempotency_key=f"{idempotency_key}#{i}" if idempotency_key else None,
-                request_sha256=req_hash if idempotency_key else None,
-                content=f.info.data,
-            )
-            for i, f in enumerate(files)
-            if f.info is not None
-        ]
+        try:
+            title, description = upload.fields.get("title"), upload.fields.get("description")
+            files = [f for f in upload.files if f.info is not None]
+            req_hash = ""
+            if idempotency_key:
+                described = {
+                    "title": title,
+                    "description": description,
+                    "files": [
+                        {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
+                        for f in files
+                        if f.info is not None
+                    ],
+                }
+                req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
+            committed = [f.info.sha256 for f in files if f.info is not None and f.info.data is None]
+            if idempotency_key:
+                done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
+                if done:
+                    upload.abort()
+                    return await _respond(ledger, done, wait, timeout, created=False)
+            drafts = [
+                evidence_deposited(
+                    kind="file",
+                    sha256=f.info.sha256,
+                    sm3=f.info.sm3,
+                    size=f.info.size,
+                    title=title,
+                    description=description,
+                    file_name=f.file_name,
+                    media_type=f.media_type,
+                    owner=owner,
+                    idempotency_key=f"{idempotency_key}#{i}" if idempotency_key else None,
+                    request_sha256=req_hash if idempotency_key else None,
+                    content=f.info.data,
+                )
+                for i, f in enumerate(files)
+                if f.info is not None
+            ]
+            # Published only now that the deposit is accepted: a refused one
+            # (a bad title, say) leaves no blob behind.
+            await run_in_threadpool(upload.commit)
+        except BaseException:
+            upload.abort()
+            raise
     else:
         raise HTTPException(415, "send application/json or multipart/form-data")
     try:
@@ -346,7 +354,7 @@ def _drop_orphans(ledger: Ledger, sha256s: list[str]) -> None:
     """Remove blobs of a failed deposit that no evidence refers to."""
     for h in sha256s:
         if not ledger.store.query("select 1 from evidence where sha256 = ? limit 1", (h,)):
-            ledger.blobs.path_for(h).unlink(missing_ok=True)
+            ledger.blobs.delete(h)
 
 
 def _public(row: dict[str, Any], sealed: int) -> EvidencePublic:

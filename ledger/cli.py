@@ -85,14 +85,22 @@ def cli(ctx: click.Context, home: str) -> None:
 @cli.command()
 @click.option("--origin", help="Checkpoint origin, a schema-less URL (e.g. example.com/log).")
 @click.option("--database-url", help="sqlite:///PATH (default: HOME/ledger.db) or postgresql://...")
+@click.option(
+    "--blobs",
+    type=click.Choice(["fs", "postgresql"]),
+    help="Where deposited files go: HOME/blobs, or the PostgreSQL database (shared by "
+    "every host). Default: postgresql with a PostgreSQL database, fs otherwise.",
+)
 @click.pass_context
 @friendly
-def init(ctx: click.Context, origin: str | None, database_url: str | None) -> None:
+def init(
+    ctx: click.Context, origin: str | None, database_url: str | None, blobs: str | None
+) -> None:
     """Create a ledger and its log key; print the log's verifier key.
 
     Example: evidence-ledger init --origin court-evidence.example/log
     """
-    with Ledger.init(_home(ctx), origin, database_url) as ledger:
+    with Ledger.init(_home(ctx), origin, database_url, blobs) as ledger:
         click.echo(ledger.verifier_key.to_text())
 
 
