@@ -87,8 +87,8 @@ class CaptureJobPublic(BaseModel):
 
 def _public(job: CaptureJob) -> CaptureJobPublic:
     data = job.to_json()
-    data.pop("owner")
-    data.pop("pid")
+    for private in ("owner", "pid", "host"):
+        data.pop(private)
     return CaptureJobPublic(**data)
 
 
@@ -113,7 +113,7 @@ def get_pool(request: Request) -> CapturePool:
             ledger: Ledger = app.state.ledger
             cfg = ledger.config.capture
             pool = CapturePool(
-                JobStore(ledger.config.home / "captures" / "jobs"),
+                JobStore(ledger.store),
                 _runner(ledger),
                 concurrency=cfg.concurrency,
                 queue_max=cfg.queue_max,

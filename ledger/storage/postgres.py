@@ -24,6 +24,7 @@ from ledger.storage.base import (
     FORMAT,
     Appended,
     CheckpointRow,
+    JobRecord,
     Publication,
     Rows,
     Store,
@@ -55,6 +56,12 @@ _SELECT_PUB = (
 # Content of small file deposits, written with their events (ledger.blobs).
 _BLOB_DATA = "create table if not exists blob_data (sha256 text primary key, data bytea not null)"
 
+# Capture jobs (ledger.capture.jobs): mutable records beside the log, shared by every host.
+_CAPTURE_JOBS = (
+    "create table if not exists capture_jobs (job_id text primary key, owner text, "
+    "status text not null, heartbeat double precision not null, record text not null)"
+)
+
 _SCHEMA = [
     "create table meta (key text primary key, value text not null)",
     "create table events (idx bigint primary key, type text not null, time text not null, "
@@ -66,6 +73,7 @@ _SCHEMA = [
     "note text not null, time text not null)",
     _PUBLICATIONS,
     _BLOB_DATA,
+    _CAPTURE_JOBS,
     """create or replace function ledger_append_only() returns trigger language plpgsql as $$
        begin raise exception '% is append-only', tg_table_name; end $$""",
 ]
@@ -126,7 +134,8 @@ class PostgresStore(Store):
             if row is None or row[0] != FORMAT:
                 raise StorageError(f"database: not an evidence ledger ({FORMAT})")
             self._add_publications()
-            self._add_blob_data()
+            self._add_table("blob_data", _BLOB_DATA)
+            self._add_table("capture_jobs", _CAPTURE_JOBS)
             if self.get_meta("projections") != projections_signature():
                 self.rebuild()
 
@@ -240,12 +249,51 @@ class PostgresStore(Store):
         )
         return None if row is None else bytes(row[0])
 
-    def _add_blob_data(self) -> None:
-        """Databases made before inline blobs lack ``blob_data``: add it."""
-        row = self._conn().execute("select to_regclass('blob_data') is not null").fetchone()
+    def _add_table(self, name: str, ddl: str) -> None:
+        """Databases made before a table existed lack it: add it."""
+        row = self._conn().execute("select to_regclass(%s) is not null", (name,)).fetchone()
         if row is None or not row[0]:
             with self._write(_SEAL_LOCK) as conn:
-                conn.execute(_BLOB_DATA.encode())
+                conn.execute(ddl.encode())
+
+    # -- capture jobs ----------------------------------------------------
+    # Heartbeats are epoch seconds by the database's clock, shared by every host.
+    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+        try:
+            self._conn().execute(
+                "insert into capture_jobs values "
+                "(%s, %s, %s, extract(epoch from clock_timestamp()), %s) "
+                "on conflict (job_id) do update set owner = excluded.owner, "
+                "status = excluded.status, heartbeat = excluded.heartbeat, "
+                "record = excluded.record",
+                (job_id, owner, status, record),
+            )
+        except psycopg.Error as e:
+            raise StorageError(f"database: {e}") from e
+
+    def capture_job(self, job_id: str) -> JobRecord | None:
+        row = (
+            self._conn()
+            .execute(
+                "select record, extract(epoch from clock_timestamp()) - heartbeat "
+                "from capture_jobs where job_id = %s",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else JobRecord(job_id, str(row[0]), max(0.0, float(row[1])))
+
+    def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        try:
+            self._conn().execute(
+                "update capture_jobs set heartbeat = extract(epoch from clock_timestamp()) "
+                "where job_id = any(%s)",
+                (list(job_ids),),
+            )
+        except psycopg.Error as e:
+            raise StorageError(f"database: {e}") from e
 
     def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
         cur = self._conn().execute(

@@ -23,6 +23,7 @@ from ledger.storage.base import (
     FORMAT,
     Appended,
     CheckpointRow,
+    JobRecord,
     Publication,
     Rows,
     Store,
@@ -63,6 +64,12 @@ _PUBLICATIONS = (
     "token blob, time text not null)"
 )
 _SCHEMA += _PUBLICATIONS + ";\n"
+# Capture jobs (ledger.capture.jobs): mutable records beside the log.
+_CAPTURE_JOBS = (
+    "create table if not exists capture_jobs (job_id text primary key, owner text, "
+    "status text not null, heartbeat real not null, record text not null)"
+)
+_SCHEMA += _CAPTURE_JOBS + ";\n"
 _SELECT_PUB = (
     "select p.size, c.root, p.note, p.time, p.token from publications p "
     "join checkpoints c on c.size = p.size"
@@ -115,7 +122,8 @@ class SqliteStore(Store):
                 raise StorageError(f"database: {path} does not exist")
             self._check_ours()
             self._add_publications()
-            self._add_blob_data()
+            self._add_table("blob_data", _BLOB_DATA)
+            self._add_table("capture_jobs", _CAPTURE_JOBS)
             if self.get_meta("projections") != projections_signature():
                 self.rebuild()
 
@@ -267,13 +275,50 @@ class SqliteStore(Store):
         )
         return None if row is None else bytes(row[0])
 
-    def _add_blob_data(self) -> None:
-        """Databases made before inline blobs lack ``blob_data``: add it."""
-        has = "select 1 from sqlite_master where type = 'table' and name = 'blob_data'"
+    def _add_table(self, name: str, ddl: str) -> None:
+        """Databases made before a table existed lack it: add it."""
+        has = "select 1 from sqlite_master where type = 'table' and name = ?"
         conn = self._conn()
-        if conn.execute(has).fetchone() is None:
+        if conn.execute(has, (name,)).fetchone() is None:
             with self._write(conn):
-                conn.execute(_BLOB_DATA)
+                conn.execute(ddl)
+
+    # -- capture jobs ----------------------------------------------------
+    # Heartbeats are epoch seconds by the database's clock.
+    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+        conn = self._conn()
+        with self._write(conn):
+            conn.execute(
+                "insert into capture_jobs values "
+                "(?, ?, ?, (julianday('now') - 2440587.5) * 86400.0, ?) "
+                "on conflict (job_id) do update set owner = excluded.owner, "
+                "status = excluded.status, heartbeat = excluded.heartbeat, "
+                "record = excluded.record",
+                (job_id, owner, status, record),
+            )
+
+    def capture_job(self, job_id: str) -> JobRecord | None:
+        row = (
+            self._conn()
+            .execute(
+                "select record, (julianday('now') - 2440587.5) * 86400.0 - heartbeat "
+                "from capture_jobs where job_id = ?",
+                (job_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else JobRecord(job_id, str(row[0]), max(0.0, float(row[1])))
+
+    def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        conn = self._conn()
+        with self._write(conn):
+            conn.executemany(
+                "update capture_jobs set heartbeat = (julianday('now') - 2440587.5) * 86400.0 "
+                "where job_id = ?",
+                [(j,) for j in job_ids],
+            )
 
     def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
         cur = self._conn().execute(
