@@ -25,9 +25,17 @@ import pytest
 from conftest import pg_url
 
 from ledger.blobs import BlobStore, FsBlobStore, open_blob_store
+from ledger.blobs.audit import audit_blobs
 from ledger.blobs.postgres import PgBlobStore
 from ledger.core import Ledger
-from ledger.errors import ConfigError, InvalidInput, NotFound, StorageError, TooLarge
+from ledger.errors import (
+    AuditError,
+    ConfigError,
+    InvalidInput,
+    NotFound,
+    StorageError,
+    TooLarge,
+)
 from ledger.events import evidence_deposited
 
 SIZE = 5 * 1024 * 1024 + 12345
@@ -509,3 +517,61 @@ def test_refused_uploads_through_the_api_leave_no_blob(tmp_path: Path, store_url
         eid = first.json()["receipts"][0]["evidence_id"]
         got = svc.client.get(f"/v1/evidence/{eid}/content", headers=h)
         assert got.status_code == 200 and got.content == big
+
+
+# -- audit of stored files, and the orphan sweep ------------------------------------------
+
+
+def test_audit_rereads_every_stored_file_and_artefact(ledger: Ledger) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "certificates"))
+    from test_certificates_ledger import _deposit_capture
+
+    data = os.urandom(2 * 1024 * 1024)
+    big = ledger.deposit_file(io.BytesIO(data), title="big")
+    ledger.deposit_file(io.BytesIO(data), title="the same file again")
+    eid, artefacts = _deposit_capture(ledger)
+    ledger.append([evidence_deposited(kind="hash", sha256="ab" * 32)])  # no file to check
+    report = audit_blobs(ledger.store, ledger.blobs)
+    assert report.files == 1 + 1 + len(artefacts)  # the file (once), manifest, artefacts
+    assert report.bytes > len(data) + sum(map(len, artefacts.values()))
+    # A flipped byte in a file is named with its deposit.
+    corrupt(ledger.blobs, str(big.sha256))
+    with pytest.raises(AuditError, match=f"^evidence {big.evidence_id}: stored file: blob: ") as e:
+        audit_blobs(ledger.store, ledger.blobs)
+    assert e.value.index == big.index
+    ledger.blobs.delete(str(big.sha256))
+    with pytest.raises(AuditError, match="is not stored"):
+        audit_blobs(ledger.store, ledger.blobs)
+    ledger.blobs.put_stream([data])
+    # A missing artefact of a capture is named too.
+    ledger.blobs.delete(hashlib.sha256(artefacts["screenshot.png"]).hexdigest())
+    with pytest.raises(AuditError, match=f"^evidence {eid}: artefact screenshot.png: "):
+        audit_blobs(ledger.store, ledger.blobs)
+
+
+def test_sweep_on_the_command_line_keeps_what_deposits_refer_to(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "certificates"))
+    from test_certificates_ledger import _deposit_capture
+
+    home = tmp_path / "home"
+    with Ledger.init(home, "ledger.test/log") as led:
+        kept = led.deposit_file(io.BytesIO(os.urandom(100_000)))
+        _, artefacts = _deposit_capture(led)
+        orphan = led.blobs.put_stream([b"nobody deposited this" * 1000])
+        stalled = led.blobs.writer()
+        stalled.write(os.urandom(led.blobs.block_size + 1))
+    cli = Path(sys.executable).with_name("evidence-ledger")
+    run = [str(cli), "--home", str(home)]
+    out = subprocess.run([*run, "sweep"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == {"partials": 0, "orphans": 0}  # everything is younger than 1 h
+    out = subprocess.run(
+        [*run, "sweep", "--older-than", "0"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == {"partials": 1, "orphans": 1}
+    with Ledger.open(home) as led:
+        assert not led.blobs.exists(orphan.sha256)
+        assert led.blobs.exists(str(kept.sha256))
+        for data in artefacts.values():
+            assert led.blobs.exists(hashlib.sha256(data).hexdigest())
+    out = subprocess.run([*run, "audit"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["files"] == 2 + len(artefacts)
