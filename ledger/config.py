@@ -1,7 +1,8 @@
 """The ledger home: configuration, keys, the SQLite database and blobs.
 
 ``--home DIR`` (env ``EVIDENCE_LEDGER_HOME``, default ``./var``) holds
-``config.json``, ``keys/log.key`` (mode 0600), ``ledger.db`` and ``blobs/``.
+``config.json``, ``keys/log.key`` (mode 0600), ``ledger.db`` and ``blobs/``
+(when files are kept on the filesystem; see :mod:`ledger.blobs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ledger.blobs import BLOB_KINDS
 from ledger.errors import ConfigError
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
@@ -114,6 +116,9 @@ class Config:
     tsa_quorum: int = 0
     """TSAs whose tokens a checkpoint needs before it is published (0: no TSA)."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    blobs: str = "fs"
+    """Where deposited files go: ``fs`` (``blob_dir``) or ``postgresql`` (the
+    ledger's database, shared by every host)."""
 
     @property
     def tsa(self) -> TsaConfig | None:
@@ -174,11 +179,15 @@ def load_config(home: Path) -> Config:
             quorum=int(raw.get("quorum", 0)),
             **_tsas(raw),
             capture=_capture(raw.get("capture")),
+            # Homes made before the choice existed kept their files on disk.
+            blobs=str(raw.get("blobs", "fs")),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
     if cfg.seal.batch_max < 1 or cfg.seal.interval <= 0 or cfg.group_max < 1:
         raise ConfigError(f"config: {path} has non-positive limits")
+    if cfg.blobs not in BLOB_KINDS:
+        raise ConfigError(f"config: {path}: blobs must be one of {', '.join(BLOB_KINDS)}")
     check_anchoring(cfg, str(path))
     return replace(cfg, capture=check_capture(cfg.capture, str(path)))
 

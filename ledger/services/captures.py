@@ -34,7 +34,7 @@ class CaptureService:
             if self._pool is None:
                 cfg = self._ledger.config.capture
                 self._pool = CapturePool(
-                    JobStore(self._ledger.config.home / "captures" / "jobs"),
+                    JobStore(self._ledger.store),
                     self._run,
                     concurrency=cfg.concurrency,
                     queue_max=cfg.queue_max,

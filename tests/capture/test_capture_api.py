@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import threading
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,10 @@ import pytest
 from capture_support import Pki, make_pki, serve
 
 from ledger.capture import CaptureFailed, CaptureOptions
-from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
+from ledger.capture.jobs import HOST, CaptureJob, CapturePool, JobStore, QueueFull
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.config import CaptureConfig
+from ledger.storage import create_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api_v1"))
 from v1_support import Service, service
@@ -227,8 +230,10 @@ def test_unreadable_job_record_is_a_problem_not_a_crash(tmp_path: Path) -> None:
         )
         job = _wait(svc, r.json()["job_id"])
         assert job["status"] == "refused"
-        path = svc.ledger.config.home / "captures" / "jobs" / f"{job['job_id']}.json"
-        path.write_text("{truncated")
+        with sqlite3.connect(svc.ledger.store.path) as db:  # type: ignore[attr-defined]
+            db.execute(
+                "update capture_jobs set record = '{truncated' where job_id = ?", (job["job_id"],)
+            )
         r = svc.client.get(f"/v1/captures/{job['job_id']}", headers=svc.auth("rights_holder"))
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
@@ -246,7 +251,17 @@ def test_openapi_documents_the_capture_routes(tmp_path: Path) -> None:
 # -- the pool and the job store ---------------------------------------------------------
 
 
-def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -> None:
+@pytest.fixture
+def job_store(store_url: str) -> Iterator[JobStore]:
+    """Job records in a fresh ledger database, on each backend."""
+    store = create_store(store_url)
+    try:
+        yield JobStore(store)
+    finally:
+        store.close()
+
+
+def test_pool_records_every_outcome_and_interrupts_queued_jobs(job_store: JobStore) -> None:
     gate = threading.Event()
     calls: list[str] = []
 
@@ -257,7 +272,7 @@ def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -
             raise CaptureFailed("http_error", "answered 404")
         return {"evidence_id": "e" * 32, "capture_id": job.job_id, "capture_status": "complete"}
 
-    store = JobStore(tmp_path / "jobs")
+    store = job_store
     pool = CapturePool(store, run, concurrency=1, queue_max=2)
     a = pool.submit("http://a.test/fail", CaptureOptions(), "owner", None)
     b = pool.submit("http://b.test/", CaptureOptions(), "owner", None)
@@ -279,15 +294,8 @@ def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -
         assert j is not None and j.status == "interrupted" and "submit it again" in (j.detail or "")
 
 
-def test_job_of_a_dead_process_reads_as_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    store = JobStore(tmp_path)
-    job = CaptureJob(
+def _running(pid: int, host: str = HOST) -> CaptureJob:
+    return CaptureJob(
         job_id="a" * 32,
         owner=None,
         url="http://x.test/",
@@ -295,11 +303,62 @@ def test_job_of_a_dead_process_reads_as_interrupted(tmp_path: Path) -> None:
         title=None,
         status="running",
         created_at="2026-01-01T00:00:00.000000Z",
-        pid=int(proc.stdout),
+        pid=pid,
+        host=host,
     )
-    store.save(job)
+
+
+def test_job_of_a_dead_process_reads_as_interrupted(job_store: JobStore) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    store = job_store
+    store.save(_running(int(proc.stdout)))
     got = store.load("a" * 32)
     assert got is not None and got.status == "interrupted"
-    store.save(CaptureJob(**{**job.to_json(), "pid": os.getpid()}))
+    store.save(_running(os.getpid()))
+    assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
+    # On another host the pid means nothing: only the heartbeat tells.
+    store.save(_running(int(proc.stdout), host="elsewhere"))
     assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
     assert store.load("../../etc/passwd") is None
+    assert store.load("b" * 32) is None
+
+
+def test_a_job_whose_heartbeat_stopped_reads_as_interrupted(job_store: JobStore) -> None:
+    """Any host judges a job by its heartbeat, by the database's clock: the
+    pool that holds a job renews it; when the pool's host dies, it stops."""
+    store = JobStore(job_store.store, stale_after=1.0)
+    store.save(_running(12345, host="a-host-that-died"))
+    assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
+    time.sleep(1.3)
+    got = store.load("a" * 32)
+    assert got is not None and got.status == "interrupted"
+    assert "submit it again" in (got.detail or "")
+
+    gate = threading.Event()
+
+    def run(job: CaptureJob, options: CaptureOptions) -> dict[str, Any]:
+        gate.wait(10)
+        return {"evidence_id": "e" * 32, "capture_id": job.job_id, "capture_status": "complete"}
+
+    pool = CapturePool(store, run, concurrency=1, queue_max=1, heartbeat=0.2)
+    try:
+        held = pool.submit("http://a.test/", CaptureOptions(), "owner", None)
+        queued = pool.submit("http://b.test/", CaptureOptions(), "owner", None)
+        time.sleep(1.6)  # longer than stale_after: only the heartbeat keeps them alive
+        assert store.load(held.job_id).status == "running"  # type: ignore[union-attr]
+        assert store.load(queued.job_id).status == "queued"  # type: ignore[union-attr]
+        gate.set()
+        deadline = time.monotonic() + 10
+        while store.load(queued.job_id).status != "complete":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        gate.set()
+        pool.shutdown()
+    time.sleep(1.3)  # finished jobs need no heartbeat
+    assert store.load(held.job_id).status == "complete"  # type: ignore[union-attr]
