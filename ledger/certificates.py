@@ -89,7 +89,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     The log key; the witness keys and quorum and the TSA roots configured
     for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
     ever registered, valid from its registration until its revocation (if
-    any). A court should pin this file once, from a trustworthy channel,
+    any); the CA roots of the notaries' X.509 certificates (PDF signatures). A court should pin this file once, from a trustworthy channel,
     rather than fetch it next to the evidence.
     """
     notaries = []
@@ -111,12 +111,15 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
             }
         )
     anchoring = trust_anchoring(ledger)
+    from ledger.pdfcert.service import notary_ca_roots_pem
+
     return {
         "format": TRUST_FORMAT,
         "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
         "witnesses": anchoring["witnesses"],
         "notaries": notaries,
         "tsa_roots": anchoring["tsa_roots"],
+        "notary_ca_roots": notary_ca_roots_pem(ledger),
     }
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "SealPolicy",
     "TsaConfig",
     "WitnessEntry",
+    "check_public_url",
     "load_config",
     "save_config",
 ]
@@ -112,6 +113,14 @@ class Config:
     """Witnesses that must cosign a checkpoint before it is published (0: no witnesses)."""
     tsa: TsaConfig | None = None
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    public_base_url: str | None = None
+    """Where the web console is public (the PDF certificate's QR code opens
+    ``{public_base_url}/c/{certificate_id}``); None: ``https://`` + the origin's host."""
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, or its default."""
+        return self.public_base_url or "https://" + self.origin.split("/")[0]
 
     @property
     def key_path(self) -> Path:
@@ -162,12 +171,14 @@ def load_config(home: Path) -> Config:
             quorum=int(raw.get("quorum", 0)),
             tsa=TsaConfig(**raw["tsa"]) if raw.get("tsa") else None,
             capture=_capture(raw.get("capture")),
+            public_base_url=raw.get("public_base_url"),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
     if cfg.seal.batch_max < 1 or cfg.seal.interval <= 0 or cfg.group_max < 1:
         raise ConfigError(f"config: {path} has non-positive limits")
     check_anchoring(cfg, str(path))
+    check_public_url(cfg, str(path))
     return replace(cfg, capture=check_capture(cfg.capture, str(path)))
 
 
@@ -213,6 +224,18 @@ def check_anchoring(cfg: Config, where: str) -> None:
         )
     if cfg.tsa is not None and not cfg.tsa.url.startswith(("http://", "https://")):
         raise ConfigError(f"config: {where}: TSA URL must be http(s)://")
+
+
+def check_public_url(cfg: Config, where: str) -> None:
+    """Refuse a public base URL the PDF certificate could not show safely."""
+    from verifier.pdflayout import check_base_url
+
+    if cfg.public_base_url is None:
+        return
+    try:
+        check_base_url(cfg.public_base_url)
+    except MalformedError as e:
+        raise ConfigError(f"config: {where}: {e}") from e
 
 
 def save_config(cfg: Config) -> None:

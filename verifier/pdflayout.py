@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,14 +37,19 @@ from verifier.errors import MalformedError
 
 __all__ = [
     "BOLD",
+    "CERTIFICATE_FILE",
     "PAGE_HEIGHT",
     "PAGE_WIDTH",
+    "PROOF_FILE",
     "REGULAR",
+    "SCREENSHOT_ARTEFACT",
+    "SCREENSHOT_FILE",
     "THUMBNAIL",
     "Image",
     "Metrics",
     "Page",
     "PdfView",
+    "PngImage",
     "Rect",
     "Rule",
     "Text",
@@ -53,6 +59,7 @@ __all__ = [
     "display_text",
     "glyph_order",
     "layout",
+    "parse_png",
     "token_time",
 ]
 
@@ -62,6 +69,11 @@ REGULAR = "F1"
 BOLD = "F2"
 THUMBNAIL = "Im1"
 """Resource name of the capture screenshot's thumbnail image."""
+CERTIFICATE_FILE = "certificate.json"
+PROOF_FILE = "proof.txt"
+SCREENSHOT_FILE = "screenshot-viewport.png"
+SCREENSHOT_ARTEFACT = "screenshot_viewport"
+"""The capture artefact whose thumbnail the page shows."""
 
 _MARGIN = 48.0
 _LABEL_W = 112.0
@@ -78,6 +90,7 @@ _GREY = (0.38, 0.38, 0.38)
 _BLUE = (0.09, 0.2, 0.45)
 _SPACES = (" ", "\u3000")
 _BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXPLAIN_ZH = "（全文见所附 certificate.json）"
 _EXPLAIN_EN = " (full text in the attached certificate.json)"
 
@@ -250,27 +263,32 @@ class _Flow:
             tokens.append(word)
         lines: list[str] = []
         line = ""
+        used = 0.0  # the width of ``line``
         for tok in tokens:
             if not line and tok == " ":
                 continue
-            if self.width(font, size, line + tok) <= width:
+            w = self.width(font, size, tok)
+            if used + w <= width:
                 line += tok
+                used += w
                 continue
             if tok == " ":
                 lines.append(line.rstrip(" "))
-                line = ""
+                line, used = "", 0.0
                 continue
             if line:
                 lines.append(line.rstrip(" "))
-                line = ""
-            if self.width(font, size, tok) <= width:
-                line = tok
+                line, used = "", 0.0
+            if w <= width:
+                line, used = tok, w
                 continue
             for ch in tok:
-                if line and self.width(font, size, line + ch) > width:
+                cw = self.width(font, size, ch)
+                if line and used + cw > width:
                     lines.append(line)
-                    line = ""
+                    line, used = "", 0.0
                 line += ch
+                used += cw
         if line.rstrip(" ") or not lines:
             lines.append(line.rstrip(" "))
         return lines
@@ -484,7 +502,9 @@ def _qr_rects(url: str, x: float, y: float, size: float) -> list[Rect]:
     """The dark modules of the QR code (ISO/IEC 18004, level M) as row runs."""
     import segno
 
-    qr = segno.make_qr(url, error="m", boost_error=False)
+    # A fixed mask: any mask is valid (ISO/IEC 18004 §7.8), and choosing the
+    # best of eight costs more time than the rest of the page.
+    qr = segno.make_qr(url, error="m", boost_error=False, mask=2)
     rows = [list(r) for r in qr.matrix]
     n = len(rows)
     module = size / n
@@ -501,6 +521,48 @@ def _qr_rects(url: str, x: float, y: float, size: float) -> list[Rect]:
             else:
                 j += 1
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class PngImage:
+    """A PNG whose compressed pixels a PDF image can use as they are."""
+
+    width: int
+    height: int
+    idat: bytes
+
+
+def parse_png(data: bytes) -> PngImage | None:
+    """The size and IDAT data of an 8-bit RGB, non-interlaced PNG; None for any other PNG.
+
+    Such pixels are a zlib stream with PNG row filters, which PDF reads with
+    ``/Predictor 15`` (§7.4.4.4): no decoding, no re-encoding, exact pixels.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    pos = len(_PNG_SIGNATURE)
+    header: tuple[int, ...] | None = None
+    idat = bytearray()
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) != length:
+            return None
+        if kind == b"IHDR" and length == 13:
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None or not idat:
+        return None
+    width, height, depth, color, compression, filtering, interlace = header
+    if (depth, color, compression, filtering, interlace) != (8, 2, 0, 0, 0):
+        return None
+    if not 0 < width <= 20000 or not 0 < height <= 20000:
+        return None
+    return PngImage(width, height, bytes(idat))
 
 
 # -- the content stream ---------------------------------------------------------

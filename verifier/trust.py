@@ -8,11 +8,15 @@ under test. Format ``evidence-trust/v1`` (JSON, UTF-8)::
      "witnesses": {"quorum": int, "keys": [{"name": str, "vkey": str}]},
      "notaries": [{"name": str, "vkey": str,
                    "valid_from": str, "valid_until": str | null}],
-     "tsa_roots": [PEM str, ...]}
+     "tsa_roots": [PEM str, ...],
+     "notary_ca_roots": [PEM str, ...]}      (optional)
 
 Verifier keys are in the C2SP signed-note ``name+hash+base64`` form; a log's
 key name is its origin. Times are RFC 3339 UTC (``2025-01-01T00:00:00Z``,
-optionally with up to six fraction digits). Parsing is strict: exact members,
+optionally with up to six fraction digits). ``notary_ca_roots`` lists the CA
+roots of the X.509 certificates that sign PDF certificates (PAdES); a trust
+file without it is still valid, and a PDF signature then cannot be trusted.
+Parsing is strict: exact members,
 no duplicates, and it fails closed: a file without a log key is refused,
 because nothing could be verified against it.
 """
@@ -100,6 +104,9 @@ class Trust:
     notaries: tuple[NotaryKey, ...]
     tsa_roots: tuple[x509.Certificate, ...]
     tsa_roots_pem: tuple[str, ...]
+    notary_ca_roots: tuple[x509.Certificate, ...] = ()
+    """Roots of the notaries' X.509 certificates (PDF signatures)."""
+    notary_ca_roots_pem: tuple[str, ...] = ()
 
     def log_keys(self, origin: str) -> list[VerifierKey]:
         """Trusted keys of the log named ``origin`` (empty if the log is unknown)."""
@@ -150,12 +157,14 @@ def load_trust(data: bytes) -> Trust:
     (1) UTF-8 JSON without duplicate members; (2) exact members and format;
     (3) at least one log key, each named after its origin; (4) witness keys
     named after the witness, quorum between 0 and the number of keys;
-    (5) notary keys with a valid period; (6) TSA roots that parse as X.509
-    certificates.
+    (5) notary keys with a valid period; (6) TSA roots and (7) notary CA roots
+    (optional) that parse as X.509 certificates.
     """
-    obj = _members(
-        loads_strict(data), {"format", "logs", "witnesses", "notaries", "tsa_roots"}, "trust"
-    )  # (1)
+    raw = loads_strict(data)
+    names = {"format", "logs", "witnesses", "notaries", "tsa_roots"}
+    if isinstance(raw, dict) and "notary_ca_roots" in raw:
+        names.add("notary_ca_roots")
+    obj = _members(raw, names, "trust")  # (1)
     if obj["format"] != TRUST_FORMAT:  # (2)
         raise MalformedError(f"trust: format is {obj['format']!r}, expected {TRUST_FORMAT!r}")
 
@@ -207,19 +216,8 @@ def load_trust(data: bytes) -> Trust:
             raise MalformedError(f"{what}: valid_until is not after valid_from")
         notaries.append(NotaryKey(name=name, vkey=key, valid_from=start, valid_until=end))
 
-    pems: list[str] = []  # (6)
-    roots: list[x509.Certificate] = []
-    for i, pem in enumerate(_list(obj["tsa_roots"], "trust: tsa_roots")):
-        if not isinstance(pem, str) or not _PEM.fullmatch(pem.strip() + "\n"):
-            raise MalformedError(f"trust: tsa_roots[{i}] is not one PEM certificate")
-        # X.509 parsing is imported only when there are roots (start-up time).
-        from cryptography import x509
-
-        try:
-            roots.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
-        except ValueError as e:
-            raise MalformedError(f"trust: tsa_roots[{i}] does not parse ({e})") from e
-        pems.append(pem)
+    pems, roots = _roots(obj["tsa_roots"], "tsa_roots")  # (6)
+    ca_pems, ca_roots = _roots(obj.get("notary_ca_roots", []), "notary_ca_roots")  # (7)
     return Trust(
         logs=tuple(logs),
         witnesses=policy,
@@ -227,7 +225,27 @@ def load_trust(data: bytes) -> Trust:
         notaries=tuple(notaries),
         tsa_roots=tuple(roots),
         tsa_roots_pem=tuple(pems),
+        notary_ca_roots=tuple(ca_roots),
+        notary_ca_roots_pem=tuple(ca_pems),
     )
+
+
+def _roots(value: object, member: str) -> tuple[list[str], list[x509.Certificate]]:
+    """A list of PEM certificates, each one certificate that parses."""
+    pems: list[str] = []
+    roots: list[x509.Certificate] = []
+    for i, pem in enumerate(_list(value, f"trust: {member}")):
+        if not isinstance(pem, str) or not _PEM.fullmatch(pem.strip() + "\n"):
+            raise MalformedError(f"trust: {member}[{i}] is not one PEM certificate")
+        # X.509 parsing is imported only when there are roots (start-up time).
+        from cryptography import x509
+
+        try:
+            roots.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
+        except ValueError as e:
+            raise MalformedError(f"trust: {member}[{i}] does not parse ({e})") from e
+        pems.append(pem)
+    return pems, roots
 
 
 def read_trust(path: str | Path) -> Trust:

@@ -17,8 +17,6 @@ issue time; the file identifier is derived from the certificate id.
 from __future__ import annotations
 
 import hashlib
-import struct
-from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from ledger.errors import InvalidInput
@@ -29,9 +27,12 @@ from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
 from verifier.certificate import Certificate
 from verifier.pdflayout import (
     BOLD,
+    CERTIFICATE_FILE,
     PAGE_HEIGHT,
     PAGE_WIDTH,
+    PROOF_FILE,
     REGULAR,
+    SCREENSHOT_FILE,
     THUMBNAIL,
     PdfView,
     Rect,
@@ -40,22 +41,12 @@ from verifier.pdflayout import (
     display_text,
     glyph_order,
     layout,
+    parse_png,
 )
 
-__all__ = [
-    "CERTIFICATE_NAME",
-    "PROOF_NAME",
-    "SCREENSHOT_NAME",
-    "PngImage",
-    "parse_png",
-    "render_pdf",
-]
+__all__ = ["PRODUCER", "render_pdf"]
 
-CERTIFICATE_NAME = "certificate.json"
-PROOF_NAME = "proof.txt"
-SCREENSHOT_NAME = "screenshot-viewport.png"
 PRODUCER = "evidence-ledger"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class _FaceMetrics:
@@ -69,48 +60,6 @@ class _FaceMetrics:
 
     def covered(self, font: str, ch: str) -> bool:
         return self.faces[font].has(ch)
-
-
-@dataclass(frozen=True, slots=True)
-class PngImage:
-    """A PNG whose compressed pixels a PDF image can use as they are."""
-
-    width: int
-    height: int
-    idat: bytes
-
-
-def parse_png(data: bytes) -> PngImage | None:
-    """The size and IDAT data of an 8-bit RGB, non-interlaced PNG; None for any other PNG.
-
-    Such pixels are a zlib stream with PNG row filters, which PDF reads with
-    ``/Predictor 15`` (§7.4.4.4): no decoding, no re-encoding, exact pixels.
-    """
-    if not data.startswith(_PNG_SIGNATURE):
-        return None
-    pos = len(_PNG_SIGNATURE)
-    header: tuple[int, ...] | None = None
-    idat = bytearray()
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        if len(body) != length:
-            return None
-        if kind == b"IHDR" and length == 13:
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or not idat:
-        return None
-    width, height, depth, color, compression, filtering, interlace = header
-    if (depth, color, compression, filtering, interlace) != (8, 2, 0, 0, 0):
-        return None
-    if not 0 < width <= 20000 or not 0 < height <= 20000:
-        return None
-    return PngImage(width, height, bytes(idat))
 
 
 def _tag(chars: list[str], weight: str) -> str:
@@ -349,10 +298,10 @@ def render_pdf(
     when = cert.issued_at
     files = [
         (
-            CERTIFICATE_NAME,
+            CERTIFICATE_FILE,
             _attachment(
                 w,
-                CERTIFICATE_NAME,
+                CERTIFICATE_FILE,
                 cert.raw,
                 "application/json",
                 "Source",
@@ -361,10 +310,10 @@ def render_pdf(
             ),
         ),
         (
-            PROOF_NAME,
+            PROOF_FILE,
             _attachment(
                 w,
-                PROOF_NAME,
+                PROOF_FILE,
                 cert.tlog_proof().to_text().encode("utf-8"),
                 "text/plain",
                 "Supplement",
@@ -391,10 +340,10 @@ def render_pdf(
     if screenshot is not None:
         files.append(
             (
-                SCREENSHOT_NAME,
+                SCREENSHOT_FILE,
                 _attachment(
                     w,
-                    SCREENSHOT_NAME,
+                    SCREENSHOT_FILE,
                     screenshot,
                     "image/png",
                     "Supplement",
