@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install chromium bench clean
+.PHONY: run test lint typecheck pytest install chromium system-packages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +19,28 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# Online capture drives Debian's chromium (browser downloads are impossible
-# here). Installed once; a no-op when it is present. sudo only when not root.
+# Debian packages the service and the tests use: chromium for online capture
+# (browser downloads are impossible here); fonts-noto-cjk for PDF certificates;
+# poppler-utils, qpdf, zbar-tools and libnss3-tools to check those PDFs with
+# other people's tools. Installed once; a no-op when all are present. sudo
+# only when not root.
 CHROMIUM ?= /usr/bin/chromium
-chromium:
-	@if [ ! -x $(CHROMIUM) ]; then \
-		echo "installing Debian's chromium for online capture"; \
+SYSTEM_PACKAGES := chromium fonts-noto-cjk poppler-utils qpdf zbar-tools libnss3-tools
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		export DEBIAN_FRONTEND=noninteractive; \
-		$$SUDO apt-get install -y -q chromium || \
-		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; \
+		$$SUDO apt-get install -y -q $$missing || \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; \
 	fi
 
-run: $(STAMP) chromium
+chromium: system-packages
+
+run: $(STAMP) system-packages
 	@if [ ! -f $(HOME_DIR)/config.json ]; then scripts/demo-setup.sh $(HOME_DIR); fi
 	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
@@ -42,7 +51,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) system-packages
 	$(BIN)/pytest
 
 test: lint typecheck pytest

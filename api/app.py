@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles
+from api import captures, certificates, checkpoints, evidence, pdf, problems, proofs, tiles
 from api.auth import TokenCache
 from api.fastpath import serve_fast
 from ledger.core import Ledger
@@ -91,6 +91,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(checkpoints.router)
     app.include_router(captures.router)
+    app.include_router(pdf.router)
     return app
 
 

@@ -89,7 +89,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     The log key; the witness keys and quorum and the TSA roots configured
     for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
     ever registered, valid from its registration until its revocation (if
-    any); the CA roots of the notaries' X.509 certificates (PDF signatures). A court should pin this file once, from a trustworthy channel,
+    any); the CA roots of the notaries' X.509 certificates (PDF signatures).
+    A court should pin this file once, from a trustworthy channel,
     rather than fetch it next to the evidence.
     """
     notaries = []
@@ -255,9 +256,12 @@ def _evidence_streams(
 def write_certificate_package(ledger: Ledger, certificate_id: str, out: BinaryIO) -> None:
     """Write the evidence package of a certificate to a seekable stream."""
     cert = Certificate.from_json(get_certificate(ledger, certificate_id))
+    from ledger.pdfcert.service import certificate_pdf
+
+    pdf = certificate_pdf(ledger, certificate_id)
     try:
         with _evidence_streams(ledger, cert) as (evidence, artefacts):
-            write_package(out, cert, evidence, artefacts)
+            write_package(out, cert, evidence, artefacts, pdf=pdf)
     except VerifierError as e:
         raise LedgerError(str(e)) from e
 

@@ -336,9 +336,12 @@ cli.add_command(certificate)
 cli.add_command(trust)
 
 # Witnesses, the TSA and the witness service (issue 5) register themselves on import.
-import ledger.cli_anchor  # noqa: E402, F401
+import ledger.cli_anchor  # noqa: E402
 
 # Online capture (issue 6): imports Playwright only when the command runs.
 from ledger.cli_capture import capture  # noqa: E402
 
 cli.add_command(capture)
+
+# PDF certificates (issue 13): certificate pdf, account x509, public-url.
+import ledger.cli_pdf  # noqa: E402, F401

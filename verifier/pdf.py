@@ -78,7 +78,14 @@ from verifier.pdflayout import (
 from verifier.report import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, Check, Report
 from verifier.trust import Trust, format_utc, parse_utc
 
-__all__ = ["MAX_PDF_SIZE", "PdfCertificate", "check_rendering", "read_pdf", "verify_pdf"]
+__all__ = [
+    "MAX_PDF_SIZE",
+    "PdfCertificate",
+    "check_rendering",
+    "pdf_checks",
+    "read_pdf",
+    "verify_pdf",
+]
 
 MAX_PDF_SIZE = 64 << 20
 MAX_ATTACHMENT = 32 << 20
@@ -151,7 +158,8 @@ class PdfCertificate:
 
 def _get(d: Any, key: str, default: Any = None) -> Any:
     """A PDF dictionary's entry, indirect values resolved."""
-    return d[key] if key in d else default
+    # pyHanko's dict.get() returns indirect references unresolved; [] resolves them.
+    return d[key] if key in d else default  # noqa: SIM401
 
 
 def _items(d: Any) -> list[tuple[str, Any]]:
@@ -321,12 +329,19 @@ def _name(subject_of: Any) -> str:
 
 
 def _pyhanko() -> None:
-    """Import pyHanko once, without the deprecation warnings it triggers in cryptography."""
+    """Import pyHanko once, without the deprecation warnings it triggers in cryptography,
+    and keep its log (which reports every failed path, with a traceback) off the
+    terminal: the report says what failed."""
+    import logging
     import warnings
+
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+        logging.getLogger(name).propagate = False
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pyhanko.sign.signers.pdf_cms  # noqa: F401
+        import pyhanko.sign.signers.pdf_cms
         import pyhanko.sign.validation  # noqa: F401
 
 
@@ -348,7 +363,8 @@ def _context(data: bytes, **kwargs: Any) -> Any:
     """A pyHanko validation context with the document security store's certificates
     and revocation data (when the PDF has a DSS), never fetching anything."""
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+    from pyhanko.sign.validation.errors import NoDSSFoundError
     from pyhanko_certvalidator import ValidationContext
 
     kwargs.update(allow_fetching=False, revocation_mode="soft-fail")
@@ -386,18 +402,22 @@ def _signature_checks(pdf: PdfCertificate, trust: Trust) -> tuple[list[Check], b
     )
     try:
         status = validate_pdf_signature(sig, signer_vc, ts_validation_context=tsa_vc)
-    except Exception as e:  # noqa: BLE001 - any failure of pyHanko is a failed signature
+    except Exception as e:
         text = f"{type(e).__name__}: {e}"
-        checks = [
-            _fail("pdf_signature", f"the signature cannot be validated ({text})", f"签名无法验证（{text}）")
+        failed = [
+            _fail(
+                "pdf_signature",
+                f"the signature cannot be validated ({text})",
+                f"签名无法验证（{text}）",
+            )
         ]
         for key in ("pdf_signer", "pdf_timestamp", "pdf_updates"):
-            checks.append(
+            failed.append(
                 Check(key, SKIPPED, "not checked: the signature failed", "无法检查：签名无效")
             )
-        return checks, False
+        return failed, False
     subject = _name(status.signing_cert)
-    checks: list[Check] = []
+    checks = []
     intact = bool(status.intact and status.valid)
     if intact:
         checks.append(
@@ -405,7 +425,8 @@ def _signature_checks(pdf: PdfCertificate, trust: Trust) -> tuple[list[Check], b
                 "pdf_signature",
                 f"{sig.field_name}: the CMS signature and the digest of the signed bytes are "
                 f"intact ({status.md_algorithm}), signed by {subject}",
-                f"{sig.field_name}：CMS 签名与所签字节的摘要完好（{status.md_algorithm}），签名人 {subject}",
+                f"{sig.field_name}：CMS 签名与所签字节的摘要完好（{status.md_algorithm}），"
+                f"签名人 {subject}",
             )
         )
     elif not status.intact:
@@ -567,7 +588,10 @@ def _attachment_check(pdf: PdfCertificate) -> tuple[Check, CaptureManifest | Non
     if MANIFEST_FILE_NAME in got:
         expected.add(MANIFEST_FILE_NAME)
         raw = got[MANIFEST_FILE_NAME]
-        if cert.evidence.kind != "capture" or hashlib.sha256(raw).hexdigest() != cert.evidence.sha256:
+        if (
+            cert.evidence.kind != "capture"
+            or hashlib.sha256(raw).hexdigest() != cert.evidence.sha256
+        ):
             problems.append(f"{MANIFEST_FILE_NAME} is not the deposited capture manifest")
         elif len(raw) <= MAX_MANIFEST_SIZE:
             try:
@@ -576,7 +600,9 @@ def _attachment_check(pdf: PdfCertificate) -> tuple[Check, CaptureManifest | Non
                 problems.append(str(e))
     if screenshot is not None:
         expected.add(SCREENSHOT_FILE)
-        listed = [a for a in manifest.artefacts if a.name == SCREENSHOT_ARTEFACT] if manifest else []
+        listed = (
+            [a for a in manifest.artefacts if a.name == SCREENSHOT_ARTEFACT] if manifest else []
+        )
         if not listed or hashlib.sha256(screenshot).hexdigest() != listed[0].sha256:
             problems.append(f"{SCREENSHOT_FILE} is not the screenshot the manifest lists")
             screenshot = None
@@ -644,22 +670,26 @@ def _page_check(
             )
     expected = content_stream(page, order)
     if rev.content != expected:
+        difference = _first_difference(rev.content, expected, rev)
         return fail(
-            f"the page does not say what certificate.json says: {_first_difference(rev.content, expected, rev)}",
-            "页面内容与 certificate.json 不一致："
-            + _first_difference(rev.content, expected, rev),
+            "the page does not say what certificate.json says: " + difference,
+            "页面内容与 certificate.json 不一致：" + difference,
         )
     if png is not None:
         if rev.image is None:
             return fail("the thumbnail image is missing", "缺少缩略图")
         w, h, data, params = rev.image
-        if (w, h, data) != (png.width, png.height, png.idat) or int(_get(params, "/Predictor", 0)) != 15:
+        if (w, h, data) != (png.width, png.height, png.idat) or int(
+            _get(params, "/Predictor", 0)
+        ) != 15:
             return fail(
                 "the thumbnail is not the attached viewport screenshot",
                 "缩略图不是所附视口截图",
             )
     elif rev.image is not None:
-        return fail("the page shows an image the certificate does not have", "页面含有证书之外的图片")
+        return fail(
+            "the page shows an image the certificate does not have", "页面含有证书之外的图片"
+        )
     url = certificate_url(base, cert.certificate_id)
     return _ok(
         "pdf_page",
@@ -689,6 +719,40 @@ def _first_difference(actual: bytes, expected: bytes, rev: _Revision) -> str:
         if x != y:
             return f"line {i + 1} shows {_decode_line(x, rev)}, expected {_decode_line(y, rev)}"
     return f"the page has {len(a)} drawing lines, expected {len(e)}"
+
+
+def pdf_checks(data: bytes, trust: Trust, cert: Certificate) -> list[Check]:
+    """Checks (1) to (6) of a certificate PDF that comes with ``cert`` (in an
+    evidence package), then ``pdf_certificate``: the PDF renders ``cert`` itself.
+    A PDF that cannot be read is one failed check, not an error."""
+    try:
+        pdf = read_pdf(data)
+    except MalformedError as e:
+        return [
+            _fail("pdf_certificate", f"certificate.pdf: {e}", f"certificate.pdf 无法读取（{e}）")
+        ]
+    checks, _ = _signature_checks(pdf, trust)
+    attached, manifest, screenshot = _attachment_check(pdf)
+    checks += [attached, _page_check(pdf, manifest, screenshot)]
+    if pdf.certificate.raw != cert.raw:
+        checks.append(
+            _fail(
+                "pdf_certificate",
+                f"certificate.pdf renders certificate {pdf.certificate.certificate_id[:16]}…, "
+                f"not {cert.certificate_id[:16]}…",
+                f"certificate.pdf 呈现的是证书 {pdf.certificate.certificate_id[:16]}…，"
+                f"而非 {cert.certificate_id[:16]}…",
+            )
+        )
+    else:
+        checks.append(
+            _ok(
+                "pdf_certificate",
+                "certificate.pdf carries this package's certificate.json",
+                "certificate.pdf 所附为本证据包的 certificate.json",
+            )
+        )
+    return checks
 
 
 def check_rendering(data: bytes) -> str | None:

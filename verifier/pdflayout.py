@@ -380,7 +380,7 @@ def layout(view: PdfView, metrics: Metrics) -> Page:
     kind_text = kind.get(ev.kind, ev.kind)
     if ev.media_type is not None:
         kind_text += f" · {ev.media_type}"
-    cut |= f.row("类型 Kind", kind_text, max_lines=1)
+    cut |= f.row("类型 Kind", kind_text, max_lines=2)
     f.row("大小 Size", None if ev.size is None else f"{ev.size:,} 字节 bytes")
     f.row("SHA-256", ev.sha256, max_lines=2)
     f.row("SM3", ev.sm3, max_lines=2)

@@ -69,7 +69,14 @@ _TITLES: dict[str, tuple[str, str]] = {
     "pdf_signer": ("PDF signer trusted at signing time", "签名时 PDF 签名人可信"),
     "pdf_timestamp": ("PDF signature timestamp", "PDF 签名时间戳"),
     "pdf_updates": ("nothing appended after the signature", "签名后无追加内容"),
-    "pdf_attachments": ("attached certificate.json and proof.txt", "附件 certificate.json 与 proof.txt"),
+    "pdf_attachments": (
+        "attached certificate.json and proof.txt",
+        "附件 certificate.json 与 proof.txt",
+    ),
+    "pdf_certificate": (
+        "certificate.pdf renders this certificate",
+        "certificate.pdf 呈现本证书",
+    ),
     "pdf_page": ("the page says what the certificate says", "页面内容与证书一致"),
     # certificate
     "certificate_id": ("certificate id", "证书编号"),

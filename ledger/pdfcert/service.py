@@ -30,7 +30,7 @@ from ledger.certificates import get_certificate
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.pdfcert.render import render_pdf
-from ledger.pdfcert.sign import TsaTimeStamper, sign_pdf
+from ledger.pdfcert.sign import sign_pdf, tsa_timestamper
 from ledger.pdfcert.x509 import (
     X509Credential,
     bind_notary_certificate,
@@ -136,14 +136,12 @@ def certificate_pdf(ledger: Ledger, certificate_id: str) -> bytes:
     except VerifierError as e:
         raise LedgerError(f"pdf: {e}") from e
     credential = notary_credential(ledger, cert.issuer_account_id)  # (4)
-    crl = local_crl(
-        ledger.config.home, ledger.config.origin, _revoked_local_certificates(ledger)
-    )
+    crl = local_crl(ledger.config.home, ledger.config.origin, _revoked_local_certificates(ledger))
     tsa = ledger.config.tsa
     signed = sign_pdf(  # (5)
         unsigned,
         credential,
-        timestamper=TsaTimeStamper(tsa.url) if tsa is not None else None,
+        timestamper=tsa_timestamper(tsa.url) if tsa is not None else None,
         crls=[crl] if _local(ledger, credential) else [],
         name=cert.issuer_name,
     )

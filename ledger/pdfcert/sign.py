@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
-from asn1crypto import crl as asn1_crl
-from asn1crypto import keys as asn1_keys
-from asn1crypto import tsp
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ledger.errors import LedgerError
 from ledger.pdfcert.x509 import X509Credential
 
-__all__ = ["FIELD_NAME", "PdfSigningError", "TsaTimeStamper", "sign_pdf"]
+__all__ = ["FIELD_NAME", "PdfSigningError", "sign_pdf", "tsa_timestamper"]
 
 FIELD_NAME = "NotarySignature"
 MAX_TSA_RESPONSE = 64 * 1024
@@ -38,42 +35,51 @@ class PdfSigningError(LedgerError):
     """The PDF could not be signed (the TSA failed, the key was refused...)."""
 
 
-def _timestamper_base() -> type:
+def _import_pyhanko() -> None:
+    """Import pyHanko without the deprecation warnings it triggers in cryptography."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyhanko.sign.signers.pdf_cms  # noqa: F401
+
+
+def tsa_timestamper(url: str, timeout: float = 10.0) -> Any:
+    """pyHanko's TimeStamper over the ledger's RFC 3161 TSA (RFC 3161 §3.4, HTTP).
+
+    pyHanko is imported here, when a PDF is signed, not when the CLI starts.
+    """
+    _import_pyhanko()
+    from asn1crypto import tsp
     from pyhanko.sign.timestamps.api import TimeStamper
 
-    return TimeStamper
+    class _TsaTimeStamper(TimeStamper):
+        async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+            try:
+                async with httpx.AsyncClient(timeout=timeout) as client:
+                    r = await client.post(
+                        url,
+                        content=req.dump(),
+                        headers={
+                            "content-type": "application/timestamp-query",
+                            "accept": "application/timestamp-reply",
+                        },
+                    )
+            except httpx.HTTPError as e:
+                raise PdfSigningError(f"pdf: TSA {url} unreachable ({e})") from e
+            if r.status_code != 200 or len(r.content) > MAX_TSA_RESPONSE:
+                raise PdfSigningError(f"pdf: TSA {url} answered {r.status_code}")
+            try:
+                return tsp.TimeStampResp.load(r.content)
+            except ValueError as e:
+                raise PdfSigningError(f"pdf: TSA {url} sent no timestamp response") from e
+
+    return _TsaTimeStamper(include_nonce=True)  # type: ignore[no-untyped-call]
 
 
-class TsaTimeStamper(_timestamper_base()):  # type: ignore[misc]
-    """pyHanko's TimeStamper over the ledger's RFC 3161 TSA (RFC 3161 §3.4, HTTP)."""
+def _asn1_cert(cert: x509.Certificate) -> Any:
+    from asn1crypto import x509 as asn1_x509
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        super().__init__(include_nonce=True)
-        self.url = url
-        self.timeout = timeout
-
-    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                r = await client.post(
-                    self.url,
-                    content=req.dump(),
-                    headers={
-                        "content-type": "application/timestamp-query",
-                        "accept": "application/timestamp-reply",
-                    },
-                )
-        except httpx.HTTPError as e:
-            raise PdfSigningError(f"pdf: TSA {self.url} unreachable ({e})") from e
-        if r.status_code != 200 or len(r.content) > MAX_TSA_RESPONSE:
-            raise PdfSigningError(f"pdf: TSA {self.url} answered {r.status_code}")
-        try:
-            return tsp.TimeStampResp.load(r.content)
-        except ValueError as e:
-            raise PdfSigningError(f"pdf: TSA {self.url} sent no timestamp response") from e
-
-
-def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
@@ -81,11 +87,17 @@ def sign_pdf(
     unsigned: bytes,
     credential: X509Credential,
     *,
-    timestamper: TsaTimeStamper | None = None,
+    timestamper: Any = None,
     crls: Sequence[x509.CertificateRevocationList] = (),
     name: str | None = None,
 ) -> bytes:
-    """Sign ``unsigned`` (a complete PDF) and return the signed file."""
+    """Sign ``unsigned`` (a complete PDF) and return the signed file.
+
+    ``timestamper`` comes from :func:`tsa_timestamper` (None: no signature timestamp).
+    """
+    _import_pyhanko()
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import keys as asn1_keys
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko.sign.validation.dss import DocumentSecurityStore

@@ -10,9 +10,9 @@ trust file (``notary_ca_roots``), so a court pins them like every other key.
 
 Files in ``HOME/keys`` (private keys mode 0600, never overwritten in place)::
 
-    notary-ca.key, notary-ca.pem           the local CA (ECDSA P-256, 20 years)
-    notary-<account id>.x509.key           the notary's PDF-signing key
-    notary-<account id>.x509.pem           its certificate, then its chain
+    x509-ca.key, x509-ca.pem               the local notary CA (ECDSA P-256, 20 years)
+    x509-notary-<account id>.key           a notary's PDF-signing key
+    x509-notary-<account id>.pem           its certificate, then its chain
 
 A notary certificate must allow digitalSignature or nonRepudiation, use
 ECDSA P-256 or RSA (at least 2048 bits), and match its key.
@@ -46,10 +46,11 @@ __all__ = [
     "local_crl",
     "notary_ca_roots",
     "notary_credential_paths",
+    "parse_credential",
 ]
 
-CA_KEY = "notary-ca.key"
-CA_CERT = "notary-ca.pem"
+CA_KEY = "x509-ca.key"
+CA_CERT = "x509-ca.pem"
 CA_YEARS = 20
 NOTARY_DAYS = 2 * 365
 CRL_DAYS = 7
@@ -77,7 +78,7 @@ def _keys(home: Path) -> Path:
 def notary_credential_paths(home: Path, account_id: str) -> tuple[Path, Path]:
     """(certificate chain PEM, private key PEM) of a notary's X.509 credential."""
     keys = _keys(home)
-    return keys / f"notary-{account_id}.x509.pem", keys / f"notary-{account_id}.x509.key"
+    return keys / f"x509-notary-{account_id}.pem", keys / f"x509-notary-{account_id}.key"
 
 
 def _write_private(path: Path, key: SigningKey) -> None:
@@ -276,10 +277,8 @@ def check_credential(chain: tuple[x509.Certificate, ...], key: SigningKey, where
             raise InvalidInput(f"{where}: the chain is out of order or broken ({e})") from e
 
 
-def bind_notary_certificate(
-    home: Path, account_id: str, cert_pem: bytes, key_pem: bytes
-) -> X509Credential:
-    """Bind an operator-supplied certificate (then its chain) and key to a notary."""
+def parse_credential(cert_pem: bytes, key_pem: bytes) -> X509Credential:
+    """An operator-supplied certificate (then its chain) and key, checked."""
     where = "x509"
     try:
         chain = tuple(x509.load_pem_x509_certificates(cert_pem))
@@ -292,7 +291,14 @@ def bind_notary_certificate(
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise InvalidInput(f"{where}: the key must be ECDSA P-256 or RSA")
     check_credential(chain, key, where)
-    credential = X509Credential(chain=chain, key=key)
+    return X509Credential(chain=chain, key=key)
+
+
+def bind_notary_certificate(
+    home: Path, account_id: str, cert_pem: bytes, key_pem: bytes
+) -> X509Credential:
+    """Bind an operator-supplied certificate (then its chain) and key to a notary."""
+    credential = parse_credential(cert_pem, key_pem)
     _store(home, account_id, credential)
     return credential
 
@@ -315,7 +321,7 @@ def notary_ca_roots(home: Path, origin: str) -> list[x509.Certificate]:
     ca_cert, _ = ensure_local_ca(home, origin)
     roots = [ca_cert]
     seen = {ca_cert.fingerprint(hashes.SHA256())}
-    for path in sorted(_keys(home).glob("notary-*.x509.pem")):
+    for path in sorted(_keys(home).glob("x509-notary-*.pem")):
         top = _read_chain(path)[-1]
         if top.issuer == top.subject and top.fingerprint(hashes.SHA256()) not in seen:
             seen.add(top.fingerprint(hashes.SHA256()))
