@@ -130,7 +130,18 @@ def sign_pdf(
     DocumentSecurityStore.supply_dss_in_writer(
         writer, None, certs=chain, crls=asn1_crls, embed_roots=True
     )
-    pdf_signer = signers.PdfSigner(
+    from pyhanko.sign.signers import constants
+
+    class _Pdf17Signer(signers.PdfSigner):
+        def register_extensions(self, pdf_out: Any, *, md_algorithm: str) -> None:
+            # PDF/A-3 is PDF 1.7. pyHanko would declare ISO/TS 32002 for an
+            # ECDSA key, raising the catalog's /Version to 2.0; declare the
+            # ETSI PAdES extension only (ECDSA in CMS is read by every PAdES
+            # validator, pdfsig included).
+            pdf_out.ensure_output_version(version=(1, 7))
+            pdf_out.register_extension(constants.ESIC_EXTENSION_1)
+
+    pdf_signer = _Pdf17Signer(
         meta,
         signer=signer,
         timestamper=timestamper,

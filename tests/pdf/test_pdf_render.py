@@ -59,6 +59,10 @@ def test_pdfa_parts_are_there(world: PdfWorld) -> None:
     assert b"/AFRelationship /Source" in data and b"/AFRelationship /Supplement" in data
     assert b"/Encrypt" not in data and b"/JavaScript" not in data
     assert data.startswith(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    # Signing keeps it a PDF 1.7 file (PDF/A-3): no PDF 2.0 version or extension.
+    signed = world.file_pdf.read_bytes()
+    assert b"/Version /2.0" not in signed and b"/ISO_" not in signed
+    assert b"/ESIC" in signed  # the ETSI PAdES extension
     out = run("qpdf", "--check", world.file_pdf)
     assert out.returncode == 0 and "No syntax or stream encoding errors" in out.stdout
     attached = run("pdfdetach", "-list", world.file_pdf).stdout
@@ -195,3 +199,38 @@ def test_font_subset_is_small_and_exact(world: PdfWorld) -> None:
         hashlib.sha256(sub.cff).digest()
         == hashlib.sha256(face.subset(list("存证A"), "ABCDEF").cff).digest()
     )
+
+
+def test_srgb_profile_is_a_well_formed_icc_v2_profile() -> None:
+    import struct
+
+    from ledger.pdfcert.icc import srgb_profile
+
+    icc = srgb_profile()
+    assert struct.unpack(">I", icc[:4])[0] == len(icc)
+    assert icc[8:10] == b"\x02\x10" and icc[12:24] == b"mntrRGB XYZ " and icc[36:40] == b"acsp"
+    (count,) = struct.unpack(">I", icc[128:132])
+    tags = {}
+    for i in range(count):
+        sig, off, size = struct.unpack(">4sII", icc[132 + 12 * i : 144 + 12 * i])
+        assert off % 4 == 0 and off + size <= len(icc)
+        tags[sig] = icc[off : off + size]
+    assert set(tags) == {
+        b"desc",
+        b"cprt",
+        b"wtpt",
+        b"rXYZ",
+        b"gXYZ",
+        b"bXYZ",
+        b"rTRC",
+        b"gTRC",
+        b"bTRC",
+    }
+    curve = tags[b"rTRC"]
+    (n,) = struct.unpack(">I", curve[8:12])
+    values = struct.unpack(f">{n}H", curve[12 : 12 + 2 * n])
+    assert values[0] == 0 and values[-1] == 65535 and list(values) == sorted(values)
+    # The primaries add up to the D50 white point (within rounding).
+    xyz = [struct.unpack(">3i", tags[t][8:20]) for t in (b"rXYZ", b"gXYZ", b"bXYZ")]
+    white = struct.unpack(">3i", tags[b"wtpt"][8:20])
+    assert all(abs(sum(c[i] for c in xyz) - white[i]) < 40 for i in range(3))
