@@ -345,10 +345,16 @@ def _pyhanko() -> None:
         import pyhanko.sign.validation  # noqa: F401
 
 
-def _claimed_time(embedded: Any) -> tuple[datetime | None, bool]:
-    """(signing time to validate at, whether it comes from a timestamp token)."""
+def _claimed_time(embedded: Any, trust: Trust) -> tuple[datetime | None, bool]:
+    """(signing time to validate at, whether it comes from a timestamp token).
+
+    The token's genTime is used when the trust file names TSA roots (check (3)
+    then decides whether the token is trusted); otherwise the time the signer
+    states, since an unchecked token proves nothing."""
     attrs = embedded.signer_info["unsigned_attrs"]
-    if attrs.native is not None:
+    if not trust.tsa_roots:
+        attrs = None
+    if attrs is not None and attrs.native is not None:
         for attr in attrs:
             if attr["type"].native == "signature_time_stamp_token":
                 token = attr["values"][0]
@@ -392,7 +398,7 @@ def _signature_checks(pdf: PdfCertificate, trust: Trust) -> tuple[list[Check], b
     from pyhanko.sign.validation import validate_pdf_signature
 
     sig = pdf.embedded
-    moment, from_token = _claimed_time(sig)
+    moment, from_token = _claimed_time(sig, trust)
     tsa_vc = _context(pdf.data, trust_roots=_asn1(trust.tsa_roots))
     signer_vc = _context(
         pdf.data,
@@ -446,7 +452,7 @@ def _signature_checks(pdf: PdfCertificate, trust: Trust) -> tuple[list[Check], b
             )
         )
     checks.append(_signer_check(pdf, trust, status, moment, from_token, subject))
-    checks.append(_timestamp_check(trust, status, from_token))
+    checks.append(_timestamp_check(trust, status))
     checks.append(_updates_check(pdf, status))
     return checks, intact and checks[-1].ok
 
@@ -501,9 +507,9 @@ def _signer_check(
     )
 
 
-def _timestamp_check(trust: Trust, status: Any, from_token: bool) -> Check:
+def _timestamp_check(trust: Trust, status: Any) -> Check:
     ts = status.timestamp_validity
-    if not from_token or ts is None:
+    if ts is None:
         return Check(
             "pdf_timestamp",
             NOT_APPLICABLE,
@@ -512,10 +518,12 @@ def _timestamp_check(trust: Trust, status: Any, from_token: bool) -> Check:
         )
     when = format_utc(ts.timestamp)
     if not trust.tsa_roots:
-        return _fail(
+        return Check(
             "pdf_timestamp",
-            f"a signature timestamp says {when}, but the trust file lists no TSA roots",
-            f"签名时间戳为 {when}，但信任文件未列出时间戳机构根证书",
+            NOT_APPLICABLE,
+            f"the trust file lists no TSA roots: the signature timestamp ({when}) is not "
+            "checked and the signing time is the signer's statement",
+            f"信任文件未列出时间戳机构根证书：签名时间戳（{when}）未检查，签名时间为签名人自述",
         )
     if not (ts.intact and ts.valid):
         return _fail(

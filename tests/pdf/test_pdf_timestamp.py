@@ -113,3 +113,13 @@ def _trust_file(stamped: Stamped) -> Path:
     path = stamped.root / "trust.json"
     path.write_text(json.dumps(stamped.trust))
     return path
+
+
+def test_without_tsa_roots_the_token_is_not_relied_on(stamped: Stamped) -> None:
+    doc = {**stamped.trust, "tsa_roots": []}
+    report = verify_pdf(stamped.pdf, load_trust(json.dumps(doc).encode()))
+    checks = {c.key: c for c in report.checks}
+    assert checks["pdf_timestamp"].status == "not_applicable"
+    assert "is not checked" in checks["pdf_timestamp"].reason
+    assert "(time stated by the signer)" in checks["pdf_signer"].reason
+    assert checks["pdf_signer"].status == "passed"
