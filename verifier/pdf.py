@@ -30,7 +30,8 @@ report order,
     link says the same, and the thumbnail is the attached screenshot;
 (7) the checks of :func:`verifier.certificate.verify_certificate` on the
     attached ``certificate.json``, exactly as ``evidence-verify certificate``
-    runs them (with the evidence files and log view given).
+    runs them (with the evidence files and log view given; for a web capture
+    without files, the attached manifest is the deposited file).
 
 The signature is checked by pyHanko (and its certificate validator); the
 page comparison reads the PDF's own widths and ``ToUnicode`` maps, so no font
@@ -57,7 +58,7 @@ from verifier.certificate import (
     LogStatus,
     verify_certificate,
 )
-from verifier.digest import FileDigest
+from verifier.digest import FileDigest, digest_stream
 from verifier.errors import MalformedError
 from verifier.pdflayout import (
     BOLD,
@@ -107,12 +108,6 @@ class _Font:
 
     chars: dict[int, str]
     widths: dict[int, int]
-
-    def code(self, ch: str) -> int | None:
-        for code, c in self.chars.items():
-            if c == ch:
-                return code
-        return None
 
 
 class _PdfMetrics:
@@ -803,5 +798,9 @@ def verify_pdf(
     checks.append(_page_check(pdf, manifest, screenshot))  # (6)
     if log is None and log_status is not None:
         log = log_status(pdf.certificate)
+    attached_manifest = pdf.signed.attachments.get(MANIFEST_FILE_NAME)
+    if not files and manifest is not None and attached_manifest is not None:
+        # A capture's deposited file is its manifest, which the PDF carries.
+        files = [digest_stream(io.BytesIO(attached_manifest).read, MANIFEST_FILE_NAME)]
     checks += verify_certificate(pdf.certificate, trust, files, log=log)  # (7)
     return Report("pdf", label, tuple(checks), pdf.certificate.facts())

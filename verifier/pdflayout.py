@@ -29,11 +29,13 @@ import struct
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from verifier.capture import CaptureManifest
 from verifier.certificate import Certificate
 from verifier.errors import MalformedError
+from verifier.trust import parse_utc
 
 __all__ = [
     "BOLD",
@@ -224,10 +226,6 @@ def token_time(token: bytes | None) -> str | None:
 
 def _beijing(t: str) -> str:
     """A log time (``...Z``) with its China Standard Time (UTC+8) beside it."""
-    from datetime import timedelta
-
-    from verifier.trust import parse_utc
-
     local = parse_utc(t, "time") + timedelta(hours=8)
     return f"{t}（北京时间 {local:%Y-%m-%d %H:%M:%S}）"
 
