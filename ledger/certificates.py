@@ -117,7 +117,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     The log key; the witness keys and quorum and the TSA roots configured
     for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
     ever registered, valid from its registration until its revocation (if
-    any). A court should pin this file once, from a trustworthy channel,
+    any); the CA roots of the notaries' X.509 certificates (PDF signatures).
+    A court should pin this file once, from a trustworthy channel,
     rather than fetch it next to the evidence.
     """
     notaries = []
@@ -136,6 +137,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
             }
         )
     anchoring = trust_anchoring(ledger)
+    from ledger.pdfcert.service import notary_ca_roots_pem
+
     return {
         "format": TRUST_FORMAT,
         "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
@@ -143,6 +146,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
         "notaries": notaries,
         "tsa_roots": anchoring["tsa_roots"],
         **({"tsas": anchoring["tsas"]} if "tsas" in anchoring else {}),
+        "notary_ca_roots": notary_ca_roots_pem(ledger),
     }
 
 
@@ -292,9 +296,12 @@ def _evidence_streams(
 def write_certificate_package(ledger: Ledger, certificate_id: str, out: BinaryIO) -> None:
     """Write the evidence package of a certificate to a seekable stream."""
     cert = Certificate.from_json(get_certificate(ledger, certificate_id))
+    from ledger.pdfcert.service import certificate_pdf
+
+    pdf = certificate_pdf(ledger, certificate_id)
     try:
         with _evidence_streams(ledger, cert) as (evidence, artefacts):
-            write_package(out, cert, evidence, artefacts)
+            write_package(out, cert, evidence, artefacts, pdf=pdf)
     except VerifierError as e:
         raise LedgerError(str(e)) from e
 

@@ -27,6 +27,7 @@ __all__ = [
     "SealPolicy",
     "TsaConfig",
     "WitnessEntry",
+    "check_public_url",
     "load_config",
     "save_config",
 ]
@@ -125,6 +126,15 @@ class Config:
         """The first TSA: the only one of a single-TSA configuration."""
         return self.tsas[0] if self.tsas else None
 
+    public_base_url: str | None = None
+    """Where the web console is public (the PDF certificate's QR code opens
+    ``{public_base_url}/c/{certificate_id}``); None: ``https://`` + the origin's host."""
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, or its default."""
+        return self.public_base_url or "https://" + self.origin.split("/")[0]
+
     @property
     def key_path(self) -> Path:
         return self.home / "keys" / "log.key"
@@ -181,6 +191,7 @@ def load_config(home: Path) -> Config:
             capture=_capture(raw.get("capture")),
             # Homes made before the choice existed kept their files on disk.
             blobs=str(raw.get("blobs", "fs")),
+            public_base_url=raw.get("public_base_url"),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
@@ -189,6 +200,7 @@ def load_config(home: Path) -> Config:
     if cfg.blobs not in BLOB_KINDS:
         raise ConfigError(f"config: {path}: blobs must be one of {', '.join(BLOB_KINDS)}")
     check_anchoring(cfg, str(path))
+    check_public_url(cfg, str(path))
     return replace(cfg, capture=check_capture(cfg.capture, str(path)))
 
 
@@ -261,6 +273,18 @@ def check_tsas(cfg: Config, where: str) -> None:
             f"config: {where}: TSA quorum {cfg.tsa_quorum} is not between {low} and "
             f"{len(urls)} (the number of TSAs)"
         )
+
+
+def check_public_url(cfg: Config, where: str) -> None:
+    """Refuse a public base URL the PDF certificate could not show safely."""
+    from verifier.pdflayout import check_base_url
+
+    if cfg.public_base_url is None:
+        return
+    try:
+        check_base_url(cfg.public_base_url)
+    except MalformedError as e:
+        raise ConfigError(f"config: {where}: {e}") from e
 
 
 def save_config(cfg: Config) -> None:

@@ -84,6 +84,9 @@ class Ledger:
             cfg.key_path.unlink()
             raise
         save_config(cfg)
+        from ledger.pdfcert.x509 import ensure_local_ca  # the notary CA for PDF signatures
+
+        ensure_local_ca(home, origin)
         ledger = cls(cfg, store, load_signer(cfg.key_path, origin))
         ledger.seal()
         return ledger

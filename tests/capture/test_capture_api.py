@@ -131,7 +131,8 @@ def test_capture_to_verified_evidence_package(tmp_path: Path, pki: Pki) -> None:
         names = z.namelist()
         manifest = json.loads(z.read("evidence/capture-manifest.json"))
     artefacts = [f"capture/{a['path']}" for a in manifest["artefacts"]]
-    assert names[4:] == artefacts and len(artefacts) == 6
+    assert names[3] == "certificate.pdf"
+    assert names[5:] == artefacts and len(artefacts) == 6
     for name in artefacts:
         assert checks[("capture_artefact", name)]["status"] == "passed", name
 
