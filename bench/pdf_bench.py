@@ -42,6 +42,7 @@ from ledger.pdfcert.render import render_pdf
 from ledger.pdfcert.service import certificate_pdf, notary_credential
 from ledger.pdfcert.sign import sign_pdf
 from ledger.pdfcert.x509 import local_crl
+from ledger.services import OPERATOR, Services
 
 TITLES = ["采购合同", "设计稿 v{}", "Software licence {}", "商标注册证明", "会议纪要 {} 号"]
 
@@ -68,9 +69,15 @@ def main() -> None:
             data = f"bench evidence {i}\n".encode() * 20
             title = TITLES[i % len(TITLES)].format(i) + f" 第{i}份"
             ids.append(
-                ledger.deposit_file(
-                    io.BytesIO(data), title=title, file_name=f"e{i}.txt", media_type="text/plain"
-                ).evidence_id
+                Services(ledger)
+                .deposits.deposit_file(
+                    OPERATOR,
+                    io.BytesIO(data),
+                    title=title,
+                    file_name=f"e{i}.txt",
+                    media_type="text/plain",
+                )
+                .evidence_id
             )
         ledger.seal()
         certs = [issue_certificate(ledger, e, notary.account_id).certificate_id for e in ids]

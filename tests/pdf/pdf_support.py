@@ -26,6 +26,7 @@ from ledger.certificates import issue_certificate, trust_export
 from ledger.core import Ledger
 from ledger.events import evidence_deposited, format_time
 from ledger.pdfcert.service import certificate_pdf
+from ledger.services import OPERATOR, Services
 from verifier.canonical import canonicalize
 
 ORIGIN = "pdf.test/log"
@@ -166,9 +167,18 @@ def build_pdf_world(root: Path) -> PdfWorld:
     evidence = root / "contract.txt"
     evidence.write_bytes(FILE_CONTENT)
     with evidence.open("rb") as fh:
-        file_id = ledger.deposit_file(
-            fh, title=BIDI_TITLE, file_name="contract.txt", media_type="text/plain", owner="ACME"
-        ).evidence_id
+        file_id = (
+            Services(ledger)
+            .deposits.deposit_file(
+                OPERATOR,
+                fh,
+                title=BIDI_TITLE,
+                file_name="contract.txt",
+                media_type="text/plain",
+                owner="ACME",
+            )
+            .evidence_id
+        )
     long = evidence_deposited(
         kind="hash",
         sha256=hashlib.sha256(b"long").hexdigest(),

@@ -24,6 +24,7 @@ from ledger.certificates import issue_certificate, trust_export
 from ledger.config import TsaConfig, load_config, save_config
 from ledger.core import Ledger
 from ledger.pdfcert.service import certificate_pdf
+from ledger.services import OPERATOR, Services
 from verifier.pdf import verify_pdf
 from verifier.trust import load_trust
 
@@ -49,7 +50,11 @@ def stamped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stamped]:
         led = configure(led, [], 0, (s.tsa.url, s.ca.cert))
         try:
             create_account(led, "notary", "Notary Li")
-            eid = led.deposit_file(io.BytesIO(b"stamped\n"), file_name="s.txt").evidence_id
+            eid = (
+                Services(led)
+                .deposits.deposit_file(OPERATOR, io.BytesIO(b"stamped\n"), file_name="s.txt")
+                .evidence_id
+            )
             led.seal()
             s.cid = issue_certificate(led, eid, "Notary Li").certificate_id
             s.pdf.write_bytes(certificate_pdf(led, s.cid))
