@@ -164,6 +164,7 @@ def build_pdf_world(root: Path) -> PdfWorld:
     home = root / "home"
     ledger = Ledger.init(home, origin=ORIGIN)
     notary = create_account(ledger, "notary", NOTARY)
+    create_account(ledger, "rights_holder", "ACME")
     evidence = root / "contract.txt"
     evidence.write_bytes(FILE_CONTENT)
     with evidence.open("rb") as fh:

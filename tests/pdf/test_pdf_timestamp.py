@@ -101,7 +101,7 @@ def test_a_stranger_tsa_root_fails_the_timestamp(stamped: Stamped, tmp_path: Pat
 def test_tsa_down_is_one_line_error(stamped: Stamped) -> None:
     home = stamped.root / "home"
     cfg = load_config(home)
-    save_config(replace(cfg, tsa=TsaConfig(url="http://127.0.0.1:9/", roots=cfg.tsa.roots)))
+    save_config(replace(cfg, tsas=(TsaConfig(url="http://127.0.0.1:9/", roots=cfg.tsa.roots),)))
     try:
         p = el(home, "certificate", "pdf", stamped.cid, stamped.root / "x.pdf")
         assert p.returncode == 1
