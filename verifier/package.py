@@ -300,6 +300,8 @@ def write_package(
     cert: Certificate,
     evidence: BinaryIO | None = None,
     artefacts: Sequence[BinaryIO] = (),
+    *,
+    include_private: bool = False,
 ) -> None:
     """Write a package for ``cert`` to the seekable ``out``.
 
@@ -307,7 +309,9 @@ def write_package(
     hash-only); it is streamed, and its size and SHA-256 must equal the
     certificate's or :class:`MalformedError` is raised. For a capture, the
     deposited file is the capture manifest and ``artefacts`` are the files it
-    lists, in its order, each checked against the manifest as it is written.
+    lists, in its order, each checked against the manifest as it is written:
+    its public artefacts, or with ``include_private`` all of them (private
+    artefacts hold secrets typed during the capture).
     """
     ev = cert.evidence
     if (evidence is None) != (ev.kind == "hash"):
@@ -359,12 +363,13 @@ def write_package(
         head = stream(evidence_member_name(ev), ev.size, ev.sha256, evidence)
         if ev.kind == "capture":
             manifest = CaptureManifest.from_json(head)
-            if len(artefacts) != len(manifest.artefacts):
+            packaged = manifest.packaged(include_private)
+            if len(artefacts) != len(packaged):
                 raise MalformedError(
-                    f"package: the manifest lists {len(manifest.artefacts)} artefacts, "
+                    f"package: the manifest lists {len(packaged)} artefacts to package, "
                     f"{len(artefacts)} given"
                 )
-            for a, source in zip(manifest.artefacts, artefacts, strict=True):
+            for a, source in zip(packaged, artefacts, strict=True):
                 stream(a.member, a.size, a.sha256, source)
     if artefacts and ev.kind != "capture":
         raise MalformedError("package: only a capture has artefacts")
@@ -678,9 +683,9 @@ def _check_members(
     expected = [README, CERTIFICATE, PROOF]
     if cert.evidence.kind != "hash":
         expected.append(evidence_member_name(cert.evidence))
-    if manifest is not None:
-        expected += manifest.members()
     actual = list(pkg.names())
+    if manifest is not None:
+        expected += manifest.members(present=actual)
     missing = [n for n in expected if n not in actual]
     unexpected = [n for n in actual if n not in expected]
     if cert.evidence.kind == "capture" and manifest is None:
