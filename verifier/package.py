@@ -42,6 +42,7 @@ from typing import BinaryIO
 
 from verifier.capture import (
     ARTEFACT_DIR,
+    MAX_ARTEFACTS,
     MAX_MANIFEST_SIZE,
     CaptureManifest,
     manifest_check,
@@ -74,7 +75,8 @@ README = "README.txt"
 CERTIFICATE = "certificate.json"
 PROOF = "proof.txt"
 EVIDENCE_DIR = "evidence/"
-MAX_MEMBERS = 16
+MAX_MEMBERS = 4 + MAX_ARTEFACTS
+"""README, certificate, proof, the evidence file and a capture's artefacts."""
 MAX_README = 64 << 10
 MAX_PROOF = 1 << 20
 MAX_NAME = 255

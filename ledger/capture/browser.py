@@ -238,7 +238,11 @@ class _Session:
             reason = str(e).removeprefix("capture: ")
             _listed(self.pc.refused, {"url": url[:2000], "reason": reason})
             if main_frame:
+                # Cancelled rather than blocked: the browser stays on the page it
+                # shows instead of committing an error page.
                 self.blocked.append({"url": url[:2000], "reason": reason})
+                await _abort(route, "aborted")
+                return
             await _abort(route, "blockedbyclient")
             return
         except LimitReached:

@@ -113,14 +113,11 @@ class CaptureOptions:
     def from_json(cls, obj: Mapping[str, Any]) -> CaptureOptions:
         """Options from their JSON form (steps parsed and validated).
 
-        A secret text is never stored, so options read back from a record
-        whose steps typed a secret cannot run again; they are refused.
+        :meth:`to_json` keeps no secret text, so options read back from a record
+        whose steps typed a secret are refused (the text must be given again).
         """
         data = dict(obj)
         raw_steps = data.pop("steps", None) or []
-        for s in raw_steps:
-            if isinstance(s, dict) and s.get("secret") is True and s.get("text") is None:
-                raise InvalidInput("capture: the secret text of a step was not kept; give it again")
         try:
             return cls(**data, steps=parse_steps(raw_steps) if raw_steps else ())
         except TypeError as e:

@@ -88,10 +88,18 @@ ENCODER_ARGS = (
     "expr:gte(t,n_forced*2)",
     "-preset",
     "veryfast",
+    # No look-ahead buffer: frames leave the encoder as they come, so the file
+    # stops close to the byte limit and a stopped recording loses nothing.
+    "-tune",
+    "zerolatency",
     "-crf",
     "26",
     "-pix_fmt",
     "yuv420p",
+    # Millisecond time base in the encoder and in the file: without the first,
+    # ffmpeg rounds times to a guessed frame rate (205 ms becomes 200 ms).
+    "-enc_time_base",
+    "1/1000",
     "-video_track_timescale",
     "1000",
     "-movflags",
@@ -171,6 +179,12 @@ class _Item:
     boxes: asyncio.Future[list[Box]] | None = None
     """Where the secret elements were when the frame arrived (being measured)."""
     masks: list[Box] = field(default_factory=list)
+
+
+def fs_limit(max_bytes: int) -> int:
+    """Where ffmpeg stops writing (``-fs``): below the limit by what it writes
+    after stopping (the last frame and the index), so the file stays within it."""
+    return max(1, max_bytes - max(max_bytes // 16, 16 << 10))
 
 
 @functools.lru_cache(maxsize=4)
@@ -339,7 +353,8 @@ class ScreenRecorder:
                         *("-hide_banner", "-nostats", "-loglevel", "error"),
                         *("-f", "matroska", "-i", "pipe:0", "-map", "0:v:0"),
                         *("-fps_mode", "passthrough", *ENCODER_ARGS),
-                        *("-fs", str(self._cfg.max_video_bytes), "-y", str(self.path)),
+                        *("-fs", str(fs_limit(self._cfg.max_video_bytes))),
+                        *("-y", str(self.path)),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
@@ -389,6 +404,14 @@ class ScreenRecorder:
         await self._close_encoder()
         if self._t0 is None:
             raise CaptureFailed("recording_error", "the browser sent no screencast frame")
+        size = self.path.stat().st_size
+        if size > self._cfg.max_video_bytes:  # ffmpeg wrote more after stopping than reserved
+            raise CaptureFailed(
+                "limit_exceeded",
+                f"the video has {size} bytes, more than {self._cfg.max_video_bytes} "
+                "(video size limit)",
+                limit="video_bytes",
+            )
         return await asyncio.to_thread(self._probe)
 
     async def abort(self) -> None:
@@ -430,8 +453,6 @@ class ScreenRecorder:
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
             self._pending.append(item)
-            if self._t0 is None or (t < self._t0 and self._emitted is None):
-                self._t0 = t
         session = int(params["sessionId"])
         if len(self._pending) > MAX_PENDING:
             self._unacked = session
@@ -467,6 +488,8 @@ class ScreenRecorder:
                 ready += sorted(self._pending, key=lambda i: i.time)
                 self._pending = []
             for item in ready:
+                if self._t0 is None:
+                    self._t0 = item.time  # the first frame drawn is time 0
                 await self._gaps(loop, item.time)
                 if item.boxes is not None:
                     item.masks = await item.boxes
