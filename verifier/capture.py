@@ -432,9 +432,7 @@ def _secrets(value: object, artefacts: Mapping[str, Artefact]) -> None:
         named.add(_named(name, artefacts, f"{where}: private_artefacts").name)
     marked = {a.name for a in artefacts.values() if a.private}
     if named != marked:
-        raise MalformedError(
-            f"{where}: private_artefacts differs from the artefacts marked private"
-        )
+        raise MalformedError(f"{where}: private_artefacts are not the artefacts marked private")
 
 
 def expected_members(manifest: CaptureManifest | None) -> Sequence[str]:

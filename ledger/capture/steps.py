@@ -127,7 +127,7 @@ class Step:
 
 
 def _where(i: int, action: object = None) -> str:
-    return f"steps[{i}]" + (f" ({action})" if isinstance(action, str) else "")
+    return f"steps[{i}]" + (f" ({action[:20]})" if isinstance(action, str) else "")
 
 
 def _text(obj: dict[str, Any], member: str, limit: int, where: str) -> str:
