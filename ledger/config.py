@@ -73,6 +73,12 @@ class CaptureConfig:
     are not public (loopback, private, link-local...): empty by default, so
     every such target is refused. ``ca_file`` is a PEM file of extra roots the
     platform's fetcher trusts besides the system store.
+
+    Recorded captures: ``max_duration`` bounds the ``duration`` option,
+    ``max_steps`` and ``max_steps_seconds`` the scripted steps (their number,
+    and their waits and timeouts added up), ``max_video_bytes`` the video
+    file; ``ffmpeg`` and ``ffprobe`` encode and measure it, ``font`` draws
+    the clock and URL on every frame.
     """
 
     allow: tuple[str, ...] = ()
@@ -83,6 +89,13 @@ class CaptureConfig:
     max_seconds: int = 60
     chromium: str = "/usr/bin/chromium"
     ca_file: str | None = None
+    max_duration: int = 300
+    max_steps: int = 50
+    max_steps_seconds: int = 300
+    max_video_bytes: int = 256 * 1024**2
+    ffmpeg: str = "/usr/bin/ffmpeg"
+    ffprobe: str = "/usr/bin/ffprobe"
+    font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 
 
 def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
@@ -95,7 +108,9 @@ def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
             raise ConfigError(
                 f"config: {where}: capture allow: {cidr!r} is not a CIDR range"
             ) from e
-    if min(c.concurrency, c.queue_max, c.max_bytes, c.max_requests, c.max_seconds) < 1:
+    limits = (c.concurrency, c.queue_max, c.max_bytes, c.max_requests, c.max_seconds)
+    recording = (c.max_duration, c.max_steps, c.max_steps_seconds, c.max_video_bytes)
+    if min(*limits, *recording) < 1:
         raise ConfigError(f"config: {where}: capture limits must be positive")
     return replace(c, allow=tuple(nets))
 

@@ -45,6 +45,7 @@ from typing import BinaryIO
 
 from verifier.capture import (
     ARTEFACT_DIR,
+    MAX_ARTEFACTS,
     MAX_MANIFEST_SIZE,
     CaptureManifest,
     manifest_check,
@@ -79,7 +80,8 @@ PROOF = "proof.txt"
 CERTIFICATE_PDF = "certificate.pdf"
 MAX_PDF = 64 << 20
 EVIDENCE_DIR = "evidence/"
-MAX_MEMBERS = 16
+MAX_MEMBERS = 4 + MAX_ARTEFACTS
+"""README, certificate, proof, the evidence file and a capture's artefacts."""
 MAX_README = 64 << 10
 MAX_PROOF = 1 << 20
 MAX_NAME = 255
@@ -311,6 +313,7 @@ def write_package(
     artefacts: Sequence[BinaryIO] = (),
     *,
     pdf: bytes | None = None,
+    include_private: bool = False,
 ) -> None:
     """Write a package for ``cert`` to the seekable ``out``.
 
@@ -320,7 +323,9 @@ def write_package(
     hash-only); it is streamed, and its size and SHA-256 must equal the
     certificate's or :class:`MalformedError` is raised. For a capture, the
     deposited file is the capture manifest and ``artefacts`` are the files it
-    lists, in its order, each checked against the manifest as it is written.
+    lists, in its order, each checked against the manifest as it is written:
+    its public artefacts, or with ``include_private`` all of them (private
+    artefacts hold secrets typed during the capture).
     """
     ev = cert.evidence
     if (evidence is None) != (ev.kind == "hash"):
@@ -374,12 +379,13 @@ def write_package(
         head = stream(evidence_member_name(ev), ev.size, ev.sha256, evidence)
         if ev.kind == "capture":
             manifest = CaptureManifest.from_json(head)
-            if len(artefacts) != len(manifest.artefacts):
+            packaged = manifest.packaged(include_private)
+            if len(artefacts) != len(packaged):
                 raise MalformedError(
-                    f"package: the manifest lists {len(manifest.artefacts)} artefacts, "
+                    f"package: the manifest lists {len(packaged)} artefacts to package, "
                     f"{len(artefacts)} given"
                 )
-            for a, source in zip(manifest.artefacts, artefacts, strict=True):
+            for a, source in zip(packaged, artefacts, strict=True):
                 stream(a.member, a.size, a.sha256, source)
     if artefacts and ev.kind != "capture":
         raise MalformedError("package: only a capture has artefacts")
@@ -702,9 +708,9 @@ def _check_members(
         expected.append(CERTIFICATE_PDF)
     if cert.evidence.kind != "hash":
         expected.append(evidence_member_name(cert.evidence))
-    if manifest is not None:
-        expected += manifest.members()
     actual = list(pkg.names())
+    if manifest is not None:
+        expected += manifest.members(present=actual)
     missing = [n for n in expected if n not in actual]
     unexpected = [n for n in actual if n not in expected]
     if cert.evidence.kind == "capture" and manifest is None:

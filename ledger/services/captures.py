@@ -57,8 +57,10 @@ class CaptureService:
     def create(
         self, actor: Actor, url: str, options: CaptureOptions, title: str | None = None
     ) -> CaptureJob:
-        """Queue a capture of ``url`` for ``actor``; QueueFull when busy."""
+        """Queue a capture of ``url`` for ``actor``; QueueFull when busy;
+        InvalidInput when the options exceed the operator's limits."""
         authorize(actor, "capture.create")
+        options.check_limits(self._ledger.config.capture)
         return self.pool.submit(url, options, actor.account_id or None, title)
 
     def get(self, actor: Actor, job_id: str) -> CaptureJob:

@@ -363,3 +363,61 @@ def test_a_job_whose_heartbeat_stopped_reads_as_interrupted(job_store: JobStore)
         pool.shutdown()
     time.sleep(1.3)  # finished jobs need no heartbeat
     assert store.load(held.job_id).status == "complete"  # type: ignore[union-attr]
+
+
+def test_recorded_capture_through_the_api(tmp_path: Path) -> None:
+    cfg = CaptureConfig(allow=("127.0.0.0/8",), max_duration=20)
+    secret = "api-secret-7781"
+    steps = [
+        {"action": "click", "selector": "#buy"},
+        {"action": "type", "selector": "#code", "text": secret, "secret": True},
+        {"action": "press", "key": "Enter"},
+    ]
+    with serve() as site, service(tmp_path / "home", capture=cfg) as svc:
+        r = svc.client.post(
+            "/v1/captures",
+            json={
+                "url": site.base + "/clock.html",
+                "options": {"video": True, "duration": 1, "steps": steps, "step_timeout": 5},
+            },
+            headers=svc.auth("rights_holder"),
+        )
+        assert r.status_code == 202, r.text
+        assert secret not in r.text
+        job = r.json()
+        assert job["options"]["steps"][1] == {
+            "action": "type",
+            "selector": "#code",
+            "text": None,
+            "secret": True,
+        }
+        done = _wait(svc, job["job_id"], limit=180)
+        assert done["status"] == "complete", done
+        names = {a["name"] for a in done["receipt"]["artefacts"]}
+        assert {"video", "step_1", "step_2", "step_3", "warc_secret"} <= names
+        assert done["receipt"]["final_url"] == site.base + "/welcome.html"
+        # The secret went to the site, and nowhere into the job's record or answer.
+        assert any(secret.encode() in body for _, body in site.posts)
+        record = (tmp_path / "home" / "captures" / "jobs" / f"{job['job_id']}.json").read_text()
+        assert secret not in record
+        got = svc.client.get(f"/v1/captures/{job['job_id']}", headers=svc.auth("rights_holder"))
+        assert secret not in got.text
+        # Bad recording options are problems, before any job starts.
+        for options, code, text in [
+            ({"steps": [{"action": "click"}]}, 400, "steps[0] (click): missing selector"),
+            ({"steps": [{"action": "wait", "seconds": 99}]}, 400, "at most 60"),
+            ({"duration": 5}, 400, "duration needs video"),
+            ({"video": True, "duration": 21}, 400, "duration 21 s, the limit is 20 s"),
+            ({"video": True, "duration": 3601}, 422, ""),
+            ({"steps": [{"action": "press", "key": "Tab"}] * 201}, 422, ""),
+            ({"steps": [{"action": "press", "key": "Tab"}] * 51}, 400, "51 steps, the limit is 50"),
+            ({"step_timeout": 0}, 422, ""),
+        ]:
+            r = svc.client.post(
+                "/v1/captures",
+                json={"url": site.base + "/clock.html", "options": options},
+                headers=svc.auth("rights_holder"),
+            )
+            assert r.status_code == code, (options, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert text in r.json()["detail"], r.text
