@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles
+from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles, web
 from api.auth import TokenCache
 from api.fastpath import serve_fast
 from ledger.core import Ledger
@@ -79,6 +79,9 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
         version="0.1.0",
         summary="Append-only evidence deposits with RFC 9162 proofs and signed checkpoints",
         lifespan=lifespan,
+        # /docs is a page of the web console, served from vendored assets.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ledger = ledger
     app.state.token_cache = TokenCache()
@@ -91,6 +94,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(checkpoints.router)
     app.include_router(captures.router)
+    web.install(app, ledger)
     return app
 
 

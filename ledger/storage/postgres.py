@@ -328,6 +328,16 @@ class PostgresStore(Store):
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def execute(self, query: str, params: Sequence[Any] = ()) -> int:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                return conn.execute(_portable(query).encode(), tuple(params)).rowcount
+        except psycopg.errors.IntegrityError as e:
+            raise IntegrityError(f"database: {e}") from e
+        except psycopg.Error as e:
+            raise StorageError(f"database: {e}") from e
+
     def rebuild(self) -> int:
         count = 0
         # The sequencing lock keeps appends out while the tables are replaced.

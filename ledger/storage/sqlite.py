@@ -363,6 +363,11 @@ class SqliteStore(Store):
         names = [d[0] for d in cur.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        conn = self._conn()
+        with self._write(conn):
+            return conn.execute(sql, tuple(params)).rowcount
+
     def rebuild(self) -> int:
         conn = self._conn()
         count = 0

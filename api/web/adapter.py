@@ -1,0 +1,253 @@
+"""The one place where pages reach the ledger.
+
+Pages never hold SQL or decide who may see what: they call the functions
+here, which call the ledger's services (and, where a service does not exist
+yet, the same ledger functions the JSON API calls). Re-pointing a page at a
+new service means changing this module only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api.certificates import _log_status
+from api.upload import Upload
+from ledger.anchoring import trust_anchoring
+from ledger.certificates import trust_export
+from ledger.core import Ledger
+from ledger.errors import InvalidInput, NotFound
+from ledger.projections import deposit_number
+from verifier.certificate import Certificate, verify_certificate
+from verifier.checkpoint import Checkpoint
+from verifier.digest import digest_file
+from verifier.errors import Error as VerifierError
+from verifier.merkle import verify_consistency
+from verifier.note import VerifierKey, parse_note
+from verifier.package import verify_package
+from verifier.report import Report
+from verifier.timestamp import load_roots, verify_timestamp
+from verifier.trust import Trust, load_trust
+
+__all__ = [
+    "Consistency",
+    "DepositCheck",
+    "LogOverview",
+    "WitnessStatus",
+    "check_deposit",
+    "consistency",
+    "log_overview",
+    "verify_files",
+]
+
+_DEPOSIT_NO = re.compile(r"^EL-(\d{8})-(\d{10})$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# How far back /log looks for each witness's latest cosignature.
+_RECENT_PUBLICATIONS = 64
+
+
+# -- 在线验真 ---------------------------------------------------------------------
+
+
+def server_trust(ledger: Ledger) -> Trust:
+    """This ledger's own trust file, as the verifier reads it."""
+    return load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
+
+
+def verify_files(
+    ledger: Ledger, package: Path | None, certificate: Path | None, evidence: list[Path]
+) -> Report:
+    """Verify an evidence package, or a certificate with its evidence files, with
+    the verifier's own code, this ledger's trust file and its log (revocation):
+    the same report as ``evidence-verify`` and ``POST /v1/verify``.
+
+    Raises :class:`InvalidInput` when the files are not a package or certificate.
+    """
+    trust = server_trust(ledger)
+    try:
+        if package is not None:
+            return verify_package(
+                package, trust, log_status=lambda c: _log_status(ledger, c)
+            ).extended(())
+        if certificate is None:
+            raise InvalidInput("verify: send a package or a certificate")
+        cert = Certificate.from_json(certificate.read_bytes())
+        files = [digest_file(p) for p in evidence]
+        checks = verify_certificate(cert, trust, files, log=_log_status(ledger, cert))
+        return Report("certificate", certificate.name, tuple(checks), cert.facts())
+    except VerifierError as e:
+        raise InvalidInput(f"verify: input is malformed ({e})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCheck:
+    """The one answer of the public deposit check: ``match``, ``mismatch`` or ``unknown``."""
+
+    outcome: str
+    deposit_no: str
+
+
+def check_deposit(ledger: Ledger, deposit_no: str, sha256: str, sm3: str | None) -> DepositCheck:
+    """Does the file whose digests are given match deposit ``deposit_no``?
+
+    (1) parse the deposit number (date and log index); (2) read that one log
+    entry by its index and require an ``evidence.deposited`` event whose
+    deposit number is exactly the one given, else ``unknown``; (3) compare
+    the SHA-256 (and the SM3 when both sides have one). Nothing else about the
+    entry (owner, title, kind) leaves this function.
+    """
+    deposit_no = deposit_no.strip().upper()
+    sha256 = sha256.strip().lower()
+    sm3 = sm3.strip().lower() if sm3 else None
+    if not _HEX64.match(sha256) or (sm3 is not None and not _HEX64.match(sm3)):
+        raise InvalidInput("check: digests must be 64 lowercase hex digits")
+    m = _DEPOSIT_NO.match(deposit_no)  # (1)
+    if m is None:
+        raise InvalidInput("check: a deposit number looks like EL-20260101-0000000042")
+    index = int(m[2])
+    entries = ledger.store.entries(index, index + 1)  # (2)
+    if not entries or entries[0][1] != "evidence.deposited":
+        return DepositCheck("unknown", deposit_no)
+    if deposit_number(index, entries[0][2]) != deposit_no:
+        return DepositCheck("unknown", deposit_no)
+    private = ledger.store.privates(index, index + 1)
+    facts: dict[str, Any] = json.loads(private[0][2]) if private else {}
+    same = facts.get("sha256") == sha256  # (3)
+    if same and sm3 is not None and facts.get("sm3"):
+        same = facts["sm3"] == sm3
+    return DepositCheck("match" if same else "mismatch", deposit_no)
+
+
+# -- the public log ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessStatus:
+    """A configured witness and its latest cosignature seen in published checkpoints."""
+
+    name: str
+    url: str
+    size: int | None
+    timestamp: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogOverview:
+    """What ``/log`` shows: the latest published checkpoint and its anchoring."""
+
+    origin: str
+    size: int
+    root_hex: str
+    note: str
+    published_time: str
+    pending: int
+    quorum: int
+    witnesses: tuple[WitnessStatus, ...]
+    tsa_url: str | None
+    tsa_time: str | None
+    tsa_name: str | None
+    tsa_size: int | None
+    verifier_key: str
+
+
+def _cosigned_by(note_text: str, key: VerifierKey) -> int | None:
+    note = parse_note(note_text)
+    for sig in note.signatures:
+        if sig.name == key.name and sig.key_id == key.key_id:
+            try:
+                return key.verify_note_signature(note.text, sig.signature)
+            except VerifierError:
+                return None
+    return None
+
+
+def log_overview(ledger: Ledger) -> LogOverview:
+    """The latest published checkpoint, each witness's latest valid cosignature and
+    the latest verified timestamp token, from the ledger's own published state."""
+    pub = ledger.store.latest_publication()
+    if pub is None:
+        raise NotFound("log: nothing is published yet")
+    cfg = ledger.config
+    recent = ledger.store.query(
+        "select size from publications order by size desc limit ?", (_RECENT_PUBLICATIONS,)
+    )
+    pubs = [p for p in (ledger.store.publication(int(r["size"])) for r in recent) if p]
+    witnesses = []
+    for w in cfg.witnesses:
+        key = VerifierKey.from_text(w.vkey)
+        found: tuple[int | None, int | None] = (None, None)
+        for p in pubs:
+            ts = _cosigned_by(p.note, key)
+            if ts is not None:
+                found = (p.size, ts)
+                break
+        witnesses.append(WitnessStatus(w.name, w.url, found[0], found[1]))
+    tsa_time = tsa_name = None
+    tsa_size = None
+    if cfg.tsa is not None:
+        roots = load_roots([r.encode("ascii") for r in trust_roots(ledger)])
+        for p in pubs:
+            if p.token is None:
+                continue
+            body = parse_note(p.note).text.encode("utf-8")
+            try:
+                info = verify_timestamp(p.token, body, roots)
+            except VerifierError:
+                continue
+            tsa_time = info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+            tsa_name, tsa_size = info.tsa, p.size
+            break
+    cp = Checkpoint.from_text(parse_note(pub.note).text)
+    return LogOverview(
+        origin=cp.origin,
+        size=pub.size,
+        root_hex=pub.root.hex(),
+        note=pub.note,
+        published_time=pub.time,
+        pending=max(0, ledger.store.size() - pub.size),
+        quorum=cfg.quorum,
+        witnesses=tuple(witnesses),
+        tsa_url=cfg.tsa.url if cfg.tsa else None,
+        tsa_time=tsa_time,
+        tsa_name=tsa_name,
+        tsa_size=tsa_size,
+        verifier_key=ledger.verifier_key.to_text(),
+    )
+
+
+def trust_roots(ledger: Ledger) -> list[str]:
+    """PEM roots of the TSA this ledger trusts (from its trust file)."""
+    return [str(r) for r in trust_anchoring(ledger)["tsa_roots"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Consistency:
+    """A verified consistency proof between two published checkpoints."""
+
+    old_size: int
+    new_size: int
+    old_root_hex: str
+    new_root_hex: str
+    proof_hex: tuple[str, ...]
+
+
+def consistency(ledger: Ledger, old: int, new: int) -> Consistency:
+    """Prove that the log of ``new`` entries extends the log of ``old`` entries,
+    checked here again with the verifier's code (RFC 9162 §2.1.4.2)."""
+    if old < 0 or new < 0 or old > new:
+        raise InvalidInput("consistency: sizes must satisfy 0 <= old <= new")
+    a, b, proof = ledger.consistency_proof(old, new)
+    verify_consistency(old, new, proof, a.root, b.root)
+    return Consistency(old, new, a.root.hex(), b.root.hex(), tuple(h.hex() for h in proof))
+
+
+def upload_paths(upload: Upload, name: str) -> list[Path]:
+    """Paths of the non-empty files of ``name`` in a spooled upload."""
+    out = []
+    for f in upload.of(name):
+        if f.path is not None and f.path.stat().st_size > 0:
+            out.append(f.path)
+    return out

@@ -1,0 +1,1 @@
+"""Services: the rules the HTTP API, the web console and the CLI share."""
