@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,26 +58,29 @@ def server_trust(ledger: Ledger) -> Trust:
 
 
 def verify_files(
-    ledger: Ledger, package: Path | None, certificate: Path | None, evidence: list[Path]
+    ledger: Ledger,
+    package: tuple[Path, str] | None,
+    certificate: tuple[Path, str] | None,
+    evidence: list[tuple[Path, str]],
 ) -> Report:
     """Verify an evidence package, or a certificate with its evidence files, with
     the verifier's own code, this ledger's trust file and its log (revocation):
     the same report as ``evidence-verify`` and ``POST /v1/verify``.
 
-    Raises :class:`InvalidInput` when the files are not a package or certificate.
+    The report names the files as they were uploaded. Raises
+    :class:`InvalidInput` when the files are not a package or certificate.
     """
     trust = server_trust(ledger)
     try:
         if package is not None:
-            return verify_package(
-                package, trust, log_status=lambda c: _log_status(ledger, c)
-            ).extended(())
+            report = verify_package(package[0], trust, log_status=lambda c: _log_status(ledger, c))
+            return replace(report, subject=package[1])
         if certificate is None:
             raise InvalidInput("verify: send a package or a certificate")
-        cert = Certificate.from_json(certificate.read_bytes())
-        files = [digest_file(p) for p in evidence]
+        cert = Certificate.from_json(certificate[0].read_bytes())
+        files = [digest_file(p) for p, _ in evidence]
         checks = verify_certificate(cert, trust, files, log=_log_status(ledger, cert))
-        return Report("certificate", certificate.name, tuple(checks), cert.facts())
+        return Report("certificate", certificate[1], tuple(checks), cert.facts())
     except VerifierError as e:
         raise InvalidInput(f"verify: input is malformed ({e})") from None
 
@@ -151,6 +154,7 @@ class LogOverview:
     tsa_name: str | None
     tsa_size: int | None
     verifier_key: str
+    recent_sizes: tuple[int, ...]
 
 
 def _cosigned_by(note_text: str, key: VerifierKey) -> int | None:
@@ -215,6 +219,7 @@ def log_overview(ledger: Ledger) -> LogOverview:
         tsa_name=tsa_name,
         tsa_size=tsa_size,
         verifier_key=ledger.verifier_key.to_text(),
+        recent_sizes=tuple(p.size for p in pubs),
     )
 
 
@@ -244,10 +249,10 @@ def consistency(ledger: Ledger, old: int, new: int) -> Consistency:
     return Consistency(old, new, a.root.hex(), b.root.hex(), tuple(h.hex() for h in proof))
 
 
-def upload_paths(upload: Upload, name: str) -> list[Path]:
-    """Paths of the non-empty files of ``name`` in a spooled upload."""
+def upload_paths(upload: Upload, name: str) -> list[tuple[Path, str]]:
+    """Paths and names of the non-empty files of ``name`` in a spooled upload."""
     out = []
     for f in upload.of(name):
         if f.path is not None and f.path.stat().st_size > 0:
-            out.append(f.path)
+            out.append((f.path, f.file_name))
     return out

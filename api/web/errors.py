@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,9 +41,7 @@ def error_page(request: Request, problem: Response) -> Response:
     """The page for a problem response (same status and headers, HTML body)."""
     body = _problem_body(problem)
     status = int(body.get("status", problem.status_code))
-    keep = {
-        k: v for k, v in problem.headers.items() if k.lower() in ("retry-after", "allow")
-    }
+    keep = {k: v for k, v in problem.headers.items() if k.lower() in ("retry-after", "allow")}
     try:
         return render(
             request,
@@ -70,7 +68,7 @@ async def _page_for(request: Request, e: Exception) -> Response:
 class WebRoute(APIRoute):
     """A route whose errors become pages (and missing sessions a login redirect)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -186,9 +186,7 @@ class Sessions:
     def end_account(self, account_id: str) -> int:
         """Close every session of an account (after it is revoked); how many."""
         self.ensure_table()
-        return self.ledger.store.execute(
-            "delete from sessions where account_id = ?", (account_id,)
-        )
+        return self.ledger.store.execute("delete from sessions where account_id = ?", (account_id,))
 
     def count(self, account_id: str) -> int:
         """Open (not yet purged) sessions of an account."""
