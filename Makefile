@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install chromium bench clean
+.PHONY: run test lint typecheck pytest install system chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +19,28 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# Online capture drives Debian's chromium (browser downloads are impossible
-# here). Installed once; a no-op when it is present. sudo only when not root.
+# Debian packages the project drives or checks its outputs with: chromium
+# (online capture, page tests), ffmpeg (recorded capture), poppler-utils,
+# qpdf, zbar-tools and libnss3-tools (PDF certificate checks), fonts-noto-cjk
+# (Chinese text in pages and PDFs). Installed once with apt-get (browser
+# downloads are impossible here); a no-op when all are present. sudo only
+# when not root.
+DEBS ?= chromium ffmpeg poppler-utils qpdf zbar-tools libnss3-tools fonts-noto-cjk
 CHROMIUM ?= /usr/bin/chromium
-chromium:
-	@if [ ! -x $(CHROMIUM) ]; then \
-		echo "installing Debian's chromium for online capture"; \
+system:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		export DEBIAN_FRONTEND=noninteractive; \
-		$$SUDO apt-get install -y -q chromium || \
-		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; \
+		$$SUDO apt-get install -y -q $$missing || \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; \
 	fi
 
-run: $(STAMP) chromium
+# Kept for scripts that name it.
+chromium: system
+
+run: $(STAMP) system
 	@if [ ! -f $(HOME_DIR)/config.json ]; then scripts/demo-setup.sh $(HOME_DIR); fi
 	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
@@ -42,7 +51,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) system
 	$(BIN)/pytest
 
 test: lint typecheck pytest

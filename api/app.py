@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
 
 from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles, web
 from api.auth import TokenCache
-from api.fastpath import serve_fast
+from api.fastpath import FastPath
 from ledger.core import Ledger
 from ledger.errors import LedgerError
+from ledger.services import Services
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -50,15 +50,6 @@ class BackgroundSealer:
                 log.exception("seal failed")
 
 
-class EvidenceAPI(FastAPI):
-    """The service's FastAPI application, fronted by :func:`api.fastpath.serve_fast`:
-    plain deposits and proofs skip the middleware stack and dependency solving."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not await serve_fast(self, scope, receive, send):
-            await super().__call__(scope, receive, send)
-
-
 def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     """Build the service around an open ledger."""
 
@@ -74,7 +65,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
                 bg.stop()
             captures.shutdown(app)
 
-    app = EvidenceAPI(
+    app = FastAPI(
         title="Evidence ledger",
         version="0.1.0",
         summary="Append-only evidence deposits with RFC 9162 proofs and signed checkpoints",
@@ -84,10 +75,14 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.ledger = ledger
+    app.state.services = Services(ledger)
     app.state.token_cache = TokenCache()
     app.state.verify_limiter = certificates.RateLimiter()
     app.state.fast_path_served = 0
     problems.install(app)
+    # Added first, so it is the innermost middleware: every middleware added
+    # after it sees every request, including those the fast path answers.
+    app.add_middleware(FastPath, fastapi=app)
     app.include_router(tiles.router)
     app.include_router(evidence.router)
     app.include_router(proofs.router)

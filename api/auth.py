@@ -1,43 +1,33 @@
-"""Bearer-token authentication and role checks.
+"""Bearer-token authentication and the action each route performs.
 
-Tokens are looked up by their SHA-256 (``ledger.accounts.authenticate``); the
-service never stores or logs a token. Every non-public route declares the
-roles it admits with :func:`require`; an unknown or revoked token is 401, a
-known account with the wrong role is 403.
+Tokens are looked up by their SHA-256 (:meth:`AccountService.authenticate`);
+the service never stores or logs a token. A route declares the action it
+performs with :func:`permit` (an unknown or revoked token is 401, a known
+account whose role the action does not admit is 403, before any body is
+read); the service it calls checks the same action again
+(:mod:`ledger.services.policy`), so the rule lives in one table.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import get_ledger
-from ledger.accounts import authenticate, hash_token
+from api.deps import get_services
+from ledger.accounts import hash_token
+from ledger.offload import in_thread
+from ledger.services.policy import ACTIONS, Actor, authorize
 
-__all__ = ["READERS", "SEE_ALL", "Account", "AnyAccount", "TokenCache", "require"]
+__all__ = ["Account", "AnyAccount", "TokenCache", "permit"]
 
-# Roles that read every account's evidence, certificates and captures; a rights
-# holder reads only their own.
-SEE_ALL = ("notary", "auditor", "admin")
-# Every role: who may read evidence, proofs, certificates and captures at all.
-READERS = ("rights_holder", *SEE_ALL)
+# The authenticated caller of an HTTP request.
+Account = Actor
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from `account create`")
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """The authenticated caller."""
-
-    account_id: str
-    role: str
-    name: str
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -55,24 +45,27 @@ class TokenCache:
     def __init__(self, ttl: float = 2.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
-        self._entries: dict[str, tuple[float, Account]] = {}
+        self._entries: dict[str, tuple[float, Actor]] = {}
 
-    def get(self, digest: str) -> Account | None:
+    def get(self, digest: str) -> Actor | None:
         hit = self._entries.get(digest)
         if hit is None or time.monotonic() - hit[0] > self.ttl:
             return None
         return hit[1]
 
-    def put(self, digest: str, account: Account) -> None:
+    def put(self, digest: str, account: Actor) -> None:
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[digest] = (time.monotonic(), account)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 async def current_account(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Account:
+) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("a bearer token is required")
     token = credentials.credentials
@@ -80,25 +73,28 @@ async def current_account(
     digest = hash_token(token)
     account = cache.get(digest)
     if account is None:
-        row: dict[str, Any] | None = await run_in_threadpool(
-            authenticate, get_ledger(request), token
-        )
-        if row is None:
+        account = await in_thread(get_services(request).accounts.authenticate, token)
+        if account is None:
             raise _unauthorized("unknown or revoked token")
-        account = Account(account_id=row["account_id"], role=row["role"], name=row["name"])
         cache.put(digest, account)
     return account
 
 
-AnyAccount = Annotated[Account, Depends(current_account)]
+AnyAccount = Annotated[Actor, Depends(current_account)]
 
 
-def require(*roles: str) -> Callable[[Account], Awaitable[Account]]:
-    """A dependency admitting only accounts with one of ``roles``."""
+def permit(action: str) -> Callable[[Actor], Awaitable[Actor]]:
+    """A dependency admitting the accounts whose role may perform ``action``.
 
-    async def check(account: AnyAccount) -> Account:
-        if account.role not in roles:
-            raise HTTPException(403, f"this route is for {' or '.join(roles)} accounts")
+    The dependency carries the action (``.action``) and its roles
+    (``.roles``), which :mod:`api.fastpath` reads from the route itself.
+    """
+    roles = ACTIONS[action]
+
+    async def check(account: AnyAccount) -> Actor:
+        authorize(account, action)
         return account
 
+    check.action = action  # type: ignore[attr-defined]
+    check.roles = roles  # type: ignore[attr-defined]
     return check

@@ -9,28 +9,27 @@ jobs (another account's job answers 404).
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from api.auth import READERS, SEE_ALL, Account, require
+from api.auth import Account, permit
+from api.deps import ServicesDep
 from api.schemas import TEXT, problem_responses
 from ledger.capture import CaptureOptions
-from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
-from ledger.core import Ledger
+from ledger.capture.jobs import CaptureJob, QueueFull
 from ledger.errors import InvalidInput
+from ledger.offload import in_thread
+from ledger.services import Services
 
 __all__ = ["router", "shutdown"]
 
 router = APIRouter(
     prefix="/v1", tags=["captures"], responses=problem_responses(400, 401, 403, 404, 422)
 )
-Depositor = Annotated[Account, Depends(require("rights_holder"))]
-Reader = Annotated[Account, Depends(require(*READERS))]
-_pool_lock = threading.Lock()
+Depositor = Annotated[Account, Depends(permit("capture.create"))]
+Reader = Annotated[Account, Depends(permit("capture.read"))]
 
 
 class CaptureOptionsIn(BaseModel):
@@ -92,46 +91,12 @@ def _public(job: CaptureJob) -> CaptureJobPublic:
     return CaptureJobPublic(**data)
 
 
-def _runner(ledger: Ledger) -> Any:
-    def run(job: CaptureJob, options: CaptureOptions) -> dict[str, Any]:
-        from ledger.capture.service import capture_evidence
-
-        result = capture_evidence(
-            ledger, job.url, options, owner=job.owner, title=job.title, capture_id=job.job_id
-        )
-        return result.to_json()
-
-    return run
-
-
-def get_pool(request: Request) -> CapturePool:
-    """The app's capture pool, created on first use."""
-    app = request.app
-    with _pool_lock:
-        pool: CapturePool | None = getattr(app.state, "capture_pool", None)
-        if pool is None:
-            ledger: Ledger = app.state.ledger
-            cfg = ledger.config.capture
-            pool = CapturePool(
-                JobStore(ledger.config.home / "captures" / "jobs"),
-                _runner(ledger),
-                concurrency=cfg.concurrency,
-                queue_max=cfg.queue_max,
-            )
-            app.state.capture_pool = pool
-    return pool
-
-
 def shutdown(app: FastAPI) -> None:
-    """Stop the pool (running captures finish; queued ones become interrupted)."""
-    with _pool_lock:
-        pool: CapturePool | None = getattr(app.state, "capture_pool", None)
-        app.state.capture_pool = None
-    if pool is not None:
-        pool.shutdown()
-
-
-PoolDep = Annotated[CapturePool, Depends(get_pool)]
+    """Stop this process's capture pool (running captures finish; queued ones
+    become interrupted)."""
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        services.captures.shutdown()
 
 
 @router.post(
@@ -149,7 +114,7 @@ def create_capture(
     body: CaptureCreate,
     response: Response,
     account: Depositor,
-    pool: PoolDep,
+    services: ServicesDep,
 ) -> CaptureJobPublic:
     """Start capturing ``url`` in the platform's browser. The job ends with
     the evidence id and receipt, or with a failure status and no evidence."""
@@ -158,7 +123,7 @@ def create_capture(
     except InvalidInput as e:
         raise HTTPException(400, str(e)) from e
     try:
-        job = pool.submit(body.url, options, account.account_id, body.title)
+        job = services.captures.create(account, body.url, options, body.title)
     except QueueFull as e:
         raise HTTPException(429, str(e), headers={"Retry-After": "10"}) from e
     response.headers["Location"] = f"/v1/captures/{job.job_id}"
@@ -166,9 +131,6 @@ def create_capture(
 
 
 @router.get("/captures/{job_id}", response_model=CaptureJobPublic, response_model_exclude_none=True)
-async def get_capture(job_id: str, account: Reader, pool: PoolDep) -> CaptureJobPublic:
+async def get_capture(job_id: str, account: Reader, services: ServicesDep) -> CaptureJobPublic:
     """A capture job's status; when it is done, the evidence id and receipt."""
-    job = await run_in_threadpool(pool.get, job_id)
-    if job is None or (account.role not in SEE_ALL and job.owner != account.account_id):
-        raise HTTPException(404, f"capture: job {job_id} not found")
-    return _public(job)
+    return _public(await in_thread(services.captures.get, account, job_id))

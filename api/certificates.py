@@ -8,7 +8,6 @@ rate-limited per client address.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
@@ -19,30 +18,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from api.auth import READERS, Account, require
-from api.deps import LedgerDep
-from api.evidence import visible_evidence
+from api.auth import Account, permit
+from api.deps import ServicesDep
 from api.schemas import TEXT, problem_responses
 from api.upload import TempSink, read_multipart
-from ledger.certificates import (
-    NotSealed,
-    certificate_row,
-    get_certificate,
-    issue_certificate,
-    revoke_certificate,
-    trust_export,
-    write_certificate_package,
-)
-from ledger.core import Ledger
-from ledger.errors import NotFound
-from verifier.certificate import Certificate, LogStatus, verify_certificate
-from verifier.digest import digest_file
+from ledger.offload import in_thread
+from ledger.services import Services
 from verifier.errors import Error as VerifierError
-from verifier.package import verify_package
 from verifier.report import Report, render_json
-from verifier.trust import Trust, load_trust
 
 __all__ = ["RateLimiter", "router"]
 
@@ -50,8 +34,9 @@ router = APIRouter(
     prefix="/v1", tags=["certificates"], responses=problem_responses(400, 401, 403, 404, 409, 422)
 )
 
-Notary = Annotated[Account, Depends(require("notary"))]
-Reader = Annotated[Account, Depends(require(*READERS))]
+Notary = Annotated[Account, Depends(permit("certificate.issue"))]
+Revoker = Annotated[Account, Depends(permit("certificate.revoke"))]
+Reader = Annotated[Account, Depends(permit("certificate.read"))]
 MAX_VERIFY_BYTES = 256 * 1024 * 1024
 
 
@@ -82,33 +67,18 @@ class StatusPublic(BaseModel):
     revoked_time: str | None = None
 
 
-def _visible(ledger: Ledger, account: Account, certificate_id: str) -> dict[str, Any]:
-    """A certificate is visible to whoever may see its evidence (404 otherwise)."""
-    row = certificate_row(ledger, certificate_id)
-    try:
-        visible_evidence(ledger, account, row["evidence_id"])
-    except NotFound:
-        raise NotFound(f"certificate: {certificate_id} not found") from None
-    return row
-
-
 @router.post("/certificates", status_code=201, responses={201: {"description": "The certificate"}})
-async def issue(body: CertificateRequest, ledger: LedgerDep, account: Notary) -> Response:
+async def issue(body: CertificateRequest, services: ServicesDep, account: Notary) -> Response:
     """Issue a certificate for sealed evidence, signed with this notary's key."""
-    try:
-        issued = await run_in_threadpool(
-            issue_certificate, ledger, body.evidence_id, account.account_id, body.statement
-        )
-    except NotSealed as e:
-        raise HTTPException(409, str(e)) from None
+    issued = await in_thread(services.certificates.issue, account, body.evidence_id, body.statement)
     return Response(issued.data, status_code=201, media_type="application/json")
 
 
 @router.get("/certificates/{certificate_id}", responses={200: {"description": "The certificate"}})
-def get(certificate_id: str, ledger: LedgerDep, account: Reader) -> Response:
+def get(certificate_id: str, services: ServicesDep, account: Reader) -> Response:
     """The certificate JSON (RFC 8785 canonical bytes, exactly as signed)."""
-    _visible(ledger, account, certificate_id)
-    return Response(get_certificate(ledger, certificate_id), media_type="application/json")
+    data = services.certificates.get(account, certificate_id)
+    return Response(data, media_type="application/json")
 
 
 @router.get(
@@ -116,12 +86,11 @@ def get(certificate_id: str, ledger: LedgerDep, account: Reader) -> Response:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def package(certificate_id: str, ledger: LedgerDep, account: Reader) -> StreamingResponse:
+def package(certificate_id: str, services: ServicesDep, account: Reader) -> StreamingResponse:
     """The evidence package (证据包): certificate, evidence files, proof, README."""
-    _visible(ledger, account, certificate_id)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
     try:
-        write_certificate_package(ledger, certificate_id, spool)
+        services.certificates.write_package(account, certificate_id, spool)
         size = spool.tell()
         spool.seek(0)
     except BaseException:
@@ -145,32 +114,30 @@ def package(certificate_id: str, ledger: LedgerDep, account: Reader) -> Streamin
 
 @router.post("/certificates/{certificate_id}/revoke", response_model=RevocationPublic)
 def revoke(
-    certificate_id: str, body: RevokeRequest, ledger: LedgerDep, account: Notary
+    certificate_id: str, body: RevokeRequest, services: ServicesDep, account: Revoker
 ) -> RevocationPublic:
-    """Revoke a certificate (event ``certificate.revoked``)."""
-    certificate_row(ledger, certificate_id)
-    done = revoke_certificate(ledger, certificate_id, body.reason, by=account.account_id)
-    return RevocationPublic(**done)
+    """Revoke a certificate (event ``certificate.revoked``): its issuing notary or an admin."""
+    done = services.certificates.revoke(account, certificate_id, body.reason)
+    return RevocationPublic(certificate_id=done.certificate_id, index=done.index, time=done.time)
 
 
 @router.get("/certificates/{certificate_id}/status", response_model=StatusPublic)
-def status(certificate_id: str, ledger: LedgerDep) -> StatusPublic:
+def status(certificate_id: str, services: ServicesDep) -> StatusPublic:
     """Public: is this certificate valid or revoked (with the revocation's log index)?"""
-    row = certificate_row(ledger, certificate_id)
-    revoked = row["revoked_idx"] is not None
+    st = services.certificates.status(certificate_id)
     return StatusPublic(
         certificate_id=certificate_id,
-        status="revoked" if revoked else "valid",
-        issued_index=row["idx"],
-        revoked_index=row["revoked_idx"],
-        revoked_time=row["revoked_time"],
+        status=st.status,
+        issued_index=st.issued_index,
+        revoked_index=st.revoked_index,
+        revoked_time=st.revoked_time,
     )
 
 
 @router.get("/trust", responses={200: {"description": "evidence-trust/v1 trust file"}})
-def trust(ledger: LedgerDep) -> JSONResponse:
+def trust(services: ServicesDep) -> JSONResponse:
     """Public: the trust file a court can pin (log key, witnesses, notaries, TSA roots)."""
-    return JSONResponse(trust_export(ledger))
+    return JSONResponse(services.trust())
 
 
 # -- 在线验真 -------------------------------------------------------------------
@@ -200,37 +167,7 @@ class RateLimiter:
             return 0.0
 
 
-def _log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
-    """What this ledger's own log says about a certificate and its issuer's key."""
-    size = ledger.published_size()
-    origin = ledger.config.origin
-    rows = ledger.store.query(
-        "select * from certificates where certificate_id = ?", (cert.certificate_id,)
-    )
-    keys = ledger.store.query("select * from keys where vkey = ?", (cert.issuer_vkey.to_text(),))
-    revoked = None
-    issued = None
-    if rows:
-        issued = rows[0]["idx"]
-        if rows[0]["revoked_idx"] is not None:
-            revoked = (rows[0]["revoked_idx"], rows[0]["revoked_time"])
-    key_registered = keys[0]["idx"] if keys else None
-    key_revoked = None
-    if keys and keys[0]["revoked_idx"] is not None:
-        idx = keys[0]["revoked_idx"]
-        entry = ledger.store.entries(idx, idx + 1)
-        key_revoked = (idx, entry[0][2] if entry else "")
-    return LogStatus(
-        origin=origin,
-        size=size,
-        issued_index=issued,
-        revoked=revoked,
-        key_registered=key_registered,
-        key_revoked=key_revoked,
-    )
-
-
-def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
+def _verify(services: Services, upload: Any) -> Report:
     packages, certs, evidence = (
         upload.of("package"),
         upload.of("certificate"),
@@ -239,15 +176,12 @@ def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
     if packages:
         if certs:
             raise HTTPException(400, "verify: send a package or a certificate, not both")
-        return verify_package(
-            packages[0].path, trust_file, log_status=lambda c: _log_status(ledger, c)
-        ).extended(())
+        return services.certificates.verify_package(Path(packages[0].path))
     if not certs:
         raise HTTPException(400, "verify: send a 'package' or a 'certificate' (and 'evidence')")
-    cert = Certificate.from_json(Path(certs[0].path).read_bytes())
-    files = [digest_file(f.path) for f in evidence]
-    checks = verify_certificate(cert, trust_file, files, log=_log_status(ledger, cert))
-    return Report("certificate", certs[0].file_name, tuple(checks), cert.facts())
+    return services.certificates.verify_certificate(
+        Path(certs[0].path), [Path(f.path) for f in evidence], certs[0].file_name
+    )
 
 
 @router.post(
@@ -278,7 +212,7 @@ def _verify(ledger: Ledger, trust_file: Trust, upload: Any) -> Report:
 )
 async def verify(
     request: Request,
-    ledger: LedgerDep,
+    services: ServicesDep,
     lang: Annotated[str, Query(pattern="^(en|zh)$")] = "en",
 ) -> JSONResponse:
     """Public 在线验真: the same checks as ``evidence-verify``, with this server's
@@ -295,10 +229,9 @@ async def verify(
     upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, fields, {})
     try:
         for f in upload.files:
-            f.path = await run_in_threadpool(f.writer.commit)
-        trust_file = load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
+            f.path = await in_thread(f.writer.commit)
         try:
-            report = await run_in_threadpool(_verify, ledger, trust_file, upload)
+            report = await in_thread(_verify, services, upload)
         except VerifierError as e:
             raise HTTPException(422, f"verify: input is malformed ({e})") from None
     finally:

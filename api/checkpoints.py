@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api.deps import LedgerDep
+from api.deps import ServicesDep
 
 __all__ = ["PublishedCheckpoint", "router"]
 
@@ -38,9 +38,9 @@ class PublishedCheckpoint(BaseModel):
     responses={404: {"description": "No checkpoint of that size was published"}},
 )
 def published_checkpoint(
-    size: Annotated[int, Path(ge=0, le=2**63 - 1)], ledger: LedgerDep
+    size: Annotated[int, Path(ge=0, le=2**63 - 1)], services: ServicesDep
 ) -> PublishedCheckpoint:
     """The published checkpoint of exactly ``size`` entries, with its RFC 3161 token."""
-    pub = ledger.published(size)
+    pub = services.log.published(size)
     token = None if pub.token is None else base64.b64encode(pub.token).decode("ascii")
     return PublishedCheckpoint(size=pub.size, note=pub.note, token=token, time=pub.time)

@@ -1,27 +1,24 @@
 """在线存证: deposits, receipts, evidence listings, content and proofs.
 
-Rights holders deposit and see only their own evidence (another account's id
-answers 404, never 403, so ids cannot be probed); notaries, auditors and
-admins may read all of it.
+HTTP over :class:`ledger.services.DepositService` and
+:class:`ledger.services.EvidenceService`, which decide who may deposit and
+see what (another account's evidence answers 404, never 403).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
-import time
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from api.auth import READERS, SEE_ALL, Account, require
-from api.deps import LedgerDep
+from api.auth import Account, permit
+from api.deps import ServicesDep
+from api.fastpath import fast
 from api.schemas import (
     TEXT,
     DepositResponse,
@@ -32,13 +29,17 @@ from api.schemas import (
     problem_responses,
 )
 from api.upload import read_upload
-from ledger.core import Ledger
-from ledger.errors import IntegrityError, NotFound, TooLarge
-from ledger.events import Draft, evidence_deposited
-from ledger.projections import deposit_number
-from ledger.storage.base import Appended, CheckpointRow
-from verifier.canonical import canonicalize
-from verifier.tlogproof import TlogProof
+from ledger.errors import TooLarge
+from ledger.offload import in_thread
+from ledger.services import (
+    DepositPlan,
+    EvidenceFilter,
+    EvidenceRecord,
+    FileDeposit,
+    Services,
+)
+from ledger.services import HashDeposit as HashDepositIn
+from ledger.services.evidence import b64
 
 __all__ = ["router"]
 
@@ -46,142 +47,14 @@ router = APIRouter(
     prefix="/v1", tags=["evidence"], responses=problem_responses(400, 401, 403, 404, 413, 415, 422)
 )
 
-Depositor = Annotated[Account, Depends(require("rights_holder"))]
-Reader = Annotated[Account, Depends(require(*READERS))]
-_POLL = 0.05
+Depositor = Annotated[Account, Depends(permit("evidence.deposit"))]
+Reader = Annotated[Account, Depends(permit("evidence.read"))]
+MAX_JSON_DEPOSIT = 64 * 1024
 
 
 class Wait(StrEnum):
     durable = "durable"
     sealed = "sealed"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def checkpoint_public(cp: CheckpointRow) -> dict[str, Any]:
-    """A checkpoint as the API shows it (``CheckpointPublic``)."""
-    return {"size": cp.size, "root": b64(cp.root), "note": cp.note}
-
-
-# Evidence rows with their log entry's leaf hash (``_leaf_hash``, bytes), in one query.
-_WITH_LEAF = "select e.*, v.leaf_hash as _leaf_hash from evidence e join events v on v.idx = e.idx"
-
-
-def visible_evidence(
-    ledger: Ledger, account: Account, evidence_id: str, *, leaf_hash: bool = False
-) -> dict[str, Any]:
-    """The evidence row if ``account`` may see it; 404 otherwise (no probing).
-
-    With ``leaf_hash`` the row also carries its log entry's ``_leaf_hash``."""
-    if leaf_hash:
-        query = _WITH_LEAF + " where e.evidence_id = ?"
-    else:
-        query = "select * from evidence where evidence_id = ?"
-    rows = ledger.store.query(query, (evidence_id,))
-    if not rows or (account.role not in SEE_ALL and rows[0]["owner"] != account.account_id):
-        raise NotFound(f"evidence: {evidence_id} not found")
-    return rows[0]
-
-
-def _receipt(row: dict[str, Any], sealed_size: int) -> dict[str, Any]:
-    """A ``ReceiptPublic`` (plain JSON: receipts are the hottest response)."""
-    receipt = {
-        "evidence_id": row["evidence_id"],
-        "deposit_no": row["deposit_no"],
-        "index": row["idx"],
-        "leaf_hash": bytes(row["_leaf_hash"]).hex(),
-        "time": row["time"],
-        "kind": row["kind"],
-        "sha256": row["sha256"],
-        "sm3": row["sm3"],
-        "size": row["size"],
-        "title": row["title"],
-        "file_name": row["file_name"],
-        "status": "sealed" if row["idx"] < sealed_size else "durable",
-    }
-    return {k: v for k, v in receipt.items() if v is not None}
-
-
-def _replay(ledger: Ledger, owner: str, key: str, request_sha256: str) -> list[dict[str, Any]]:
-    """Rows already deposited under this Idempotency-Key; 409 if the body differs."""
-    rows = ledger.store.query(
-        _WITH_LEAF + " where e.owner = ? and e.idem_key >= ? and e.idem_key < ? order by e.idx",
-        (owner, key + "#", key + "$"),
-    )
-    if rows and any(r["request_sha256"] != request_sha256 for r in rows):
-        raise HTTPException(409, "Idempotency-Key was already used with another request body")
-    return rows
-
-
-def _published_size(ledger: Ledger, covering: int = 0) -> int:
-    """Entries covered by the latest published checkpoint (a reading <= 50 ms
-    old, unless it covers fewer than ``covering`` entries)."""
-    return ledger.published_size(max_age=_POLL, covering=covering)
-
-
-async def _respond(
-    ledger: Ledger, rows: list[dict[str, Any]], wait: Wait, timeout: float, created: bool
-) -> JSONResponse:
-    """Receipts, after waiting (if asked) until every entry is in a published checkpoint."""
-    last = max(r["idx"] for r in rows)
-    sealed = _published_size(ledger)
-    if wait is Wait.sealed:
-        deadline = time.monotonic() + timeout
-        while sealed <= last and time.monotonic() < deadline:
-            await asyncio.sleep(_POLL)
-            sealed = _published_size(ledger)
-    receipts = [_receipt(r, sealed) for r in rows]
-    if sealed > last:
-        for rec in receipts:
-            rec["proof"] = await run_in_threadpool(_inclusion, ledger, rec["index"], None)
-    status = 201 if created else 200
-    if wait is Wait.sealed and sealed <= last:
-        status = 202  # durable, not yet sealed: retry with the same Idempotency-Key
-    return JSONResponse({"receipts": receipts}, status_code=status)
-
-
-def _inclusion(
-    ledger: Ledger, index: int, size: int | None, leaf_hash: bytes | None = None
-) -> dict[str, Any]:
-    """An ``InclusionPublic``: the proof, verified against its checkpoint
-    (the latest published one, as read at most 50 ms ago, unless ``size``)."""
-    if size is None:
-        size = _published_size(ledger, covering=index + 1)
-        if size == 0:
-            raise NotFound("checkpoint: none published yet")
-    cp, proof, leaf_hash = ledger.inclusion(index, size, leaf_hash)
-    return {
-        "index": index,
-        "leaf_hash": leaf_hash.hex(),
-        "tree_size": cp.size,
-        "hashes": [b64(h) for h in proof],
-        "checkpoint": checkpoint_public(cp),
-    }
-
-
-def _rows_from(drafts: list[Draft], appended: list[Appended]) -> list[dict[str, Any]]:
-    """Projection-shaped rows for fresh deposits, without reading them back."""
-    rows = []
-    for d, a in zip(drafts, appended, strict=True):
-        p = d.private
-        rows.append(
-            {
-                "evidence_id": a.ref,
-                "idx": a.index,
-                "time": a.time,
-                "deposit_no": deposit_number(a.index, a.time),
-                "kind": p["kind"],
-                "sha256": p["sha256"],
-                "sm3": p.get("sm3"),
-                "size": p.get("size"),
-                "title": p.get("title"),
-                "file_name": p.get("file_name"),
-                "_leaf_hash": a.leaf_hash,
-            }
-        )
-    return rows
 
 
 IdempotencyKey = Annotated[
@@ -228,9 +101,10 @@ IdempotencyKey = Annotated[
         }
     },
 )
+@fast
 async def deposit(
     request: Request,
-    ledger: LedgerDep,
+    services: ServicesDep,
     account: Depositor,
     idempotency_key: IdempotencyKey = None,
     wait: Wait = Wait.durable,
@@ -242,134 +116,88 @@ async def deposit(
     ``?wait=sealed`` only once it is inside a published checkpoint, with its
     inclusion proof.
     """
-    return await deposit_request(request, ledger, account, idempotency_key, wait, timeout)
+    return await deposit_request(request, services, account, idempotency_key, wait, timeout)
 
 
 async def deposit_request(
     request: Request,
-    ledger: Ledger,
+    services: Services,
     account: Account,
     idempotency_key: str | None = None,
     wait: Wait = Wait.durable,
     timeout: float = 30.0,
 ) -> JSONResponse:
     """The deposit route once its parameters are resolved (also called by
-    ``api.fastpath`` for plain deposits with a recently seen token)."""
+    :mod:`api.fastpath` for plain deposits with a recently seen token)."""
+    plan = await _plan(request, services, account, idempotency_key)
+    deposits = services.deposits
+    result = await deposits.commit_async(plan)
+    if wait is Wait.sealed:
+        result = await deposits.until_sealed(result, timeout)
+    elif result.sealed:
+        result = await in_thread(deposits.with_proofs, result, services.evidence.published_size())
+    status = 200 if result.replayed else 201
+    if wait is Wait.sealed and not result.sealed:
+        status = 202  # durable, not yet sealed: retry with the same Idempotency-Key
+    return JSONResponse(result.to_json(), status_code=status)
+
+
+async def _plan(
+    request: Request, services: Services, account: Account, key: str | None
+) -> DepositPlan:
+    """Read the request body (JSON hash, or streamed multipart files) into a plan."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    owner = account.account_id
     if ctype == "application/json":
         raw = await request.body()
-        if len(raw) > 64 * 1024:
+        if len(raw) > MAX_JSON_DEPOSIT:
             raise TooLarge("hash deposit: JSON body larger than 64 KiB")
         try:
             req = HashDeposit.model_validate_json(raw)
         except ValidationError as e:
             raise RequestValidationError(e.errors(include_url=False, include_input=False)) from None
-        req_hash = ""
-        if idempotency_key:
-            req_hash = hashlib.sha256(canonicalize(req.model_dump())).hexdigest()
-            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
-            if done:
-                return await _respond(ledger, done, wait, timeout, created=False)
-        drafts = [
-            evidence_deposited(
-                kind="hash",
-                sha256=req.sha256,
-                sm3=req.sm3,
-                title=req.title,
-                description=req.description,
-                owner=owner,
-                idempotency_key=f"{idempotency_key}#0" if idempotency_key else None,
-                request_sha256=req_hash if idempotency_key else None,
-            )
-        ]
-        committed: list[str] = []
-    elif ctype == "multipart/form-data":
+        dep = HashDepositIn(req.sha256, req.sm3, req.title, req.description)
+        return services.deposits.plan_hash(account, dep, key)
+    if ctype == "multipart/form-data":
+        ledger = services.ledger
         upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
-        title, description = upload.fields.get("title"), upload.fields.get("description")
-        files = [f for f in upload.files if f.info is not None]
-        req_hash = ""
-        if idempotency_key:
-            described = {
-                "title": title,
-                "description": description,
-                "files": [
-                    {"name": f.file_name, "media_type": f.media_type, "sha256": f.info.sha256}
-                    for f in files
-                    if f.info is not None
-                ],
-            }
-            req_hash = hashlib.sha256(canonicalize(described)).hexdigest()
-        committed = [f.info.sha256 for f in files if f.info is not None and f.info.data is None]
-        if idempotency_key:
-            done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
-            if done:
-                return await _respond(ledger, done, wait, timeout, created=False)
-        drafts = [
-            evidence_deposited(
-                kind="file",
-                sha256=f.info.sha256,
-                sm3=f.info.sm3,
-                size=f.info.size,
-                title=title,
-                description=description,
-                file_name=f.file_name,
-                media_type=f.media_type,
-                owner=owner,
-                idempotency_key=f"{idempotency_key}#{i}" if idempotency_key else None,
-                request_sha256=req_hash if idempotency_key else None,
-                content=f.info.data,
-            )
-            for i, f in enumerate(files)
+        files = [
+            FileDeposit(f.info, f.file_name, f.media_type)
+            for f in upload.files
             if f.info is not None
         ]
-    else:
-        raise HTTPException(415, "send application/json or multipart/form-data")
-    try:
-        # Await the group commit without tying up a thread per request.
-        appended = await ledger.submit_async(drafts)
-    except IntegrityError:
-        # A concurrent retry with the same Idempotency-Key won the race.
-        if not idempotency_key:
-            raise
-        done = await run_in_threadpool(_replay, ledger, owner, idempotency_key, req_hash)
-        if not done:
-            raise
-        return await _respond(ledger, done, wait, timeout, created=False)
-    except BaseException:
-        await run_in_threadpool(_drop_orphans, ledger, committed)
-        raise
-    return await _respond(ledger, _rows_from(drafts, appended), wait, timeout, created=True)
+        return services.deposits.plan_files(
+            account,
+            files,
+            title=upload.fields.get("title"),
+            description=upload.fields.get("description"),
+            key=key,
+        )
+    raise HTTPException(415, "send application/json or multipart/form-data")
 
 
-def _drop_orphans(ledger: Ledger, sha256s: list[str]) -> None:
-    """Remove blobs of a failed deposit that no evidence refers to."""
-    for h in sha256s:
-        if not ledger.store.query("select 1 from evidence where sha256 = ? limit 1", (h,)):
-            ledger.blobs.path_for(h).unlink(missing_ok=True)
-
-
-def _public(row: dict[str, Any], sealed: int) -> EvidencePublic:
-    return EvidencePublic(
-        evidence_id=row["evidence_id"],
-        deposit_no=row["deposit_no"],
-        index=row["idx"],
-        time=row["time"],
-        kind=row["kind"],
-        sha256=row["sha256"],
-        sm3=row["sm3"],
-        size=row["size"],
-        title=row["title"],
-        description=row["description"],
-        file_name=row["file_name"],
-        media_type=row["media_type"],
-        sealed=row["idx"] < sealed,
-    )
+def _public(r: EvidenceRecord, sealed: int) -> dict[str, Any]:
+    """An ``EvidencePublic``, as plain JSON."""
+    out = {
+        "evidence_id": r.evidence_id,
+        "deposit_no": r.deposit_no,
+        "index": r.index,
+        "time": r.time,
+        "kind": r.kind,
+        "sha256": r.sha256,
+        "sm3": r.sm3,
+        "size": r.size,
+        "title": r.title,
+        "description": r.description,
+        "file_name": r.file_name,
+        "media_type": r.media_type,
+        "sealed": r.index < sealed,
+    }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 @router.get("/evidence", response_model=EvidenceList, response_model_exclude_none=True)
 def list_evidence(
-    ledger: LedgerDep,
+    services: ServicesDep,
     account: Reader,
     cursor: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -377,44 +205,25 @@ def list_evidence(
     until: Annotated[str | None, Query(max_length=40, description="UTC time, exclusive")] = None,
     title: Annotated[str | None, Query(max_length=1000, description="substring")] = None,
     sha256: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$")] = None,
+    deposit_no: Annotated[str | None, Query(pattern=r"^EL-[0-9]{8}-[0-9]{10}$")] = None,
     kind: Annotated[str | None, Query(pattern=r"^(file|hash|capture)$")] = None,
-) -> EvidenceList:
+) -> Any:
     """Deposits in log order: one's own for rights holders, all for the other roles."""
-    where: list[str] = ["idx >= ?"]
-    params: list[int | str] = [cursor]
-    if account.role not in SEE_ALL:
-        where.append("owner = ?")
-        params.append(account.account_id)
-    for column, op, value in (
-        ("time", ">=", since),
-        ("time", "<", until),
-        ("sha256", "=", sha256.lower() if sha256 else None),
-        ("kind", "=", kind),
-    ):
-        if value is not None:
-            where.append(f"{column} {op} ?")
-            params.append(value)
-    if title:
-        where.append("lower(title) like ? escape '\\'")
-        escaped = title.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
-    rows = ledger.store.query(
-        f"select * from evidence where {' and '.join(where)} order by idx limit ?",  # noqa: S608
-        (*params, limit + 1),
+    filters = EvidenceFilter(
+        since=since, until=until, title=title, sha256=sha256, deposit_no=deposit_no, kind=kind
     )
-    sealed = ledger.published_size()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return EvidenceList(
-        items=[_public(r, sealed) for r in rows],
-        next_cursor=rows[-1]["idx"] + 1 if more else None,
-    )
+    page = services.evidence.list(account, filters, cursor, limit)
+    return {
+        "items": [_public(r, page.published_size) for r in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.get("/evidence/{evidence_id}", response_model=EvidencePublic)
-def get_evidence(evidence_id: str, ledger: LedgerDep, account: Reader) -> EvidencePublic:
+def get_evidence(evidence_id: str, services: ServicesDep, account: Reader) -> Any:
     """One deposit's facts."""
-    return _public(visible_evidence(ledger, account, evidence_id), ledger.published_size())
+    record = services.evidence.get(account, evidence_id)
+    return _public(record, services.ledger.published_size())
 
 
 @router.get(
@@ -422,27 +231,20 @@ def get_evidence(evidence_id: str, ledger: LedgerDep, account: Reader) -> Eviden
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def get_content(evidence_id: str, ledger: LedgerDep, account: Reader) -> StreamingResponse:
+def get_content(evidence_id: str, services: ServicesDep, account: Reader) -> StreamingResponse:
     """The deposited file itself (not for hash-only deposits)."""
-    row = visible_evidence(ledger, account, evidence_id)
-    if row["kind"] != "file" or not ledger.blobs.exists(row["sha256"]):
-        raise NotFound(f"evidence: {evidence_id} has no stored content ({row['kind']} deposit)")
-    name = (row["file_name"] or "evidence").replace('"', "")
+    content = services.evidence.content(account, evidence_id)
+    r = content.record
+    name = (r.file_name or "evidence").replace('"', "")
     return StreamingResponse(
-        ledger.blobs.iter_chunks(row["sha256"]),
-        media_type=row["media_type"] or "application/octet-stream",
+        content.chunks,
+        media_type=r.media_type or "application/octet-stream",
         headers={
-            "Content-Length": str(row["size"]),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}",
-            "Digest": "sha-256=" + b64(bytes.fromhex(row["sha256"])),
+            "Content-Length": str(r.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+            "Digest": "sha-256=" + b64(bytes.fromhex(r.sha256)),
         },
     )
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 @router.get(
@@ -450,31 +252,23 @@ def _quote(name: str) -> str:
     response_model=InclusionPublic,
     responses={200: {"content": {"text/plain": {}}}},
 )
+@fast
 def get_proof(
     evidence_id: str,
     request: Request,
-    ledger: LedgerDep,
+    services: ServicesDep,
     account: Reader,
     size: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> Response:
     """Inclusion proof to the latest (or a given) checkpoint; JSON, or C2SP
     tlog-proof text with ``Accept: text/plain``."""
-    return proof_response(ledger, account, evidence_id, size, request.headers.get("accept", ""))
+    return proof_response(services, account, evidence_id, size, request.headers.get("accept", ""))
 
 
 def proof_response(
-    ledger: Ledger, account: Account, evidence_id: str, size: int | None, accept: str
+    services: Services, account: Account, evidence_id: str, size: int | None, accept: str
 ) -> Response:
-    """The proof route once its parameters are resolved (also used by ``api.fastpath``)."""
-    row = visible_evidence(ledger, account, evidence_id, leaf_hash=True)
-    proof = _inclusion(ledger, row["idx"], size, bytes(row["_leaf_hash"]))
+    """The proof route once its parameters are resolved (also used by :mod:`api.fastpath`)."""
     if "text/plain" in accept:
-        leaf = ledger.store.entries(row["idx"], row["idx"] + 1)[0][3]
-        text = TlogProof(
-            index=proof["index"],
-            hashes=tuple(base64.b64decode(h) for h in proof["hashes"]),
-            checkpoint=proof["checkpoint"]["note"],
-            extra=leaf,
-        ).to_text()
-        return PlainTextResponse(text)
-    return JSONResponse(proof)
+        return PlainTextResponse(services.evidence.tlog_proof(account, evidence_id, size))
+    return JSONResponse(services.evidence.inclusion(account, evidence_id, size).to_json())

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import InvalidInput, LedgerError, NotFound, TooLarge
+from ledger.errors import Conflict, Forbidden, InvalidInput, LedgerError, NotFound, TooLarge
 
 __all__ = ["install", "problem", "problem_for"]
 
@@ -35,6 +35,10 @@ def problem(
 def _status(e: LedgerError) -> int:
     if isinstance(e, NotFound):
         return 404
+    if isinstance(e, Forbidden):
+        return 403
+    if isinstance(e, Conflict):
+        return 409
     if isinstance(e, TooLarge):
         return 413
     if isinstance(e, InvalidInput):

@@ -22,9 +22,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from api.offload import in_thread
 from ledger.blobs import BlobInfo, BlobStore
 from ledger.errors import TooLarge
+from ledger.offload import in_thread
 
 __all__ = ["TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
 

@@ -220,6 +220,10 @@ class BlobStore:
             return True
         return self._inline is not None and self._inline(sha256) is not None
 
+    def delete(self, sha256: str) -> None:
+        """Remove a stored file (inline contents live and die with their event)."""
+        self.path_for(sha256).unlink(missing_ok=True)
+
     def iter_chunks(self, sha256: str) -> Iterator[bytes]:
         with self.open(sha256) as f:
             while chunk := f.read(CHUNK):

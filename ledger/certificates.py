@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from ledger.accounts import KEY_PURPOSE, find_account, notary_signer
 from ledger.anchoring import trust_anchoring
 from ledger.core import Ledger
-from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.events import format_time, make_draft
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.certificate import (
@@ -69,7 +69,7 @@ _MAX_STATEMENT = 4000
 _MAX_REASON = 1000
 
 
-class NotSealed(LedgerError):
+class NotSealed(Conflict):
     """The evidence is not yet inside a published checkpoint: no proof exists."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "AuditError",
     "ConfigError",
+    "Conflict",
+    "Forbidden",
     "IntegrityError",
     "InvalidInput",
     "LedgerError",
@@ -28,6 +30,15 @@ class InvalidInput(LedgerError):
 
 class TooLarge(InvalidInput):
     """An entry or upload exceeds a configured size limit."""
+
+
+class Forbidden(LedgerError):
+    """The caller is known but their role does not admit this action."""
+
+
+class Conflict(LedgerError):
+    """The request conflicts with what is stored: an Idempotency-Key reused
+    with another body, evidence not yet sealed, a state change already made."""
 
 
 class NotFound(LedgerError):

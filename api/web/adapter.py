@@ -1,9 +1,11 @@
-"""The one place where pages reach the ledger.
+"""The one place where pages reach the ledger: through its services.
 
 Pages never hold SQL or decide who may see what: they call the functions
-here, which call the ledger's services (and, where a service does not exist
-yet, the same ledger functions the JSON API calls). Re-pointing a page at a
-new service means changing this module only.
+here, which call :class:`ledger.services.Services` (the same objects the JSON
+API calls) with the signed-in account as the acting :class:`Actor`, or, for
+public facts no service offers yet (each witness's latest cosignature, the
+latest timestamp token, the deposit-number check), read the log through the
+store's log interface and check what they read with the verifier's code.
 """
 
 from __future__ import annotations
@@ -14,23 +16,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from api.certificates import _log_status
 from api.upload import Upload
 from ledger.anchoring import trust_anchoring
-from ledger.certificates import trust_export
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound
 from ledger.projections import deposit_number
-from verifier.certificate import Certificate, verify_certificate
+from ledger.services import Services
 from verifier.checkpoint import Checkpoint
-from verifier.digest import digest_file
 from verifier.errors import Error as VerifierError
 from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey, parse_note
-from verifier.package import verify_package
 from verifier.report import Report
 from verifier.timestamp import load_roots, verify_timestamp
-from verifier.trust import Trust, load_trust
 
 __all__ = [
     "Consistency",
@@ -52,13 +49,8 @@ _RECENT_PUBLICATIONS = 64
 # -- 在线验真 ---------------------------------------------------------------------
 
 
-def server_trust(ledger: Ledger) -> Trust:
-    """This ledger's own trust file, as the verifier reads it."""
-    return load_trust(json.dumps(trust_export(ledger)).encode("utf-8"))
-
-
 def verify_files(
-    ledger: Ledger,
+    services: Services,
     package: tuple[Path, str] | None,
     certificate: tuple[Path, str] | None,
     evidence: list[tuple[Path, str]],
@@ -70,17 +62,14 @@ def verify_files(
     The report names the files as they were uploaded. Raises
     :class:`InvalidInput` when the files are not a package or certificate.
     """
-    trust = server_trust(ledger)
+    certs = services.certificates
     try:
         if package is not None:
-            report = verify_package(package[0], trust, log_status=lambda c: _log_status(ledger, c))
-            return replace(report, subject=package[1])
+            return replace(certs.verify_package(package[0]), subject=package[1])
         if certificate is None:
             raise InvalidInput("verify: send a package or a certificate")
-        cert = Certificate.from_json(certificate[0].read_bytes())
-        files = [digest_file(p) for p, _ in evidence]
-        checks = verify_certificate(cert, trust, files, log=_log_status(ledger, cert))
-        return Report("certificate", certificate[1], tuple(checks), cert.facts())
+        files = [p for p, _ in evidence]
+        return certs.verify_certificate(certificate[0], files, name=certificate[1])
     except VerifierError as e:
         raise InvalidInput(f"verify: input is malformed ({e})") from None
 
@@ -239,14 +228,17 @@ class Consistency:
     proof_hex: tuple[str, ...]
 
 
-def consistency(ledger: Ledger, old: int, new: int) -> Consistency:
-    """Prove that the log of ``new`` entries extends the log of ``old`` entries,
-    checked here again with the verifier's code (RFC 9162 §2.1.4.2)."""
+def consistency(services: Services, old: int, new: int) -> Consistency:
+    """Prove that the log of ``new`` entries extends the log of ``old`` entries
+    (the log service verifies it; checked here again with the verifier's code,
+    RFC 9162 §2.1.4.2)."""
     if old < 0 or new < 0 or old > new:
         raise InvalidInput("consistency: sizes must satisfy 0 <= old <= new")
-    a, b, proof = ledger.consistency_proof(old, new)
-    verify_consistency(old, new, proof, a.root, b.root)
-    return Consistency(old, new, a.root.hex(), b.root.hex(), tuple(h.hex() for h in proof))
+    proof = services.log.consistency(old, new)
+    verify_consistency(old, new, list(proof.hashes), proof.old.root, proof.new.root)
+    return Consistency(
+        old, new, proof.old.root.hex(), proof.new.root.hex(), tuple(h.hex() for h in proof.hashes)
+    )
 
 
 def upload_paths(upload: Upload, name: str) -> list[tuple[Path, str]]:

@@ -19,6 +19,7 @@ from api.web.i18n import N_, Formatter, translations
 from api.web.render import STATIC_DIR, redirect, render
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.services import Services
 from ledger.services.sessions import LoginFailed
 from verifier.report import Report, dumps, render_json, render_text, title
 
@@ -32,6 +33,11 @@ HOME_BY_ROLE = {"rights_holder": "/console", "notary": "/notary", "admin": "/adm
 def _ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
 def _client(request: Request) -> str:
@@ -204,7 +210,7 @@ async def verify(request: Request) -> Response:
             raise InvalidInput("verify: choose a package or a certificate, not both")
         report = await run_in_threadpool(
             adapter.verify_files,
-            _ledger(request),
+            _services(request),
             packages[0] if packages else None,
             certificates[0] if certificates else None,
             adapter.upload_paths(upload, "evidence"),
@@ -251,7 +257,7 @@ def log_page(
     proof_error = None
     if old is not None and new is not None:
         try:
-            proof = adapter.consistency(ledger, old, new)
+            proof = adapter.consistency(_services(request), old, new)
         except LedgerError as e:
             proof_error = _t(request, "No consistency proof between these sizes:") + f" {e}"
     context = {"o": overview, "old": old, "new": new, "proof": proof, "proof_error": proof_error}

@@ -1,1 +1,81 @@
-"""Services: the rules the HTTP API, the web console and the CLI share."""
+"""Services: every rule of the ledger, once, for every edge.
+
+The JSON API, the web pages and the command line call these services and
+nothing below them: who may do and see what (:mod:`ledger.services.policy`),
+deposits and their idempotency, evidence listings, certificates, accounts,
+captures, the trust file and the audit. :class:`Services` builds them all
+over one open :class:`~ledger.core.Ledger` (the composition root).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ledger.services.accounts import AccountService
+from ledger.services.captures import CaptureService
+from ledger.services.certificates import CertificateService, CertificateStatus, Revocation
+from ledger.services.deposits import (
+    DepositPlan,
+    DepositResult,
+    DepositService,
+    FileDeposit,
+    HashDeposit,
+    Receipt,
+)
+from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
+from ledger.services.log import Consistency, LogService
+from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
+from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
+
+if TYPE_CHECKING:
+    from ledger.core import Ledger
+
+__all__ = [
+    "OPERATOR",
+    "READERS",
+    "ROLES",
+    "SEE_ALL",
+    "Actor",
+    "CertificateStatus",
+    "Consistency",
+    "Content",
+    "DepositPlan",
+    "DepositResult",
+    "EvidenceFilter",
+    "EvidencePage",
+    "EvidenceRecord",
+    "FileDeposit",
+    "HashDeposit",
+    "Inclusion",
+    "Receipt",
+    "Revocation",
+    "Services",
+    "authorize",
+]
+
+
+class Services:
+    """All services over one open ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.reads = ReadModel(ledger.store)
+        self.evidence = EvidenceService(ledger, self.reads)
+        self.deposits = DepositService(ledger, self.reads, self.evidence)
+        self.certificates = CertificateService(ledger, self.reads, self.evidence)
+        self.accounts = AccountService(ledger, self.reads)
+        self.captures = CaptureService(ledger)
+        self.log = LogService(ledger)
+
+    def trust(self) -> dict[str, Any]:
+        """Public: the ``evidence-trust/v1`` trust file a court can pin."""
+        from ledger.certificates import trust_export
+
+        return trust_export(self.ledger)
+
+    def stats(self) -> dict[str, Any]:
+        """Operational figures of the ledger (sizes, lag, anchoring, storage)."""
+        return self.ledger.stats()
+
+    def close(self) -> None:
+        self.captures.shutdown()

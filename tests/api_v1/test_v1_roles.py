@@ -41,7 +41,7 @@ ROUTES = [
     ("GET", "/v1/certificates/{cid}/status", PUBLIC, None),
     ("GET", "/v1/trust", PUBLIC, None),
     ("POST", "/v1/certificates", {"notary"}, "issue"),
-    ("POST", "/v1/certificates/{cid}/revoke", {"notary"}, "revoke"),
+    ("POST", "/v1/certificates/{cid}/revoke", {"notary", "admin"}, "revoke"),
 ]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ledger.capture import WAITS, CaptureOptions
-from ledger.cli import _emit, _open, friendly
+from ledger.cli.common import cli, emit, friendly, open_ledger
 
 __all__ = ["capture"]
 
@@ -39,7 +39,7 @@ def _viewport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     return int(m.group(1)), int(m.group(2))
 
 
-@click.command()
+@cli.command()
 @click.argument("url")
 @click.option(
     "--allow",
@@ -122,10 +122,10 @@ def capture(
         timeout=timeout,
         partial=partial,
     )
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         if ca_file:
             ledger.config = replace(
                 ledger.config, capture=replace(ledger.config.capture, ca_file=ca_file)
             )
         result = capture_evidence(ledger, url, options, title=title, allow=allow, out_dir=out)
-    _emit(result.to_json())
+    emit(result.to_json())

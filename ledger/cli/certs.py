@@ -1,7 +1,7 @@
 """``evidence-ledger account|certificate|trust``: accounts, certificates, trust file.
 
-Registered into the main group at the end of :mod:`ledger.cli`. Every command
-is a thin wrapper over :mod:`ledger.accounts` and :mod:`ledger.certificates`.
+Every command is a thin wrapper over the account and certificate services,
+acting as the operator.
 """
 
 from __future__ import annotations
@@ -12,20 +12,13 @@ from pathlib import Path
 
 import click
 
-from ledger.accounts import ROLES, create_account, revoke_account
-from ledger.certificates import (
-    get_certificate,
-    issue_certificate,
-    package_certificate,
-    revoke_certificate,
-    trust_export,
-)
-from ledger.cli import _open, friendly
+from ledger.cli.common import cli, friendly, open_services
+from ledger.services import OPERATOR, ROLES
 
 __all__ = ["account", "certificate", "trust"]
 
 
-@click.group()
+@cli.group()
 def account() -> None:
     """Create and revoke accounts (rights holders, notaries, auditors, admins).
 
@@ -47,8 +40,8 @@ def account_create(ctx: click.Context, role: str, name: str) -> None:
 
     Example: evidence-ledger account create --role rights_holder --name "ACME Ltd"
     """
-    with _open(ctx) as ledger:
-        created = create_account(ledger, role, name)
+    with open_services(ctx) as services:
+        created = services.accounts.create(OPERATOR, role, name)
     click.echo(json.dumps(created.to_json(), ensure_ascii=False, sort_keys=True))
     click.echo(created.token)
 
@@ -63,12 +56,12 @@ def account_revoke(ctx: click.Context, account_ref: str, role: str | None) -> No
 
     Example: evidence-ledger account revoke "Notary Zhang" --role notary
     """
-    with _open(ctx) as ledger:
-        result = revoke_account(ledger, account_ref, role)
+    with open_services(ctx) as services:
+        result = services.accounts.revoke(OPERATOR, account_ref, role)
     click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
 
 
-@click.group()
+@cli.group()
 def certificate() -> None:
     """Issue, package and revoke deposit certificates (存证证书).
 
@@ -90,8 +83,8 @@ def certificate_issue(
 
     Example: evidence-ledger certificate issue 0193c1... --notary "Notary Zhang" > cert.json
     """
-    with _open(ctx) as ledger:
-        issued = issue_certificate(ledger, evidence_id, notary, statement)
+    with open_services(ctx) as services:
+        issued = services.certificates.issue(OPERATOR, evidence_id, statement, notary=notary)
     sys.stdout.buffer.write(issued.data + b"\n")
     sys.stdout.flush()
 
@@ -105,8 +98,8 @@ def certificate_show(ctx: click.Context, certificate_id: str) -> None:
 
     Example: evidence-ledger certificate show 5f3a... > cert.json
     """
-    with _open(ctx) as ledger:
-        data = get_certificate(ledger, certificate_id)
+    with open_services(ctx) as services:
+        data = services.certificates.get(OPERATOR, certificate_id)
     sys.stdout.buffer.write(data + b"\n")
     sys.stdout.flush()
 
@@ -121,8 +114,8 @@ def certificate_package(ctx: click.Context, certificate_id: str, out: Path) -> N
 
     Example: evidence-ledger certificate package 5f3a... evidence.zip
     """
-    with _open(ctx) as ledger:
-        package_certificate(ledger, certificate_id, out)
+    with open_services(ctx) as services:
+        services.certificates.package_to(OPERATOR, certificate_id, out)
     click.echo(f"wrote {out}", err=True)
 
 
@@ -136,12 +129,12 @@ def certificate_revoke(ctx: click.Context, certificate_id: str, reason: str) -> 
 
     Example: evidence-ledger certificate revoke 5f3a... --reason "issued in error"
     """
-    with _open(ctx) as ledger:
-        result = revoke_certificate(ledger, certificate_id, reason)
-    click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+    with open_services(ctx) as services:
+        done = services.certificates.revoke(OPERATOR, certificate_id, reason)
+    click.echo(json.dumps(done.to_json(), ensure_ascii=False, sort_keys=True))
 
 
-@click.group()
+@cli.group()
 def trust() -> None:
     """The trust file that courts pin (log key, witnesses, notary keys, TSA roots).
 
@@ -157,6 +150,6 @@ def trust_export_cmd(ctx: click.Context) -> None:
 
     Example: evidence-ledger trust export > trust.json
     """
-    with _open(ctx) as ledger:
-        doc = trust_export(ledger)
+    with open_services(ctx) as services:
+        doc = services.trust()
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True))

@@ -13,7 +13,6 @@ Two sides, both under the global ``--home``:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -21,13 +20,13 @@ from typing import Any
 
 import click
 
-from ledger.cli import cli, friendly
+from ledger.cli.common import cli, emit, friendly, home
 from ledger.config import TsaConfig, WitnessEntry, check_anchoring, load_config, save_config
 from ledger.errors import ConfigError, InvalidInput
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
 
-__all__ = ["register", "tsa", "witness", "witnesses"]
+__all__ = ["tsa", "witness", "witnesses"]
 
 ROOTS_FILE = "tsa-roots.pem"
 
@@ -36,14 +35,10 @@ def _home(ctx: click.Context) -> Path:
     return Path(ctx.obj["home"])
 
 
-def _emit(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
-
-
 # ---------------------------------------------------------------- witness side
 
 
-@click.group()
+@cli.group()
 def witness() -> None:
     """Run a witness that cosigns other logs' checkpoints (C2SP tlog-witness).
 
@@ -64,7 +59,7 @@ def witness_init(ctx: click.Context, name: str) -> None:
     """
     from ledger.witness import Witness
 
-    with Witness.init(_home(ctx), name) as w:
+    with Witness.init(home(ctx), name) as w:
         click.echo(w.verifier_key.to_text())
 
 
@@ -79,7 +74,7 @@ def witness_follow(ctx: click.Context, log_vkey: str) -> None:
     """
     from ledger.witness import Witness
 
-    with Witness.open(_home(ctx)) as w:
+    with Witness.open(home(ctx)) as w:
         try:
             key = w.follow(log_vkey)
         except ConfigError as e:
@@ -97,7 +92,7 @@ def witness_vkey(ctx: click.Context) -> None:
     """
     from ledger.witness import Witness
 
-    with Witness.open(_home(ctx)) as w:
+    with Witness.open(home(ctx)) as w:
         click.echo(w.verifier_key.to_text())
 
 
@@ -111,7 +106,7 @@ def witness_status(ctx: click.Context) -> None:
     """
     from ledger.witness import Witness
 
-    with Witness.open(_home(ctx)) as w:
+    with Witness.open(home(ctx)) as w:
         logs = []
         for origin, vkey in w.store.logs():
             latest = w.store.latest(origin)
@@ -127,7 +122,7 @@ def witness_status(ctx: click.Context) -> None:
                     ],
                 }
             )
-        _emit({"name": w.name, "vkey": w.verifier_key.to_text(), "logs": logs})
+        emit({"name": w.name, "vkey": w.verifier_key.to_text(), "logs": logs})
 
 
 @witness.command("serve")
@@ -146,8 +141,8 @@ def witness_serve(ctx: click.Context, host: str, port: int) -> None:
 
     from ledger.witness import Witness
 
-    Witness.open(_home(ctx)).close()  # fail fast, with a clear message, on a bad home
-    os.environ["EVIDENCE_WITNESS_HOME"] = str(_home(ctx).resolve())
+    Witness.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
+    os.environ["EVIDENCE_WITNESS_HOME"] = str(home(ctx).resolve())
     uvicorn.run(
         "api.witness:create_witness_app_from_env",
         factory=True,
@@ -175,7 +170,7 @@ def _save_checked(cfg: Any) -> None:
     save_config(cfg)
 
 
-@click.group()
+@cli.group()
 def witnesses() -> None:
     """Configure the witnesses that must cosign each checkpoint (k of n).
 
@@ -193,7 +188,7 @@ def witnesses_add(ctx: click.Context, url: str, vkey: str) -> None:
 
     Example: evidence-ledger witnesses add --url http://127.0.0.1:8100 --vkey "$W1"
     """
-    cfg = load_config(_home(ctx))
+    cfg = load_config(home(ctx))
     try:
         key = VerifierKey.from_text(vkey)
     except MalformedError as e:
@@ -207,7 +202,7 @@ def witnesses_add(ctx: click.Context, url: str, vkey: str) -> None:
     entries = (*cfg.witnesses, WitnessEntry(key.name, url, key.to_text()))
     cfg = replace(cfg, witnesses=entries, quorum=cfg.quorum or 1)
     _save_checked(cfg)
-    _emit(_policy(cfg.witnesses, cfg.quorum))
+    emit(_policy(cfg.witnesses, cfg.quorum))
 
 
 @witnesses.command("remove")
@@ -219,7 +214,7 @@ def witnesses_remove(ctx: click.Context, name: str) -> None:
 
     Example: evidence-ledger witnesses remove notary.example/w1
     """
-    cfg = load_config(_home(ctx))
+    cfg = load_config(home(ctx))
     entries = tuple(w for w in cfg.witnesses if w.name != name)
     if len(entries) == len(cfg.witnesses):
         raise InvalidInput(f"witness {name!r} is not configured")
@@ -231,7 +226,7 @@ def witnesses_remove(ctx: click.Context, name: str) -> None:
         )
     cfg = replace(cfg, witnesses=entries, quorum=quorum)
     _save_checked(cfg)
-    _emit(_policy(cfg.witnesses, cfg.quorum))
+    emit(_policy(cfg.witnesses, cfg.quorum))
 
 
 @witnesses.command("quorum")
@@ -243,7 +238,7 @@ def witnesses_quorum(ctx: click.Context, k: int) -> None:
 
     Example: evidence-ledger witnesses quorum 2
     """
-    cfg = load_config(_home(ctx))
+    cfg = load_config(home(ctx))
     low = 1 if cfg.witnesses else 0
     if not low <= k <= len(cfg.witnesses):
         raise InvalidInput(
@@ -251,7 +246,7 @@ def witnesses_quorum(ctx: click.Context, k: int) -> None:
         )
     cfg = replace(cfg, quorum=k)
     _save_checked(cfg)
-    _emit(_policy(cfg.witnesses, cfg.quorum))
+    emit(_policy(cfg.witnesses, cfg.quorum))
 
 
 @witnesses.command("list")
@@ -262,11 +257,11 @@ def witnesses_list(ctx: click.Context) -> None:
 
     Example: evidence-ledger witnesses list
     """
-    cfg = load_config(_home(ctx))
-    _emit(_policy(cfg.witnesses, cfg.quorum))
+    cfg = load_config(home(ctx))
+    emit(_policy(cfg.witnesses, cfg.quorum))
 
 
-@click.group()
+@cli.group()
 def tsa() -> None:
     """Configure the RFC 3161 time-stamping authority for checkpoints.
 
@@ -293,18 +288,18 @@ def tsa_set(ctx: click.Context, url: str, roots: Path) -> None:
 
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"TSA URL: {url!r} must start with http:// or https://")
-    home = _home(ctx)
-    cfg = load_config(home)
+    top = home(ctx)
+    cfg = load_config(top)
     try:
         certs = load_tsa_roots(roots)
     except ConfigError as e:
         raise InvalidInput(str(e)) from e
-    tmp = home / (ROOTS_FILE + ".tmp")
+    tmp = top / (ROOTS_FILE + ".tmp")
     tmp.write_bytes(roots.read_bytes())
-    os.replace(tmp, home / ROOTS_FILE)
+    os.replace(tmp, top / ROOTS_FILE)
     cfg = replace(cfg, tsa=TsaConfig(url=url, roots=ROOTS_FILE))
     _save_checked(cfg)
-    _emit({"url": url, "roots": [c.subject.rfc4514_string() for c in certs]})
+    emit({"url": url, "roots": [c.subject.rfc4514_string() for c in certs]})
 
 
 @tsa.command("clear")
@@ -315,18 +310,6 @@ def tsa_clear(ctx: click.Context) -> None:
 
     Example: evidence-ledger tsa clear
     """
-    cfg = load_config(_home(ctx))
+    cfg = load_config(home(ctx))
     save_config(replace(cfg, tsa=None))
-    _emit({"url": None})
-
-
-def register(group: click.Group) -> None:
-    """Add the anchoring commands to a click group."""
-    group.add_command(witness)
-    group.add_command(witnesses)
-    group.add_command(tsa)
-
-
-# Importing this module (ledger.cli does, at its end) registers the commands,
-# whichever of the two modules is imported first.
-register(cli)
+    emit({"url": None})

@@ -1,8 +1,4 @@
-"""``evidence-ledger``: the operator's command line, thin over :class:`Ledger`.
-
-User errors print one line (``error: ...``) and exit non-zero: 2 for bad
-input or usage, 1 for everything else (including an audit that fails).
-"""
+"""The ledger's own commands: init, vkey, deposit, seal, export, audit, rebuild, stats, serve."""
 
 from __future__ import annotations
 
@@ -10,76 +6,20 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from functools import wraps
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from ledger.cli.common import cli, emit, friendly, home, open_ledger, open_services
 from ledger.core import Ledger
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput
 from ledger.events import evidence_deposited
+from ledger.services import OPERATOR, HashDeposit
 
-__all__ = ["main"]
+__all__ = ["audit", "deposit", "export", "init", "rebuild", "seal", "serve", "stats", "vkey"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn ledger errors into one-line messages and exit codes."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as e:
-            _fail(str(e), 2)
-        except LedgerError as e:
-            _fail(str(e), 1)
-        except OSError as e:
-            _fail(f"{e.filename or 'io'}: {e.strerror or e}", 1)
-        raise AssertionError("unreachable")
-
-    return wrapper
-
-
-def _home(ctx: click.Context) -> Path:
-    return Path(ctx.obj["home"])
-
-
-def _open(ctx: click.Context) -> Ledger:
-    return Ledger.open(_home(ctx))
-
-
-def _emit(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
-
-
-@click.group()
-@click.option(
-    "--home",
-    envvar="EVIDENCE_LEDGER_HOME",
-    default="./var",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Ledger home: config, keys (0600), SQLite database, blobs.",
-)
-@click.pass_context
-def cli(ctx: click.Context, home: str) -> None:
-    """Evidence deposit ledger: append-only, hash-chained, Merkle-sealed.
-
-    Example: evidence-ledger --home ./var init --origin example.com/evidence
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["home"] = home
 
 
 @cli.command()
@@ -92,7 +32,7 @@ def init(ctx: click.Context, origin: str | None, database_url: str | None) -> No
 
     Example: evidence-ledger init --origin court-evidence.example/log
     """
-    with Ledger.init(_home(ctx), origin, database_url) as ledger:
+    with Ledger.init(home(ctx), origin, database_url) as ledger:
         click.echo(ledger.verifier_key.to_text())
 
 
@@ -104,7 +44,7 @@ def vkey(ctx: click.Context) -> None:
 
     Example: evidence-ledger vkey > log.vkey
     """
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         click.echo(ledger.verifier_key.to_text())
 
 
@@ -157,32 +97,32 @@ def deposit(
         raise click.UsageError("give FILE..., --sha256 HEX or --hashes-from FILE (exactly one)")
     if sm3 is not None and sha256 is None:
         raise click.UsageError("--sm3 needs --sha256")
-    with _open(ctx) as ledger:
-        owner_id = None
-        if owner is not None:
-            from ledger.accounts import find_account
-
-            owner_id = str(find_account(ledger, owner, role="rights_holder")["account_id"])
+    with open_services(ctx) as services:
+        deposits = services.deposits
         if sha256 is not None:
-            _emit(ledger.deposit_hash(sha256, sm3, title, owner=owner_id).to_json())
+            plan = deposits.plan_hash(OPERATOR, HashDeposit(sha256, sm3, title), owner=owner)
+            emit(deposits.commit(plan).receipts[0].to_json())
         elif hashes_from is not None:
             # Validate the whole file first: a bad line must not leave half a batch.
             for n, line in _hash_lines(hashes_from):
                 if not _HEX64.fullmatch(line):
                     raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
+            owner_id = deposits.resolve_owner(OPERATOR, owner)
             drafts = (
                 evidence_deposited(kind="hash", sha256=h, title=title, owner=owner_id)
                 for _, h in _hash_lines(hashes_from)
             )
             out = sys.stdout
-            for receipt in ledger.deposit_hashes(drafts):
+            for receipt in deposits.bulk(drafts):
                 out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
             out.flush()
         else:
             for path in files:
                 with path.open("rb") as f:
-                    r = ledger.deposit_file(f, title=title, file_name=path.name, owner=owner_id)
-                _emit(r.to_json())
+                    plan = deposits.plan_stream(
+                        OPERATOR, f, file_name=path.name, title=title, owner=owner
+                    )
+                emit(deposits.commit(plan).receipts[0].to_json())
 
 
 @cli.command()
@@ -194,7 +134,7 @@ def seal(ctx: click.Context, batch_max: int | None) -> None:
 
     Example: evidence-ledger seal
     """
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         click.echo(ledger.seal(batch_max).note, nl=False)
 
 
@@ -210,7 +150,7 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
     """
     from ledger.export import export as do_export
 
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         cp = ledger.latest_checkpoint()
         n = do_export(ledger.store, directory, cp, private)
         click.echo(f"exported {cp.size} entries in {n} files to {directory}", err=True)
@@ -234,10 +174,10 @@ def audit(ctx: click.Context, workers: int) -> None:
     from ledger.anchoring import audit_publications
     from ledger.audit import audit as do_audit
 
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
         published = audit_publications(ledger)
-        _emit(
+        emit(
             {
                 "ok": True,
                 "entries": report.entries,
@@ -258,9 +198,9 @@ def rebuild(ctx: click.Context) -> None:
 
     Example: evidence-ledger rebuild
     """
-    with _open(ctx) as ledger:
+    with open_ledger(ctx) as ledger:
         n = ledger.store.rebuild()
-        _emit({"replayed": n})
+        emit({"replayed": n})
 
 
 @cli.command()
@@ -271,8 +211,8 @@ def stats(ctx: click.Context) -> None:
 
     Example: evidence-ledger stats
     """
-    with _open(ctx) as ledger:
-        _emit(ledger.stats())
+    with open_ledger(ctx) as ledger:
+        emit(ledger.stats())
 
 
 @cli.command()
@@ -309,8 +249,8 @@ def serve(
     """
     import uvicorn
 
-    Ledger.open(_home(ctx)).close()  # fail fast, with a clear message, on a bad home
-    os.environ["EVIDENCE_LEDGER_HOME"] = str(_home(ctx).resolve())
+    Ledger.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
+    os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
     os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
     uvicorn.run(
         "api.app:create_app_from_env",
@@ -321,24 +261,3 @@ def serve(
         log_level="info",
         access_log=access_log,
     )
-
-
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="evidence-ledger")
-
-
-# Accounts, certificates and the trust file live in their own module (issue 3).
-from ledger.cli_certs import account, certificate, trust  # noqa: E402
-
-cli.add_command(account)
-cli.add_command(certificate)
-cli.add_command(trust)
-
-# Witnesses, the TSA and the witness service (issue 5) register themselves on import.
-import ledger.cli_anchor  # noqa: E402, F401
-
-# Online capture (issue 6): imports Playwright only when the command runs.
-from ledger.cli_capture import capture  # noqa: E402
-
-cli.add_command(capture)

@@ -1,0 +1,20 @@
+"""``evidence-ledger``: the operator's command line, thin over the services.
+
+Each module registers its commands on :data:`ledger.cli.common.cli`:
+:mod:`~ledger.cli.core` (init, deposit, seal, export, audit, rebuild, stats,
+serve), :mod:`~ledger.cli.certs` (accounts, certificates, trust file),
+:mod:`~ledger.cli.anchor` (witnesses, TSA, the witness service) and
+:mod:`~ledger.cli.capture` (online capture).
+"""
+
+from __future__ import annotations
+
+from ledger.cli import anchor, capture, certs, core
+from ledger.cli.common import cli
+
+__all__ = ["anchor", "capture", "certs", "cli", "core", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="evidence-ledger")

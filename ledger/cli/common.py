@@ -1,0 +1,97 @@
+"""What every ``evidence-ledger`` command shares: the root group, opening the
+ledger and its services, printing JSON, and one-line errors.
+
+Commands register themselves on :data:`cli` (``@cli.command()`` or
+``@cli.group()``) in their own module; :mod:`ledger.cli` imports them all.
+User errors print one line (``error: ...``) and exit non-zero: 2 for bad
+input or usage, 1 for everything else (including an audit that fails).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from ledger.core import Ledger
+from ledger.errors import InvalidInput, LedgerError
+from ledger.services import Services
+
+__all__ = ["cli", "emit", "fail", "friendly", "home", "open_ledger", "open_services"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn ledger errors into one-line messages and exit codes."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as e:
+            fail(str(e), 2)
+        except LedgerError as e:
+            fail(str(e), 1)
+        except OSError as e:
+            fail(f"{e.filename or 'io'}: {e.strerror or e}", 1)
+
+    return wrapper
+
+
+def home(ctx: click.Context) -> Path:
+    """The ledger home given with ``--home`` (or ``EVIDENCE_LEDGER_HOME``)."""
+    return Path(ctx.find_root().obj["home"])
+
+
+def open_ledger(ctx: click.Context) -> Ledger:
+    """Open the ledger of ``--home`` (a context manager that closes it)."""
+    return Ledger.open(home(ctx))
+
+
+@contextmanager
+def open_services(ctx: click.Context) -> Iterator[Services]:
+    """The services over the ledger of ``--home``, closed afterwards."""
+    with open_ledger(ctx) as ledger:
+        services = Services(ledger)
+        try:
+            yield services
+        finally:
+            services.close()
+
+
+def emit(obj: Any) -> None:
+    """Print one JSON document on one line (keys sorted, UTF-8 kept)."""
+    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
+
+
+@click.group()
+@click.option(
+    "--home",
+    envvar="EVIDENCE_LEDGER_HOME",
+    default="./var",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Ledger home: config, keys (0600), SQLite database, blobs.",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: str) -> None:
+    """Evidence deposit ledger: append-only, hash-chained, Merkle-sealed.
+
+    Example: evidence-ledger --home ./var init --origin example.com/evidence
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home

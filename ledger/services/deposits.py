@@ -1,0 +1,436 @@
+"""Deposits (在线存证): hash-only and file deposits, their receipts, and the
+``Idempotency-Key`` rules.
+
+A deposit is planned (caller checked, drafts built, an earlier deposit under
+the same key looked up), then committed through the group-commit sequencer,
+synchronously (:meth:`DepositService.commit`, the command line) or awaiting
+it without a thread (:meth:`DepositService.commit_async`, the HTTP service).
+A receipt is made only from a durable entry.
+
+Idempotency: a caller may send a key with a deposit. A later deposit by the
+same owner under exactly the same key and an identical request answers the
+first deposit's receipts without appending; under the same key with another
+request it is a :class:`Conflict`. A retry that races its original is
+stopped by a unique index (owner, key) and then answered as a replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ledger.blobs import BlobInfo
+from ledger.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from ledger.events import Draft, evidence_deposited
+from ledger.offload import in_thread
+from ledger.services.evidence import PUBLISHED_MAX_AGE, EvidenceService, Inclusion
+from ledger.services.policy import Actor, authorize
+from ledger.storage.base import Appended
+from ledger.storage.queries import EvidenceRecord, ReadModel
+from verifier.canonical import canonicalize
+from verifier.certificate import deposit_number
+
+if TYPE_CHECKING:
+    from ledger.core import Ledger
+
+__all__ = [
+    "DepositPlan",
+    "DepositResult",
+    "DepositService",
+    "FileDeposit",
+    "HashDeposit",
+    "Receipt",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HashDeposit:
+    """A hash-only deposit: the content never reaches the ledger."""
+
+    sha256: str
+    sm3: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileDeposit:
+    """A file already streamed into the blob store (or kept inline: ``info.data``)."""
+
+    info: BlobInfo
+    file_name: str | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a depositor gets back once the deposit is durable (the one shape
+    of a receipt: API, pages and command line)."""
+
+    evidence_id: str
+    deposit_no: str
+    index: int
+    leaf_hash: str
+    time: str
+    kind: str
+    sha256: str
+    status: str
+    """``durable``, or ``sealed`` once inside a published checkpoint."""
+    sm3: str | None = None
+    size: int | None = None
+    title: str | None = None
+    file_name: str | None = None
+    proof: Inclusion | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            out[name] = value.to_json() if isinstance(value, Inclusion) else value
+        return out
+
+
+@dataclass(slots=True)
+class DepositPlan:
+    """A deposit checked and drafted, not yet committed."""
+
+    owner: str | None
+    key: str | None
+    request_sha256: str
+    drafts: list[Draft]
+    replay: list[EvidenceRecord] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
+    """SHA-256 of blobs written as files for this deposit (removed if it fails)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DepositResult:
+    """Receipts in request order; ``replayed`` when an earlier deposit under
+    the same Idempotency-Key answered, ``sealed`` when every entry is inside
+    a published checkpoint."""
+
+    receipts: tuple[Receipt, ...]
+    replayed: bool
+    sealed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"receipts": [r.to_json() for r in self.receipts]}
+
+
+def _request_digest(obj: Any) -> str:
+    return hashlib.sha256(canonicalize(obj)).hexdigest()
+
+
+class DepositService:
+    """Deposits for one caller at a time."""
+
+    def __init__(self, ledger: Ledger, reads: ReadModel, evidence: EvidenceService) -> None:
+        self._ledger = ledger
+        self._reads = reads
+        self._evidence = evidence
+
+    # -- planning ----------------------------------------------------------
+    def resolve_owner(self, actor: Actor, owner: str | None) -> str | None:
+        """The account the evidence will belong to: the caller, or (for the
+        operator only) the account named by ``owner``, or nobody."""
+        authorize(actor, "evidence.deposit")
+        if not actor.is_operator:
+            if owner is not None and owner != actor.account_id:
+                raise InvalidInput("deposit: a rights holder deposits only for themself")
+            return actor.account_id
+        if owner is None:
+            return None
+        found = self._reads.active_accounts_by_id(owner) or self._reads.active_accounts_by_name(
+            owner, "rights_holder"
+        )
+        found = [a for a in found if a.role == "rights_holder"]
+        if len(found) != 1:
+            raise NotFound(f"deposit: no active rights holder {owner!r}")
+        return found[0].account_id
+
+    def plan_hash(
+        self,
+        actor: Actor,
+        deposit: HashDeposit,
+        key: str | None = None,
+        owner: str | None = None,
+    ) -> DepositPlan:
+        """Check and draft a hash-only deposit."""
+        owner = self.resolve_owner(actor, owner)
+        digest = ""
+        if key is not None:
+            self._check_key(owner, key)
+            digest = _request_digest(
+                {
+                    "sha256": deposit.sha256,
+                    "sm3": deposit.sm3,
+                    "title": deposit.title,
+                    "description": deposit.description,
+                }
+            )
+        draft = evidence_deposited(
+            kind="hash",
+            sha256=deposit.sha256,
+            sm3=deposit.sm3,
+            title=deposit.title,
+            description=deposit.description,
+            owner=owner,
+            idempotency_key=f"{key}#0" if key else None,
+            request_sha256=digest or None,
+        )
+        return DepositPlan(owner=owner, key=key, request_sha256=digest, drafts=[draft])
+
+    def plan_files(
+        self,
+        actor: Actor,
+        files: Sequence[FileDeposit],
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        key: str | None = None,
+        owner: str | None = None,
+    ) -> DepositPlan:
+        """Check and draft a deposit of files already in the blob store."""
+        stored = [f.info.sha256 for f in files if f.info.data is None]
+        try:
+            owner = self.resolve_owner(actor, owner)
+            if not files:
+                raise InvalidInput("deposit: no file")
+            digest = ""
+            if key is not None:
+                self._check_key(owner, key)
+                digest = _request_digest(
+                    {
+                        "title": title,
+                        "description": description,
+                        "files": [
+                            {
+                                "name": f.file_name,
+                                "media_type": f.media_type,
+                                "sha256": f.info.sha256,
+                            }
+                            for f in files
+                        ],
+                    }
+                )
+            drafts = [
+                evidence_deposited(
+                    kind="file",
+                    sha256=f.info.sha256,
+                    sm3=f.info.sm3,
+                    size=f.info.size,
+                    title=title,
+                    description=description,
+                    file_name=f.file_name,
+                    media_type=f.media_type,
+                    owner=owner,
+                    idempotency_key=f"{key}#{i}" if key else None,
+                    request_sha256=digest or None,
+                    content=f.info.data,
+                )
+                for i, f in enumerate(files)
+            ]
+        except BaseException:
+            self._drop_orphans(stored)
+            raise
+        return DepositPlan(owner, key, digest, drafts, stored=stored)
+
+    def plan_stream(
+        self,
+        actor: Actor,
+        stream: BinaryIO,
+        *,
+        file_name: str | None = None,
+        media_type: str | None = None,
+        title: str | None = None,
+        owner: str | None = None,
+    ) -> DepositPlan:
+        """Stream one file into the blob store (hashed as it goes, within the
+        upload limit) and plan its deposit."""
+        self.resolve_owner(actor, owner)  # refuse before storing anything
+        blobs, limit = self._ledger.blobs, self._ledger.config.max_upload_bytes
+        info = blobs.put_file(stream, limit)
+        deposit = FileDeposit(info, file_name, media_type)
+        return self.plan_files(actor, [deposit], title=title, owner=owner)
+
+    @staticmethod
+    def _check_key(owner: str | None, key: str) -> None:
+        if owner is None:
+            raise InvalidInput("deposit: an Idempotency-Key needs an owner")
+        if not key or len(key) > 200 or not all(0x21 <= ord(c) <= 0x7E for c in key):
+            raise InvalidInput("deposit: Idempotency-Key must be 1-200 printable ASCII characters")
+
+    def find_replay(self, plan: DepositPlan) -> list[EvidenceRecord]:
+        """Deposits already made under the plan's key; :class:`Conflict` if
+        they were made with another request."""
+        if plan.key is None or plan.owner is None:
+            return []
+        done = self._reads.evidence_by_key(plan.owner, plan.key)
+        if any(r.request_sha256 != plan.request_sha256 for r in done):
+            raise Conflict("deposit: Idempotency-Key was already used with another request body")
+        return done
+
+    # -- committing --------------------------------------------------------
+    def commit(self, plan: DepositPlan) -> DepositResult:
+        """Append the plan's drafts (or replay an earlier deposit); block until durable."""
+        done = self.find_replay(plan)
+        if done:
+            self._drop_orphans(plan.stored)
+            return self._result(done, replayed=True)
+        try:
+            appended = self._ledger.append(plan.drafts)
+        except IntegrityError:
+            done = self._after_race(plan)
+            return self._result(done, replayed=True)
+        except BaseException:
+            self._drop_orphans(plan.stored)
+            raise
+        return self._result(self._records(plan.drafts, appended), replayed=False)
+
+    async def commit_async(self, plan: DepositPlan) -> DepositResult:
+        """:meth:`commit` for an event loop: the group commit is awaited, not
+        waited for on a thread."""
+        if plan.key is not None:
+            done = await in_thread(self.find_replay, plan)
+            if done:
+                await in_thread(self._drop_orphans, plan.stored)
+                return self._result(done, replayed=True)
+        try:
+            appended = await self._ledger.submit_async(plan.drafts)
+        except IntegrityError:
+            done = await in_thread(self._after_race, plan)
+            return self._result(done, replayed=True)
+        except BaseException:
+            await in_thread(self._drop_orphans, plan.stored)
+            raise
+        return self._result(self._records(plan.drafts, appended), replayed=False)
+
+    def _after_race(self, plan: DepositPlan) -> list[EvidenceRecord]:
+        """A concurrent retry with the same key won the race: answer with its
+        deposits (a unique index refused ours)."""
+        done = self.find_replay(plan) if plan.key else []
+        self._drop_orphans(plan.stored)
+        if not done:
+            raise IntegrityError("deposit: the log refused the entry")
+        return done
+
+    def _drop_orphans(self, sha256s: Iterable[str]) -> None:
+        """Remove blobs of a failed deposit that no evidence refers to."""
+        for h in sha256s:
+            if not self._reads.sha256_in_use(h):
+                self._ledger.blobs.delete(h)
+
+    @staticmethod
+    def _records(drafts: Sequence[Draft], appended: Sequence[Appended]) -> list[EvidenceRecord]:
+        """Evidence records of fresh deposits, without reading them back."""
+        out = []
+        for d, a in zip(drafts, appended, strict=True):
+            p = d.private
+            out.append(
+                EvidenceRecord(
+                    evidence_id=a.ref,
+                    index=a.index,
+                    time=a.time,
+                    deposit_no=deposit_number(a.index, a.time),
+                    kind=p["kind"],
+                    sha256=p["sha256"],
+                    owner=p.get("owner"),
+                    title=p.get("title"),
+                    description=p.get("description"),
+                    file_name=p.get("file_name"),
+                    media_type=p.get("media_type"),
+                    size=p.get("size"),
+                    sm3=p.get("sm3"),
+                    leaf_hash=a.leaf_hash,
+                )
+            )
+        return out
+
+    def _result(self, records: Sequence[EvidenceRecord], *, replayed: bool) -> DepositResult:
+        sealed = self._ledger.published_size(max_age=PUBLISHED_MAX_AGE)
+        receipts = tuple(self.receipt(r, sealed) for r in records)
+        return DepositResult(receipts, replayed, all(r.index < sealed for r in records))
+
+    @staticmethod
+    def receipt(r: EvidenceRecord, sealed: int, proof: Inclusion | None = None) -> Receipt:
+        """The receipt of one deposit, given the published size ``sealed``."""
+        return Receipt(
+            evidence_id=r.evidence_id,
+            deposit_no=r.deposit_no,
+            index=r.index,
+            leaf_hash=(r.leaf_hash or b"").hex(),
+            time=r.time,
+            kind=r.kind,
+            sha256=r.sha256,
+            status="sealed" if r.index < sealed else "durable",
+            sm3=r.sm3,
+            size=r.size,
+            title=r.title,
+            file_name=r.file_name,
+            proof=proof,
+        )
+
+    # -- waiting for the seal ------------------------------------------------
+    async def until_sealed(self, result: DepositResult, timeout: float) -> DepositResult:
+        """Wait (polling the published size) until every entry of ``result``
+        is inside a published checkpoint or ``timeout`` passes; then the
+        receipts again, with inclusion proofs for the sealed ones."""
+        last = max(r.index for r in result.receipts)
+        deadline = time.monotonic() + timeout
+        sealed = self._ledger.published_size(max_age=PUBLISHED_MAX_AGE)
+        while sealed <= last and time.monotonic() < deadline:
+            await asyncio.sleep(PUBLISHED_MAX_AGE)
+            sealed = self._ledger.published_size(max_age=PUBLISHED_MAX_AGE)
+        return await in_thread(self.with_proofs, result, sealed)
+
+    def with_proofs(self, result: DepositResult, sealed: int) -> DepositResult:
+        """Receipts with their status at ``sealed`` and, when every entry is
+        sealed, each one's verified inclusion proof."""
+        complete = all(r.index < sealed for r in result.receipts)
+        out = []
+        for r in result.receipts:
+            proof = None
+            if complete:
+                proof = self._evidence.inclusion_of(r.index, None, bytes.fromhex(r.leaf_hash))
+            out.append(
+                Receipt(
+                    **{s: getattr(r, s) for s in Receipt.__slots__ if s not in ("status", "proof")},
+                    status="sealed" if r.index < sealed else "durable",
+                    proof=proof,
+                )
+            )
+        return DepositResult(tuple(out), result.replayed, complete)
+
+    # -- bulk (command line) ---------------------------------------------------
+    def bulk(self, drafts: Iterable[Draft], chunk: int | None = None) -> Iterator[Receipt]:
+        """Many operator deposits, pipelined through the sequencer in chunks, in order."""
+        size = chunk or self._ledger.config.group_max
+        pending: list[tuple[list[Draft], Future[list[Appended]]]] = []
+        buf: list[Draft] = []
+        sequencer = self._ledger.sequencer
+
+        def flush() -> None:
+            pending.append((list(buf), sequencer.submit(buf)))
+            buf.clear()
+
+        def receipts(ds: list[Draft], fut: Future[list[Appended]]) -> Iterator[Receipt]:
+            for record in self._records(ds, fut.result()):
+                yield self.receipt(record, 0)
+
+        for d in drafts:
+            buf.append(d)
+            if len(buf) >= size:
+                flush()
+                while len(pending) > 2:
+                    yield from receipts(*pending.pop(0))
+        if buf:
+            flush()
+        for ds, fut in pending:
+            yield from receipts(ds, fut)
