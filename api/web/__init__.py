@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from api.certificates import RateLimiter
-from api.web import errors, public
+from api.web import console, errors, public
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
 
@@ -38,4 +38,5 @@ def install(app: FastAPI, ledger: Ledger) -> None:
         check_limiter=RateLimiter(rate=1.0, burst=20),
     )
     app.include_router(public.router)
+    app.include_router(console.router)
     errors.install_fallback(app)

@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from fastapi import HTTPException, Request
 
 from api.upload import Upload
 from ledger.anchoring import trust_anchoring
+from ledger.capture.jobs import CaptureJob, QueueFull
+from ledger.capture.options import CaptureOptions
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound
 from ledger.projections import deposit_number
-from ledger.services import Services
+from ledger.services import EvidenceFilter, EvidenceRecord, HashDeposit, Services
+from ledger.services.policy import Actor
+from ledger.storage.base import Publication
+from ledger.storage.queries import CertificateRecord
 from verifier.checkpoint import Checkpoint
 from verifier.errors import Error as VerifierError
 from verifier.merkle import verify_consistency
@@ -190,7 +200,7 @@ def log_overview(ledger: Ledger) -> LogOverview:
                 info = verify_timestamp(p.token, body, roots)
             except VerifierError:
                 continue
-            tsa_time = info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+            tsa_time = _utc(info.gen_time)
             tsa_name, tsa_size = info.tsa, p.size
             break
     cp = Checkpoint.from_text(parse_note(pub.note).text)
@@ -248,3 +258,208 @@ def upload_paths(upload: Upload, name: str) -> list[tuple[Path, str]]:
         if f.path is not None and f.path.stat().st_size > 0:
             out.append((f.path, f.file_name))
     return out
+
+
+# -- the signed-in pages ------------------------------------------------------------------
+
+
+def _utc(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def services_of(request: Request) -> Services:
+    """The application's services (built once by the app factory)."""
+    services: Services = request.app.state.services
+    return services
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of an evidence list, with what is sealed."""
+
+    items: tuple[EvidenceRecord, ...]
+    next_cursor: int | None
+    published_size: int
+
+
+def evidence_page(
+    services: Services, actor: Actor, filters: EvidenceFilter, cursor: int, limit: int
+) -> Listing:
+    """The caller's evidence (everyone's for notaries, auditors and admins)."""
+    page = services.evidence.list(actor, filters, cursor, limit)
+    return Listing(page.items, page.next_cursor, page.published_size)
+
+
+def deposit_hash(
+    services: Services, actor: Actor, sha256: str, sm3: str, title: str
+) -> list[dict[str, Any]]:
+    """A hash-only deposit; the receipts as the API returns them."""
+    plan = services.deposits.plan_hash(
+        actor, HashDeposit(sha256, sm3 or None, title.strip() or None, None), None
+    )
+    result = services.deposits.commit(plan)
+    receipts: list[dict[str, Any]] = result.to_json()["receipts"]
+    return receipts
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of an evidence's status timeline."""
+
+    key: str
+    done: bool
+    time: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """Everything the evidence page shows."""
+
+    record: EvidenceRecord
+    steps: tuple[Step, ...]
+    sealed_size: int | None
+    witnesses: tuple[tuple[str, int], ...]
+    certificates: tuple[CertificateRecord, ...]
+    artefacts: tuple[dict[str, Any], ...]
+    can_request: bool
+
+
+def _anchoring(
+    services: Services, size: int
+) -> tuple[Publication, list[tuple[str, int]], str | None]:
+    """The published checkpoint of ``size``, its verified cosignatures and its
+    verified timestamp time (None without a token)."""
+    pub = services.log.published(size)
+    cosigned: list[tuple[str, int]] = []
+    for w in services.ledger.config.witnesses:
+        ts = _cosigned_by(pub.note, VerifierKey.from_text(w.vkey))
+        if ts is not None:
+            cosigned.append((w.name, ts))
+    stamped = None
+    if pub.token is not None and services.ledger.config.tsa is not None:
+        roots = load_roots(trust_roots(services.ledger))
+        body = parse_note(pub.note).text.encode("utf-8")
+        try:
+            info = verify_timestamp(pub.token, body, roots)
+            stamped = _utc(info.gen_time)
+        except VerifierError:
+            stamped = None
+    return pub, cosigned, stamped
+
+
+def evidence_view(services: Services, actor: Actor, evidence_id: str) -> EvidenceView:
+    """Facts and status timeline of evidence the caller may see: durable, then
+    sealed in a published checkpoint, cosigned by witnesses, timestamped."""
+    record = services.evidence.get(actor, evidence_id)
+    published = services.evidence.published_size(covering=record.index + 1)
+    steps = [Step("durable", True, record.time)]
+    sealed_size = None
+    witnesses: tuple[tuple[str, int], ...] = ()
+    if published > record.index:
+        sealed_size = published
+        pub, cosigned, stamped = _anchoring(services, published)
+        witnesses = tuple(cosigned)
+        steps.append(Step("sealed", True, pub.time, str(published)))
+        if services.ledger.config.witnesses:
+            last = max((ts for _, ts in cosigned), default=None)
+            when = (
+                datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if last else None
+            )
+            steps.append(Step("cosigned", bool(cosigned), when, ", ".join(n for n, _ in cosigned)))
+        if services.ledger.config.tsa is not None:
+            steps.append(Step("timestamped", stamped is not None, stamped))
+    else:
+        steps.append(Step("sealed", False))
+    certificates = tuple(services.reads.certificates_of_evidence(evidence_id))
+    artefacts: tuple[dict[str, Any], ...] = ()
+    if record.kind == "capture":
+        artefacts = tuple(_manifest(services, record).get("artefacts", []))
+    can_request = (
+        actor.role == "rights_holder"
+        and sealed_size is not None
+        and hasattr(services.certificates, "request")
+    )
+    return EvidenceView(
+        record, tuple(steps), sealed_size, witnesses, certificates, artefacts, can_request
+    )
+
+
+def _manifest(services: Services, record: EvidenceRecord) -> dict[str, Any]:
+    """The capture manifest of a visible capture deposit (its deposited file)."""
+    blobs = services.ledger.blobs
+    if not blobs.exists(record.sha256):
+        return {}
+    data = b"".join(blobs.iter_chunks(record.sha256))
+    manifest: dict[str, Any] = json.loads(data)
+    return manifest
+
+
+def artefact_chunks(
+    services: Services, actor: Actor, evidence_id: str, name: str
+) -> Iterator[bytes]:
+    """An artefact of a capture deposit the caller may see (``screenshot``...)."""
+    record = services.evidence.get(actor, evidence_id)
+    if record.kind != "capture":
+        raise NotFound(f"evidence: {evidence_id} is not a capture")
+    for a in _manifest(services, record).get("artefacts", []):
+        if a.get("name") == name and services.ledger.blobs.exists(a["sha256"]):
+            return services.ledger.blobs.iter_chunks(a["sha256"])
+    raise NotFound(f"capture: no {name} in {evidence_id}")
+
+
+def request_capture(services: Services, actor: Actor, url: str, title: str) -> CaptureJob:
+    """Queue a capture of ``url`` with the default options."""
+    if not url.startswith(("http://", "https://")) or len(url) > 2000:
+        raise InvalidInput("capture: the address must start with http:// or https://")
+    try:
+        return services.captures.create(actor, url, CaptureOptions(), title.strip() or None)
+    except QueueFull as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": "10"}) from e
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureView:
+    job: CaptureJob
+    has_screenshot: bool
+
+
+def capture_view(services: Services, actor: Actor, job_id: str) -> CaptureView:
+    """A capture job the caller may see, and whether its screenshot is stored."""
+    job = services.captures.get(actor, job_id)
+    shot = False
+    if job.evidence_id:
+        record = services.evidence.get(actor, job.evidence_id)
+        shot = any(
+            a.get("name") == "screenshot" for a in _manifest(services, record).get("artefacts", [])
+        )
+    return CaptureView(job, shot)
+
+
+def capture_artefact(services: Services, actor: Actor, job_id: str, name: str) -> Iterator[bytes]:
+    """An artefact of a finished capture job the caller may see."""
+    job = services.captures.get(actor, job_id)
+    if not job.evidence_id:
+        raise NotFound(f"capture: job {job_id} has no evidence yet")
+    return artefact_chunks(services, actor, job.evidence_id, name)
+
+
+def request_certificate(
+    services: Services, actor: Actor, evidence_id: str, statement: str | None
+) -> None:
+    """Ask for a certificate of sealed evidence (``certificate.requested``)."""
+    request = getattr(services.certificates, "request", None)
+    if request is None:
+        raise HTTPException(409, "certificate: requests are not available on this server")
+    request(actor, evidence_id, statement)
+
+
+def package_spool(services: Services, actor: Actor, certificate_id: str) -> BinaryIO:
+    """The evidence package of a visible certificate, in a temporary file."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller streams and closes it
+    try:
+        services.certificates.write_package(actor, certificate_id, spool)
+    except BaseException:
+        spool.close()
+        raise
+    return spool

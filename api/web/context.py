@@ -20,6 +20,7 @@ from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from api.web.i18n import LOCALES, negotiate
+from ledger.services.policy import Actor
 from ledger.services.sessions import Session, Sessions
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "check_csrf",
     "check_origin",
     "login_url",
+    "require_actor",
     "safe_next",
     "session_cookie",
     "web_state",
@@ -169,3 +171,19 @@ def check_csrf(request: Request, token: str | None) -> None:
     expected = state.session.csrf if state.session is not None else request.cookies.get(CSRF_COOKIE)
     if not token or not expected or not hmac.compare_digest(token, expected):
         raise HTTPException(403, "csrf: missing or wrong form token; reload the page and retry")
+
+
+def require_actor(request: Request, *roles: str) -> Actor:
+    """The signed-in account as the services' :class:`Actor`.
+
+    No session: :class:`LoginRequired` (the page redirects to ``/login`` and
+    back). A session of another role: 403. The services check again, so a
+    page cannot do what the API would refuse.
+    """
+    state = web_state(request)
+    if state.session is None:
+        raise LoginRequired(login_url(request))
+    if roles and state.session.role not in roles:
+        raise HTTPException(403, f"page: this page is for {' or '.join(roles)} accounts")
+    s = state.session
+    return Actor(account_id=s.account_id, role=s.role, name=s.name)
