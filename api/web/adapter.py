@@ -22,16 +22,20 @@ from typing import Any, BinaryIO
 from fastapi import HTTPException, Request
 
 from api.upload import Upload
+from ledger.accounts import CreatedAccount
 from ledger.anchoring import trust_anchoring
 from ledger.capture.jobs import CaptureJob, QueueFull
 from ledger.capture.options import CaptureOptions
+from ledger.certificates import get_certificate
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound
 from ledger.projections import deposit_number
 from ledger.services import EvidenceFilter, EvidenceRecord, HashDeposit, Services
-from ledger.services.policy import Actor
+from ledger.services.policy import Actor, authorize
+from ledger.services.sessions import Sessions
 from ledger.storage.base import Publication
-from ledger.storage.queries import CertificateRecord
+from ledger.storage.queries import AccountRecord, CertificateRecord
+from verifier.certificate import Certificate
 from verifier.checkpoint import Checkpoint
 from verifier.errors import Error as VerifierError
 from verifier.merkle import verify_consistency
@@ -463,3 +467,200 @@ def package_spool(services: Services, actor: Actor, certificate_id: str) -> Bina
         spool.close()
         raise
     return spool
+
+
+# -- notaries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A certificate request waiting for a notary."""
+
+    request_id: str
+    evidence_id: str
+    deposit_no: str
+    title: str | None
+    time: str
+    statement: str | None
+
+
+def requests_available(services: Services) -> bool:
+    """Whether this server's certificate service takes requests."""
+    return hasattr(services.certificates, "request")
+
+
+def pending_requests(services: Services, actor: Actor) -> list[PendingRequest]:
+    """The queue of certificate requests (empty where requests do not exist)."""
+    lister = getattr(services.certificates, "pending", None)
+    if lister is None:
+        return []
+    out = []
+    for r in lister(actor):
+        record = services.reads.evidence(r.evidence_id)
+        out.append(
+            PendingRequest(
+                request_id=r.request_id,
+                evidence_id=r.evidence_id,
+                deposit_no=record.deposit_no if record else "",
+                title=record.title if record else None,
+                time=r.time,
+                statement=getattr(r, "statement", None),
+            )
+        )
+    return out
+
+
+def reject_request(services: Services, actor: Actor, request_id: str, reason: str) -> None:
+    """Reject a certificate request with a reason (``certificate.request_rejected``)."""
+    reject = getattr(services.certificates, "reject", None)
+    if reject is None:
+        raise HTTPException(409, "certificate: requests are not available on this server")
+    reject(actor, request_id, reason)
+
+
+def issue(services: Services, actor: Actor, evidence_id: str, statement: str | None) -> str:
+    """Issue a certificate (the notary's own key); its id."""
+    return services.certificates.issue(actor, evidence_id, statement).certificate_id
+
+
+def revoke(services: Services, actor: Actor, certificate_id: str, reason: str) -> None:
+    """Revoke a certificate: its issuing notary or an admin."""
+    services.certificates.revoke(actor, certificate_id, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRow:
+    """A certificate in a notary's list."""
+
+    record: CertificateRecord
+    deposit_no: str
+    title: str | None
+
+
+def issued_by(services: Services, actor: Actor, limit: int = 100) -> list[IssuedRow]:
+    """The latest certificates the calling notary issued (a listing the
+    certificate service does not offer yet: read from its projection)."""
+    authorize(actor, "certificate.issue")
+    rows = services.ledger.store.query(
+        "select * from certificates where account_id = ? order by idx desc limit ?",
+        (actor.account_id, limit),
+    )
+    out = []
+    for row in rows:
+        record = CertificateRecord.from_row(row)
+        ev = services.reads.evidence(record.evidence_id)
+        out.append(IssuedRow(record, ev.deposit_no if ev else "", ev.title if ev else None))
+    return out
+
+
+# -- administration ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the admin page shows about sealing, publication and anchoring."""
+
+    size: int
+    checkpoint_size: int
+    published_size: int
+    pending: int
+    unpublished: int
+    last_published: str | None
+    seconds_since_publication: float | None
+    seal_interval: float
+    witnesses: tuple[WitnessStatus, ...]
+    quorum: int
+    tsa_url: str | None
+    tsa_time: str | None
+    last_error: str | None
+
+
+def accounts(services: Services, actor: Actor) -> list[AccountRecord]:
+    """Every account (admins and auditors)."""
+    return services.accounts.list(actor)
+
+
+def create_account(services: Services, actor: Actor, role: str, name: str) -> CreatedAccount:
+    """A new account; its token is shown once and kept nowhere."""
+    return services.accounts.create(actor, role, name.strip())
+
+
+def revoke_account(services: Services, sessions: Sessions, actor: Actor, account_id: str) -> int:
+    """Revoke an account; every session it had ends at once. Sessions ended."""
+    services.accounts.revoke(actor, account_id)
+    return sessions.end_account(account_id)
+
+
+def health(services: Services, actor: Actor) -> Health:
+    """Sealing and publication lag, witness and TSA status (admins and auditors)."""
+    authorize(actor, "ledger.inspect")
+    stats = services.stats()
+    ledger = services.ledger
+    try:
+        overview: LogOverview | None = log_overview(ledger)
+    except NotFound:
+        overview = None
+    last = overview.published_time if overview else None
+    age = None
+    if last:
+        published = datetime.fromisoformat(last.replace("Z", "+00:00"))
+        age = max(0.0, (datetime.now(UTC) - published).total_seconds())
+    anchoring = stats.get("anchoring", {})
+    return Health(
+        size=int(stats["size"]),
+        checkpoint_size=int(stats["checkpoint_size"]),
+        published_size=int(stats["published_size"]),
+        pending=int(stats["pending"]),
+        unpublished=int(stats["checkpoint_size"]) - int(stats["published_size"]),
+        last_published=last,
+        seconds_since_publication=age,
+        seal_interval=ledger.config.seal.interval,
+        witnesses=overview.witnesses if overview else (),
+        quorum=ledger.config.quorum,
+        tsa_url=ledger.config.tsa.url if ledger.config.tsa else None,
+        tsa_time=overview.tsa_time if overview else None,
+        last_error=anchoring.get("last_error"),
+    )
+
+
+# -- public certificate status ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PublicCertificate:
+    """What ``/c/{certificate_id}`` shows: public facts only."""
+
+    certificate_id: str
+    status: str
+    issuer: str
+    issued_at: str
+    issued_index: int
+    deposit_no: str
+    origin: str
+    checkpoint_size: int
+    revoked_index: int | None
+    revoked_time: str | None
+    revoked_reason: str | None
+
+
+def certificate_public(services: Services, certificate_id: str) -> PublicCertificate:
+    """The public status of a certificate (what its PDF's QR code opens): no
+    owner, title, file name or digest."""
+    if not re.fullmatch(r"[0-9a-f]{1,64}", certificate_id):
+        raise NotFound(f"certificate: {certificate_id} not found")
+    status = services.certificates.status(certificate_id)
+    cert = Certificate.from_json(get_certificate(services.ledger, certificate_id))
+    record = services.reads.certificate(certificate_id)
+    return PublicCertificate(
+        certificate_id=certificate_id,
+        status=status.status,
+        issuer=cert.issuer_name,
+        issued_at=cert.issued_at,
+        issued_index=status.issued_index,
+        deposit_no=cert.evidence.deposit_no,
+        origin=cert.checkpoint_body.origin,
+        checkpoint_size=cert.checkpoint_body.size,
+        revoked_index=status.revoked_index,
+        revoked_time=status.revoked_time,
+        revoked_reason=record.revoked_reason if record else None,
+    )
