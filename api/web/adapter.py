@@ -58,6 +58,9 @@ _DEPOSIT_NO = re.compile(r"^EL-(\d{8})-(\d{10})$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # How far back /log looks for each witness's latest cosignature.
 _RECENT_PUBLICATIONS = 64
+# The capture artefacts a page shows as images (ledger.capture.browser names them).
+SCREENSHOT = "screenshot_viewport"
+IMAGES = ("screenshot_viewport", "screenshot_full")
 
 
 # -- 在线验真 ---------------------------------------------------------------------
@@ -402,7 +405,7 @@ def _manifest(services: Services, record: EvidenceRecord) -> dict[str, Any]:
 def artefact_chunks(
     services: Services, actor: Actor, evidence_id: str, name: str
 ) -> Iterator[bytes]:
-    """An artefact of a capture deposit the caller may see (``screenshot``...)."""
+    """An artefact of a capture deposit the caller may see (a screenshot...)."""
     record = services.evidence.get(actor, evidence_id)
     if record.kind != "capture":
         raise NotFound(f"evidence: {evidence_id} is not a capture")
@@ -434,9 +437,8 @@ def capture_view(services: Services, actor: Actor, job_id: str) -> CaptureView:
     shot = False
     if job.evidence_id:
         record = services.evidence.get(actor, job.evidence_id)
-        shot = any(
-            a.get("name") == "screenshot" for a in _manifest(services, record).get("artefacts", [])
-        )
+        artefacts = _manifest(services, record).get("artefacts", [])
+        shot = any(a.get("name") == SCREENSHOT for a in artefacts)
     return CaptureView(job, shot)
 
 

@@ -187,9 +187,11 @@ def capture_status(request: Request, job_id: str) -> Response:
 
 @router.get("/console/captures/{job_id}/screenshot")
 def capture_screenshot(request: Request, job_id: str) -> Response:
-    """The capture's full-page screenshot (PNG)."""
+    """The capture's screenshot of the browser window (PNG)."""
     actor = require_actor(request)
-    chunks = adapter.capture_artefact(adapter.services_of(request), actor, job_id, "screenshot")
+    chunks = adapter.capture_artefact(
+        adapter.services_of(request), actor, job_id, adapter.SCREENSHOT
+    )
     response = StreamingResponse(chunks, media_type="image/png")
     finish(request, response)
     return response
@@ -256,7 +258,7 @@ def certificate_package(request: Request, certificate_id: str) -> Response:
 def artefact(request: Request, evidence_id: str, name: str) -> Response:
     """An artefact of a capture deposit (the screenshot is shown on its page)."""
     actor = require_actor(request)
-    if name != "screenshot":
+    if name not in adapter.IMAGES:
         raise HTTPException(404, f"capture: no artefact {name!r} to show")
     chunks = adapter.artefact_chunks(adapter.services_of(request), actor, evidence_id, name)
     response = StreamingResponse(chunks, media_type="image/png")

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api import problems
-from api.web.context import LoginRequired, login_url
+from api.web.context import LoginRequired, login_url, web_state
 from api.web.render import redirect, render
 
 __all__ = ["WebRoute", "error_page", "install_fallback"]
@@ -57,7 +57,9 @@ def error_page(request: Request, problem: Response) -> Response:
 
 async def _page_for(request: Request, e: Exception) -> Response:
     if isinstance(e, LoginRequired):
-        return redirect(request, login_url(request))
+        # A cookie that named a session which has ended: say so on the login page.
+        ended = "&expired=1" if web_state(request).clear_session else ""
+        return redirect(request, login_url(request) + ended)
     response = problems.problem_for(e)
     if response is None:
         log.exception("page %s failed", request.url.path, exc_info=e)

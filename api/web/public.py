@@ -72,13 +72,12 @@ def landing(request: Request) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:
+def login_form(request: Request, next: str | None = None, expired: bool = False) -> Response:
     """The login form (an account's API token)."""
     state = web_state(request)
     if state.session is not None and next is None:
         return redirect(request, HOME_BY_ROLE.get(state.session.role, "/"))
     target = safe_next(next, "")
-    expired = bool(next) and request.cookies.get("el_session") is not None
     return render(request, "login.html", {"next": target, "error": None, "expired": expired})
 
 
