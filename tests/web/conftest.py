@@ -3,6 +3,7 @@ session, one chromium per session, a fresh browser context per test."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-
 from web_support import (
     ARTIFACTS,
     AXE,
@@ -76,7 +76,9 @@ class Pages:
         ctx = self.browser.new_context(
             base_url=self.server.url,
             locale="zh-CN" if lang == "zh" else "en-US",
-            extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9" if lang == "zh" else "en-US,en;q=0.9"},
+            extra_http_headers={
+                "Accept-Language": "zh-CN,zh;q=0.9" if lang == "zh" else "en-US,en;q=0.9"
+            },
             accept_downloads=True,
             **options,
         )
@@ -110,19 +112,15 @@ class Pages:
 
 
 @pytest.fixture
-def pages(
-    browser: Browser, server: Server, request: pytest.FixtureRequest
-) -> Iterator[Pages]:
+def pages(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[Pages]:
     p = Pages(browser, server)
     try:
         yield p
     finally:
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:
-            try:
+            with contextlib.suppress(Exception):  # a closed page: nothing to show
                 p.screenshot_all(request.node.nodeid)
-            except Exception:  # a closed page: nothing to show
-                pass
         p.close()
 
 

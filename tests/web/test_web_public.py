@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,12 @@ def test_landing_in_the_negotiated_language(pages: Pages, lang: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
     heading = "多年之后，证据依然可证" if lang == "zh" else "Evidence you can prove, years later"
     expect(page.locator("h1")).to_have_text(heading)
-    expect(page.get_by_role("link", name="核验存证证书或证据包" if lang == "zh" else "Verify a certificate or package")).to_be_visible()
+    expect(
+        page.get_by_role(
+            "link",
+            name="核验存证证书或证据包" if lang == "zh" else "Verify a certificate or package",
+        )
+    ).to_be_visible()
 
 
 def test_language_switch_is_remembered(pages: Pages) -> None:
@@ -108,7 +114,7 @@ def test_verify_a_valid_package(pages: Pages, world: World, lang: str) -> None:
     # The downloadable report is the API's report for the same package.
     with page.expect_download() as dl:
         page.click("a[download='verification-report.json']")
-    downloaded = json.loads(open(dl.value.path(), encoding="utf-8").read())
+    downloaded = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
     with world.files["package"].open("rb") as f:
         api = httpx.post(
             pages.server.url + f"/v1/verify?lang={lang}", files={"package": f}, timeout=30
@@ -120,7 +126,7 @@ def test_verify_a_valid_package(pages: Pages, world: World, lang: str) -> None:
     assert downloaded == expected
     with page.expect_download() as dl:
         page.click("a[download='verification-report.txt']")
-    text = open(dl.value.path(), encoding="utf-8").read()
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
     assert text.rstrip().endswith("结论：有效" if lang == "zh" else "VALID")
 
 
@@ -188,19 +194,25 @@ def test_deposit_check_hashes_in_the_browser(pages: Pages, world: World, lang: s
     page.set_input_files("#check-file", str(world.files["photo"]))
     expect(page.locator("#check-sha256")).to_have_value(digest_file(world.files["photo"]).sha256)
     page.click("#deposit-check [type=submit]")
-    expect(page.locator("#check-answer")).to_contain_text("比对不一致" if lang == "zh" else "Mismatch")
+    expect(page.locator("#check-answer")).to_contain_text(
+        "比对不一致" if lang == "zh" else "Mismatch"
+    )
 
     page.fill("#deposit_no", "EL-20200101-0000999999")
     page.fill("#check-sha256", hashlib.sha256(b"x").hexdigest())
     page.click("#deposit-check [type=submit]")
-    expect(page.locator("#check-answer")).to_contain_text("尚未存证" if lang == "zh" else "Not deposited")
+    expect(page.locator("#check-answer")).to_contain_text(
+        "尚未存证" if lang == "zh" else "Not deposited"
+    )
 
 
 def test_consistency_check_on_the_log_page(pages: Pages) -> None:
     page = pages.new("en")
     page.goto("/log")
     size = int(page.locator("#tree-size").inner_text().replace(",", ""))
-    sizes = [int(o.get_attribute("value") or "") for o in page.locator("#published-sizes option").all()]
+    sizes = [
+        int(o.get_attribute("value") or "") for o in page.locator("#published-sizes option").all()
+    ]
     assert size in sizes and len(sizes) >= 3
     page.fill("#old", str(sorted(sizes)[1]))
     page.fill("#new", str(size))

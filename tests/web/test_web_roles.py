@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import Pages, run_axe
@@ -45,9 +46,14 @@ def test_rights_holder_deposits_files_and_a_digest(
     secret = tmp_path / f"secret-{lang}.bin"
     secret.write_bytes(f"trade secret {lang} ".encode() * 10000)
     page.set_input_files("#hash-file", str(secret))
-    expect(page.locator("#hash-sha256")).to_have_value(hashlib.sha256(secret.read_bytes()).hexdigest())
+    expect(page.locator("#hash-sha256")).to_have_value(
+        hashlib.sha256(secret.read_bytes()).hexdigest()
+    )
     posted: list[bytes] = []
-    page.on("request", lambda r: posted.append(r.post_data_buffer or b"") if r.method == "POST" else None)
+    page.on(
+        "request",
+        lambda r: posted.append(r.post_data_buffer or b"") if r.method == "POST" else None,
+    )
     page.fill("#hash-title", "digest only")
     page.click("#hash-form [type=submit]")
     expect(page.locator("h1")).to_have_text("已存证" if lang == "zh" else "Deposited")
@@ -72,14 +78,14 @@ def test_evidence_page_timeline_and_downloads(pages: Pages, world: World) -> Non
     expect(page.locator("[data-step=sealed].done")).to_be_visible()
     with page.expect_download() as dl:
         page.click("text=Download the inclusion proof")
-    proof = open(dl.value.path(), encoding="utf-8").read()
+    proof = Path(dl.value.path()).read_text(encoding="utf-8")
     assert proof.startswith("c2sp.org/tlog-proof@v1\n")
     with page.expect_download() as dl:
         page.click("text=Download the file")
-    assert open(dl.value.path(), "rb").read() == world.files["contract"].read_bytes()
+    assert Path(dl.value.path()).read_bytes() == world.files["contract"].read_bytes()
     with page.expect_download() as dl:
         page.click("a:has-text('evidence package')")
-    with zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read())) as z:
+    with zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes())) as z:
         assert "certificate.json" in z.namelist()
     assert not run_axe(page)
 
@@ -92,7 +98,9 @@ def test_rights_holder_captures_a_page(pages: Pages, world: World) -> None:
     page.click("form[action='/console/captures'] [type=submit]")
     expect(page.locator("h1")).to_have_text("网页取证")
     # The page refreshes itself until the job ends.
-    expect(page.locator(".capture-state")).to_have_attribute("data-status", "complete", timeout=90_000)
+    expect(page.locator(".capture-state")).to_have_attribute(
+        "data-status", "complete", timeout=90_000
+    )
     expect(page.locator("img.shot")).to_be_visible()
     assert page.evaluate("document.querySelector('img.shot').naturalWidth") > 100
     page.click("text=查看存证")

@@ -11,10 +11,10 @@ import hashlib
 import io
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
-import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -145,7 +145,16 @@ class Server:
         exe = Path(sys.executable).parent / "evidence-ledger"
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [str(exe), "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                str(exe),
+                "--home",
+                str(home),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
