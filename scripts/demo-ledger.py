@@ -33,8 +33,12 @@ sys.path.insert(0, str(ROOT / "tests" / "anchoring"))
 from pki import issue_tsa, make_ca  # noqa: E402  (the test TSA's PKI)
 
 from ledger.accounts import create_account  # noqa: E402
-from ledger.certificates import issue_certificate, package_certificate, trust_export  # noqa: E402
-from ledger.certificates import revoke_certificate  # noqa: E402
+from ledger.certificates import (  # noqa: E402
+    issue_certificate,
+    package_certificate,
+    revoke_certificate,
+    trust_export,
+)
 from ledger.config import load_config, save_config  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
 
@@ -51,7 +55,9 @@ SEAL_INTERVAL = 15.0  # seconds: long enough to see a deposit go from durable to
 
 
 def el(home: Path, *args: str) -> str:
-    out = subprocess.run([EL, "--home", str(home), *args], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [EL, "--home", str(home), *args], check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -191,7 +197,9 @@ def run(home: Path, host: str, port: int) -> int:
             + f"Package to verify at {base}/verify: {home / 'demo-package.zip'}\n",
             flush=True,
         )
-        serve = subprocess.Popen([EL, "--home", str(home), "serve", "--host", host, "--port", str(port)])
+        serve = subprocess.Popen(
+            [EL, "--home", str(home), "serve", "--host", host, "--port", str(port)]
+        )
         signal.signal(signal.SIGTERM, lambda *_: serve.terminate())
         try:
             return serve.wait()
@@ -203,7 +211,9 @@ def run(home: Path, host: str, port: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("setup", help="create the demo ledger in HOME")
     s.add_argument("home", type=Path)

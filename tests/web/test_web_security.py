@@ -301,3 +301,18 @@ def test_package_data_lists_templates_and_catalogues() -> None:
     root = Path(__file__).resolve().parents[2]
     text = (root / "pyproject.toml").read_text()
     assert '"api.web" = ["templates/*.html", "static/**/*", "locale/*/LC_MESSAGES/*.po"]' in text
+
+
+def test_fast_dates_equal_babel() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from api.web.i18n import _ZONES, Formatter, format_medium
+
+    rng = random.Random(7)
+    for _ in range(500):
+        when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(2**31))
+        for lang in ("zh", "en"):
+            zone, label = _ZONES[lang]
+            local = when.astimezone(zone)
+            assert Formatter(lang).datetime(when) == f"{format_medium(lang, local)} ({label})"
