@@ -292,7 +292,15 @@ class Listing:
 def evidence_page(
     services: Services, actor: Actor, filters: EvidenceFilter, cursor: int, limit: int
 ) -> Listing:
-    """The caller's evidence (everyone's for notaries, auditors and admins)."""
+    """The caller's evidence (everyone's for notaries, auditors and admins).
+
+    A deposit number names one entry and holds its log index, so that search
+    starts at the index and asks for one row instead of scanning the list.
+    """
+    if filters.deposit_no is not None:
+        m = _DEPOSIT_NO.match(filters.deposit_no)
+        if m is not None:
+            cursor, limit = max(cursor, int(m[2])), 1
     page = services.evidence.list(actor, filters, cursor, limit)
     return Listing(page.items, page.next_cursor, page.published_size)
 
