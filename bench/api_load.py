@@ -32,6 +32,7 @@ from bench.common import digests, drop_pg, fresh_home, pg_url
 from ledger.accounts import create_account
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 
 BIN = Path(sys.executable).parent / "evidence-ledger"
 
@@ -266,7 +267,7 @@ def prepare_proofs(home: Path, token: str, n: int) -> None:
             for h in digests(0, n)
         )
         ids = []
-        for i, r in enumerate(ledger.deposit_hashes(drafts)):
+        for i, r in enumerate(Services(ledger).deposits.bulk(drafts)):
             if i % max(1, n // 10_000) == 0:
                 ids.append(r.evidence_id)
         ledger.seal()

@@ -16,6 +16,7 @@ from bench.common import digests, drop_pg, fresh_home, pg_url
 from ledger.audit import audit
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
         with Ledger.init(fresh_home(f"audit-{a.backend}"), "bench.local/audit", url) as ledger:
             t = time.perf_counter()
             drafts = (evidence_deposited(kind="hash", sha256=h) for h in digests(0, a.n))
-            for _ in ledger.deposit_hashes(drafts):
+            for _ in Services(ledger).deposits.bulk(drafts):
                 pass
             ledger.seal()
             print(f"built {a.n:,} entries in {time.perf_counter() - t:.1f} s")

@@ -21,12 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import digests, drop_pg, fresh_home, pg_url
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 
 
 def worker(home: str, start: int, n: int, q: mp.Queue[float]) -> None:
     with Ledger.open(Path(home)) as ledger:
         drafts = (evidence_deposited(kind="hash", sha256=h) for h in digests(start, n))
-        count = sum(1 for _ in ledger.deposit_hashes(drafts))
+        count = sum(1 for _ in Services(ledger).deposits.bulk(drafts))
         assert count == n
     q.put(time.time())
 

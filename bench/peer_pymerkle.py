@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import digests, fresh_home, pct
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 from ledger.tree import NodeReader
 
 
@@ -29,7 +30,7 @@ def ours(n: int, challenges: list[tuple[int, int]]) -> tuple[float, list[float],
     with Ledger.init(home, "bench.local/peer") as ledger:
         t = time.perf_counter()
         drafts = (evidence_deposited(kind="hash", sha256=h) for h in digests(0, n))
-        for _ in ledger.deposit_hashes(drafts):
+        for _ in Services(ledger).deposits.bulk(drafts):
             pass
         ledger.seal()
         append_s = time.perf_counter() - t

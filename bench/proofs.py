@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import digests, fresh_home, summary
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 from ledger.storage.base import CheckpointRow
 from ledger.tree import NodeReader, integrate
 from verifier.merkle import verify_consistency, verify_inclusion
@@ -35,7 +36,7 @@ def build_ledger(n: int) -> Ledger:
     home = fresh_home(f"proofs-{n}")
     ledger = Ledger.init(home, "bench.local/proofs")
     drafts = (evidence_deposited(kind="hash", sha256=h) for h in digests(0, n))
-    for _ in ledger.deposit_hashes(drafts):
+    for _ in Services(ledger).deposits.bulk(drafts):
         pass
     ledger.seal()
     return ledger

@@ -38,6 +38,7 @@ from ledger.certificates import issue_certificate, package_certificate, trust_ex
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
 from ledger.export import export
+from ledger.services import OPERATOR, Services
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_VERIFY = Path(sys.executable).with_name("evidence-verify")
@@ -94,12 +95,20 @@ def build(n: int, big: Path, reuse: bool) -> dict[str, Path]:
     with Ledger.init(home, "bench.local/verify") as ledger:
         create_account(ledger, "notary", "Notary Bench")
         drafts = (evidence_deposited(kind="hash", sha256=h) for h in digests(0, n - 4))
-        for _ in ledger.deposit_hashes(drafts):
+        for _ in Services(ledger).deposits.bulk(drafts):
             pass
         with small.open("rb") as f:
-            small_id = ledger.deposit_file(f, title="small", file_name=small.name).evidence_id
+            small_id = (
+                Services(ledger)
+                .deposits.deposit_file(OPERATOR, f, title="small", file_name=small.name)
+                .evidence_id
+            )
         with big.open("rb") as f:
-            big_id = ledger.deposit_file(f, title="big", file_name=big.name).evidence_id
+            big_id = (
+                Services(ledger)
+                .deposits.deposit_file(OPERATOR, f, title="big", file_name=big.name)
+                .evidence_id
+            )
         ledger.seal()
         built = time.perf_counter() - t
         small_cert = issue_certificate(ledger, small_id, "Notary Bench")

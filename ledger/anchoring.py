@@ -240,8 +240,10 @@ class TsaClient:
 
         (1) build a request for a SHA-256 imprint, with a random nonce and the
         TSA's certificate requested; (2) POST it; (3) take the token from a
-        granted response; (4) verify it: chain to the configured roots at
-        genTime, imprint of ``body``, and our nonce (a replayed token fails).
+        granted response, BER or DER, exactly as the TSA sent it: those bytes
+        are the evidence that is stored; (4) verify it (the verifier checks a
+        DER normalisation of it): chain to the configured roots at genTime,
+        imprint of ``body``, ESS binding, and our nonce (a replayed token fails).
         """
         req = (
             rfc3161_client.TimestampRequestBuilder()  # (1)

@@ -33,6 +33,7 @@ from ledger.anchoring import trust_anchoring
 from ledger.core import Ledger
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.events import format_time, make_draft
+from ledger.storage.queries import ReadModel
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.certificate import (
     Certificate,
@@ -155,10 +156,12 @@ def issue_certificate(
     """
     if statement is not None and (not statement.strip() or len(statement) > _MAX_STATEMENT):
         raise InvalidInput(f"certificate: statement must have 1 to {_MAX_STATEMENT} characters")
-    ev = ledger.evidence(evidence_id)  # (1)
+    ev = ReadModel(ledger.store).evidence(evidence_id)
+    if ev is None:  # (1)
+        raise NotFound(f"evidence: {evidence_id} not found")
     account = find_account(ledger, notary, "notary")
     signer = notary_signer(ledger, account)
-    index = int(ev["idx"])
+    index = ev.index
     cp = ledger.latest_checkpoint()  # (2)
     if cp.size <= index:
         raise NotSealed(
@@ -170,7 +173,7 @@ def issue_certificate(
     leaf = ledger.store.entries(index, index + 1)[0][3]
     _, salt, private_json = ledger.store.privates(index, index + 1)[0]
     private = json.loads(private_json)
-    facts = _facts(evidence_id, index, str(ev["time"]), private)
+    facts = _facts(evidence_id, index, ev.time, private)
     try:
         data = build_certificate(  # (3)
             issued_at=format_time(datetime.now(UTC)),

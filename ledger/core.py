@@ -8,19 +8,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING
 
 from ledger.blobs import BlobStore
 from ledger.config import Config, check_origin, default_database_url, load_config, save_config
 from ledger.errors import ConfigError, LedgerError, NotFound
-from ledger.events import Draft, evidence_deposited, format_time
+from ledger.events import Draft, format_time
 from ledger.keys import NoteSigner, generate_key_file, load_signer
-from ledger.projections import deposit_number
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
 from ledger.storage.base import Appended, CheckpointRow, Publication, TileRow
@@ -32,26 +30,7 @@ from verifier.note import VerifierKey
 if TYPE_CHECKING:
     from ledger.anchoring import Anchor
 
-__all__ = ["Ledger", "Receipt"]
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """What a depositor gets back once the deposit is durable."""
-
-    index: int
-    evidence_id: str
-    deposit_no: str
-    leaf_hash: str
-    time: str
-    type: str
-    sha256: str | None = None
-    sm3: str | None = None
-    size: int | None = None
-    status: str = "durable"
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+__all__ = ["Ledger"]
 
 
 class Ledger:
@@ -145,79 +124,6 @@ class Ledger:
         size = 0 if pub is None else pub.size
         self._published_cache = (now, size)
         return size
-
-    def deposit_hash(
-        self,
-        sha256: str,
-        sm3: str | None = None,
-        title: str | None = None,
-        owner: str | None = None,
-    ) -> Receipt:
-        """Hash-only deposit: the content never reaches the ledger."""
-        d = evidence_deposited(kind="hash", sha256=sha256, sm3=sm3, title=title, owner=owner)
-        return self._receipt(d, self.append([d])[0])
-
-    def deposit_hashes(
-        self, drafts: Iterable[Draft], chunk: int | None = None
-    ) -> Iterator[Receipt]:
-        """Bulk deposits, pipelined through the sequencer in chunks, in order."""
-        size = chunk or self.config.group_max
-        pending: list[tuple[list[Draft], Future[list[Appended]]]] = []
-        buf: list[Draft] = []
-
-        def flush() -> None:
-            pending.append((list(buf), self.sequencer.submit(buf)))
-            buf.clear()
-
-        for d in drafts:
-            buf.append(d)
-            if len(buf) >= size:
-                flush()
-                while len(pending) > 2:
-                    ds, fut = pending.pop(0)
-                    yield from map(self._receipt, ds, fut.result())
-        if buf:
-            flush()
-        for ds, fut in pending:
-            yield from map(self._receipt, ds, fut.result())
-
-    def deposit_file(
-        self,
-        stream: BinaryIO,
-        *,
-        title: str | None = None,
-        file_name: str | None = None,
-        media_type: str | None = None,
-        owner: str | None = None,
-    ) -> Receipt:
-        """Stream a file into the blob store (hashing as it goes), then deposit it."""
-        info = self.blobs.put_file(stream, self.config.max_upload_bytes)
-        d = evidence_deposited(
-            kind="file",
-            sha256=info.sha256,
-            sm3=info.sm3,
-            size=info.size,
-            title=title,
-            file_name=file_name,
-            media_type=media_type,
-            owner=owner,
-        )
-        return self._receipt(d, self.append([d])[0])
-
-    @staticmethod
-    def _receipt(d: Draft, a: Appended) -> Receipt:
-        p = d.private
-        return Receipt(
-            index=a.index,
-            evidence_id=a.ref,
-            deposit_no=deposit_number(a.index, a.time),
-            leaf_hash=a.leaf_hash.hex(),
-            time=a.time,
-            type=a.type,
-            sha256=p.get("sha256"),
-            sm3=p.get("sm3"),
-            size=p.get("size"),
-        )
 
     # -- sealing ---------------------------------------------------------
     @property
@@ -390,37 +296,7 @@ class Ledger:
         verify_consistency(old, new, proof, a.root, b.root)
         return a.checkpoint_row(), b.checkpoint_row(), proof
 
-    def evidence(self, evidence_id: str) -> dict[str, Any]:
-        rows = self.store.query("select * from evidence where evidence_id = ?", (evidence_id,))
-        if not rows:
-            raise NotFound(f"evidence: {evidence_id} not found")
-        return rows[0]
-
-    def stats(self) -> dict[str, Any]:
-        size = self.store.size()
-        cp = self.store.latest_checkpoint()
-        pub = self.store.latest_publication()
-        storage = self.store.storage_bytes()
-        counts = {
-            t: self.store.query(f"select count(*) as n from {t}")[0]["n"]  # noqa: S608
-            for t in ("evidence", "accounts", "keys", "checkpoints")
-        }
-        checkpoints = counts.pop("checkpoints")
-        return {
-            "origin": self.config.origin,
-            "backend": self.store.kind,
-            "size": size,
-            "checkpoint_size": cp.size if cp else 0,
-            "pending": size - (cp.size if cp else 0),
-            "published_size": pub.size if pub else 0,
-            "anchoring": {
-                "witnesses": [w.name for w in self.config.witnesses],
-                "quorum": self.config.quorum,
-                "tsa": self.config.tsa.url if self.config.tsa else None,
-                "last_error": self._anchor.last_error if self._anchor else None,
-            },
-            "checkpoints": checkpoints,
-            "storage_bytes": storage,
-            "bytes_per_entry": round(storage / size, 1) if size else None,
-            "projections": counts,
-        }
+    @property
+    def last_anchor_error(self) -> str | None:
+        """What the witnesses or the TSA last answered when a publication failed."""
+        return self._anchor.last_error if self._anchor else None

@@ -1,22 +1,29 @@
-"""RFC 3161 time-stamp tokens over checkpoints: parsing and verification.
+"""RFC 3161 time-stamp tokens: reading what TSAs send, and verifying it.
 
 A checkpoint's token is a TimeStampToken (RFC 3161 §2.4.2: a CMS SignedData
 whose content is a TSTInfo) whose message imprint is SHA-256 of the checkpoint
 body, the text the log signs. It proves the checkpoint existed at the token's
-``genTime``.
+``genTime``. :func:`verify_token` checks any token (the ``timestamp`` command
+of ``evidence-verify``); :func:`verify_timestamp` is the checkpoint's case.
 
-The cryptography (CMS signature, certificate chain, validity at a given time,
-ASN.1 decoding) is done by ``rfc3161-client`` (Trail of Bits), a maintained
-library that verifies the chain at the token's ``genTime`` rather than at the
-current time, which is exactly what a token must survive: being checked years
-after the TSA certificate expired. Hand-written ASN.1 here is limited to
-checking that a token is one DER SEQUENCE and wrapping it in a granted
-TimeStampResp, the only form that library parses; everything inside the token
-is decoded by the library.
+Real TSAs rarely send strict DER (see :mod:`verifier.cms`): the token is
+normalised first, with the proof that nothing signed changed, and the
+normalised form is verified. The TSA's bytes as sent remain the evidence;
+callers store and pass those.
+
+The cryptography (CMS signature, certificate chain valid at the token's
+``genTime`` rather than now, which a token must survive: being checked years
+after the TSA certificate expired) is done by ``rfc3161-client`` (Trail of
+Bits), version 1.0.9 or later: earlier ones accepted a token signed by a
+self-signed certificate embedded in the token. What that library does not
+check is checked here: weak imprint algorithms, and the ESS
+signing-certificate binding.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -25,21 +32,38 @@ from datetime import UTC, datetime
 
 import rfc3161_client
 from cryptography import x509
+from rfc3161_client.tsp import TimeStampTokenInfo
 
+from verifier import cms, der
 from verifier.errors import MalformedError, VerificationError
 
 __all__ = [
+    "IMPRINT_ALGORITHMS",
+    "MAX_TOKEN_SIZE",
+    "SHA256_OID",
     "TimestampInfo",
+    "imprint_algorithm",
     "load_roots",
     "message_digest",
+    "read_token",
     "response_token",
     "verify_timestamp",
+    "verify_token",
 ]
 
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
+IMPRINT_ALGORITHMS = {
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+"""Message imprint algorithms accepted by :func:`verify_token`; MD5, SHA-1 and
+anything unknown are refused."""
+_WEAK = {"1.2.840.113549.2.5": "MD5", "1.3.14.3.2.26": "SHA-1"}
+MAX_TOKEN_SIZE = cms.MAX_TOKEN_SIZE
 _GRANTED = bytes.fromhex("3003020100")  # PKIStatusInfo { status granted(0) }
-MAX_TOKEN_SIZE = 64 * 1024
 _VERIFY_ERROR = re.compile(r'Verify error: ([^"]+)"')
+_PEM_LINE = re.compile(rb"-----(BEGIN|END) [A-Z0-9 ]+-----")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +76,10 @@ class TimestampInfo:
     nonce: int | None
     tsa: str
     """Subject of the TSA certificate that signed the token (RFC 4514)."""
+    hash_algorithm: str = "sha256"
+    """The message imprint's algorithm (hashlib name)."""
+    normalised: tuple[str, ...] = ()
+    """What had to be rewritten in DER before the check (empty: sent as DER)."""
 
 
 def message_digest(message: bytes) -> bytes:
@@ -73,71 +101,74 @@ def load_roots(pems: Iterable[str | bytes]) -> list[x509.Certificate]:
     return roots
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
+def response_token(response: bytes) -> bytes:
+    """The token inside a TimeStampResp (RFC 3161 §2.4.2) whose status is granted.
+
+    The token is returned exactly as the TSA sent it (BER or DER): that is
+    the evidence. A TSA's answer is refused if it is not a response, reports
+    any status other than granted (0), or carries no token.
+    """
+    resp = cms.parse_response(response)
+    if resp.status != 0:
+        detail = f" ({'; '.join(resp.texts)})" if resp.texts else ""
+        raise VerificationError(f"timestamp: TSA answered with status {resp.status}{detail}")
+    if resp.token is None:
+        raise MalformedError("timestamp: response carries no token")
+    return resp.token
 
 
-def _check_single_sequence(data: bytes, what: str) -> None:
-    """Require ``data`` to be exactly one DER SEQUENCE (definite length, no trailer)."""
-    if len(data) < 2 or data[0] != 0x30:
-        raise MalformedError(f"{what}: not a DER SEQUENCE")
-    first = data[1]
-    if first < 0x80:
-        header, length = 2, first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or len(data) < 2 + count:
-            raise MalformedError(f"{what}: bad DER length")
-        length = int.from_bytes(data[2 : 2 + count], "big")
-        header = 2 + count
-        if length < 0x80 or data[2] == 0:
-            raise MalformedError(f"{what}: non-minimal DER length")
-    if header + length != len(data):
-        raise MalformedError(f"{what}: length says {header + length} bytes, got {len(data)}")
+def read_token(data: bytes) -> bytes:
+    """The token in ``data``: a bare token or a TimeStampResp, binary or base64.
+
+    Binary input is BER or DER; text input is base64, optionally between PEM
+    ``-----BEGIN ...-----`` / ``-----END ...-----`` lines. A response must be
+    granted. The token is returned as sent.
+    """
+    if len(data) > 2 * MAX_TOKEN_SIZE:
+        raise MalformedError(f"timestamp: input has {len(data)} bytes, limit {2 * MAX_TOKEN_SIZE}")
+    if not data.startswith(b"\x30"):
+        text = b"".join(_PEM_LINE.sub(b"", data).split())
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise MalformedError("timestamp: input is neither DER nor base64") from e
+        if not data.startswith(b"\x30"):
+            raise MalformedError("timestamp: input is not a token or a response")
+    return response_token(data) if cms.is_response(data) else data
 
 
-def _parse(token: bytes) -> rfc3161_client.TimeStampResponse:
-    """Decode ``token`` with rfc3161-client, as a granted TimeStampResp."""
-    if len(token) > MAX_TOKEN_SIZE:
-        raise MalformedError(f"timestamp: token has {len(token)} bytes, limit {MAX_TOKEN_SIZE}")
-    _check_single_sequence(token, "timestamp: token")
-    inner = _GRANTED + token
+def imprint_algorithm(token: bytes, algorithms: dict[str, str] | None = None) -> str:
+    """The hashlib name of the token's imprint algorithm; refuse weak ones.
+
+    Lets a caller hash a large message once, with the right algorithm,
+    before :func:`verify_token`. Nothing is verified here.
+    """
+    info = _parse(cms.normalise_token(token).der).tst_info
+    return _algorithm(info, IMPRINT_ALGORITHMS if algorithms is None else algorithms)
+
+
+def _algorithm(info: TimeStampTokenInfo, allowed: dict[str, str]) -> str:
+    oid = info.message_imprint.hash_algorithm.dotted_string
+    name = allowed.get(oid)
+    if name is None:
+        weak = _WEAK.get(oid)
+        if weak is not None:
+            raise VerificationError(f"timestamp: imprint uses {weak} ({oid}), a weak algorithm")
+        expected = ", ".join(n.upper().replace("SHA", "SHA-") for n in allowed.values())
+        raise VerificationError(f"timestamp: imprint uses {oid}, expected {expected}")
+    return name
+
+
+def _parse(token_der: bytes) -> rfc3161_client.TimeStampResponse:
+    """Decode a DER token with rfc3161-client, as a granted TimeStampResp."""
+    inner = _GRANTED + token_der
     try:
-        resp = rfc3161_client.decode_timestamp_response(b"\x30" + _der_length(len(inner)) + inner)
+        resp = rfc3161_client.decode_timestamp_response(der.tlv(0x30, inner))
         resp.tst_info.gen_time  # noqa: B018 - decode lazily parsed parts now
         resp.signed_data.signer_infos  # noqa: B018
     except ValueError as e:
         raise MalformedError(f"timestamp: token does not parse ({e})") from e
     return resp
-
-
-def response_token(response: bytes) -> bytes:
-    """The token inside a TimeStampResp (RFC 3161 §2.4.2) whose status is granted.
-
-    A TSA's answer is refused if it is not a response, reports any status
-    other than granted (0), or carries no token.
-    """
-    if len(response) > MAX_TOKEN_SIZE:
-        raise MalformedError(f"timestamp: response has {len(response)} bytes")
-    _check_single_sequence(response, "timestamp: response")
-    try:
-        resp = rfc3161_client.decode_timestamp_response(response)
-        status = resp.status
-        texts = list(resp.status_string)
-    except ValueError as e:
-        raise MalformedError(f"timestamp: response does not parse ({e})") from e
-    if status != 0:
-        detail = f" ({'; '.join(texts)})" if texts else ""
-        raise VerificationError(f"timestamp: TSA answered with status {status}{detail}")
-    try:
-        token = bytes(resp.time_stamp_token())
-    except ValueError as e:
-        raise MalformedError(f"timestamp: response carries no token ({e})") from e
-    _check_single_sequence(token, "timestamp: token")
-    return token
 
 
 def verify_timestamp(
@@ -149,49 +180,71 @@ def verify_timestamp(
 ) -> TimestampInfo:
     """Verify an RFC 3161 token over ``message`` (a checkpoint body); return its facts.
 
-    (1) refuse an empty set of roots (fail closed); (2) parse the token;
-    (3) require a SHA-256 message imprint; (4) with rfc3161-client: the CMS
-    signature, the TSA certificate's chain to one of ``roots`` with every
-    certificate valid at the token's genTime (not now), a critical
-    id-kp-timeStamping extended key usage, the imprint equal to SHA-256 of
-    ``message``, and ``nonce`` when given; (5) check again, here, that the
-    signing certificate was valid at genTime.
+    As :func:`verify_token`, with a SHA-256 imprint required: it is what the
+    ledger asks for.
+    """
+    return verify_token(
+        token, roots, message=message, nonce=nonce, algorithms={SHA256_OID.dotted_string: "sha256"}
+    )
+
+
+def verify_token(
+    token: bytes,
+    roots: Sequence[x509.Certificate],
+    *,
+    message: bytes | None = None,
+    digest: bytes | None = None,
+    nonce: int | None = None,
+    algorithms: dict[str, str] | None = None,
+) -> TimestampInfo:
+    """Verify a token (as the TSA sent it) over ``message`` or its ``digest``.
+
+    (1) refuse an empty set of roots (fail closed) and require exactly one
+    of ``message`` and ``digest``; (2) normalise the token to DER, proving
+    the signed attributes and the TSTInfo unchanged (:mod:`verifier.cms`);
+    (3) parse it; (4) require an imprint algorithm among ``algorithms``
+    (default :data:`IMPRINT_ALGORITHMS`: weak ones are refused) and hash
+    ``message`` with it; (5) with rfc3161-client: the CMS signature, the TSA
+    certificate's chain to one of ``roots`` with every certificate valid at
+    the token's genTime (not now), a critical id-kp-timeStamping extended
+    key usage, the imprint, and ``nonce`` when given; (6) the signed
+    content type and the ESS signing-certificate binding to the certificate
+    that signed; (7) check again, here, that this certificate was valid at
+    genTime.
     """
     if not roots:  # (1)
         raise VerificationError("timestamp: no trusted TSA roots given")
-    resp = _parse(token)  # (2)
+    if (message is None) == (digest is None):
+        raise ValueError("verify_token needs exactly one of message and digest")
+    norm = cms.normalise_token(token)  # (2)
+    resp = _parse(norm.der)  # (3)
     info = resp.tst_info
-    if info.message_imprint.hash_algorithm != SHA256_OID:  # (3)
+    name = _algorithm(info, IMPRINT_ALGORITHMS if algorithms is None else algorithms)  # (4)
+    if message is not None:
+        digest = hashlib.new(name, message).digest()
+    assert digest is not None
+    if len(digest) != hashlib.new(name).digest_size:
         raise VerificationError(
-            f"timestamp: imprint uses {info.message_imprint.hash_algorithm.dotted_string}, "
-            "expected SHA-256"
+            f"timestamp: a {name} digest has {hashlib.new(name).digest_size} bytes, "
+            f"got {len(digest)}"
         )
     builder = rfc3161_client.VerifierBuilder()
     for root in roots:
         builder = builder.add_root_certificate(root)
     if nonce is not None:
         builder = builder.nonce(nonce)
-    try:  # (4)
-        builder.build().verify(resp, message_digest(message))
+    try:  # (5)
+        builder.build().verify(resp, digest)
     except rfc3161_client.VerificationError as e:
-        text = str(e)
-        if "Mismatch between messages" in text:
-            raise VerificationError(
-                "timestamp: token is over another message (imprint does not match)"
-            ) from e
-        if "Nonce mismatch" in text:
-            raise VerificationError("timestamp: token nonce does not match the request") from e
-        why = _VERIFY_ERROR.search(text)
-        if why:
-            raise VerificationError(
-                f"timestamp: TSA certificate chain does not verify at genTime ({why[1]})"
-            ) from e
-        raise VerificationError(f"timestamp: {text}") from e
+        raise _library_error(str(e)) from e
     except ValueError as e:
         raise VerificationError(f"timestamp: token does not verify ({e})") from e
+    if norm.signer_certificate is None:
+        raise VerificationError("timestamp: the signing certificate is not in the token")
+    cms.check_signing_certificate(norm.signed_attributes, norm.signer_certificate)  # (6)
+    signer = x509.load_der_x509_certificate(norm.signer_certificate)
     gen_time = info.gen_time.astimezone(UTC)
-    signer = _signer(resp)  # (5)
-    if not signer.not_valid_before_utc <= gen_time <= signer.not_valid_after_utc:
+    if not signer.not_valid_before_utc <= gen_time <= signer.not_valid_after_utc:  # (7)
         raise VerificationError(
             f"timestamp: TSA certificate is not valid at genTime {gen_time:%Y-%m-%dT%H:%M:%SZ}"
         )
@@ -201,18 +254,31 @@ def verify_timestamp(
         policy=info.policy.dotted_string,
         nonce=None if info.nonce is None else int(info.nonce),
         tsa=signer.subject.rfc4514_string(),
+        hash_algorithm=name,
+        normalised=norm.changes,
     )
 
 
-def _signer(resp: rfc3161_client.TimeStampResponse) -> x509.Certificate:
-    """The embedded certificate named by the (single) SignerInfo."""
-    signed = resp.signed_data
-    infos = list(signed.signer_infos)
-    if len(infos) != 1:
-        raise VerificationError(f"timestamp: {len(infos)} signers, expected one")
-    si = infos[0]
-    for der in signed.certificates:
-        cert = x509.load_der_x509_certificate(der)
-        if cert.issuer == si.issuer and cert.serial_number == si.serial_number:
-            return cert
-    raise VerificationError("timestamp: the signing certificate is not in the token")
+def _library_error(text: str) -> VerificationError:
+    """rfc3161-client's reasons as one-line ``timestamp: ...`` messages."""
+    if "Mismatch between messages" in text:
+        return VerificationError(
+            "timestamp: token is over another message (imprint does not match)"
+        )
+    if "Nonce mismatch" in text:
+        return VerificationError("timestamp: token nonce does not match the request")
+    if "EKU" in text:
+        return VerificationError(
+            "timestamp: TSA certificate lacks a critical id-kp-timeStamping extended key usage"
+        )
+    why = _VERIFY_ERROR.search(text)
+    if why and why[1] == "unsuitable certificate purpose":
+        return VerificationError(
+            "timestamp: TSA certificate chain does not verify at genTime (unsuitable "
+            "certificate purpose: a TSA needs a critical id-kp-timeStamping extended key usage)"
+        )
+    if why:
+        return VerificationError(
+            f"timestamp: TSA certificate chain does not verify at genTime ({why[1]})"
+        )
+    return VerificationError(f"timestamp: {text}")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.capture.browser import capture_page
 from ledger.capture.driver import discard_thread_driver, thread_driver
@@ -16,10 +16,13 @@ from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
-from ledger.core import Ledger, Receipt
+from ledger.core import Ledger
 from ledger.events import evidence_deposited, new_id
 from verifier.canonical import canonicalize
 from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
+
+if TYPE_CHECKING:
+    from ledger.services.deposits import Receipt
 
 __all__ = ["CaptureResult", "capture_evidence", "sweep_work"]
 
@@ -152,7 +155,9 @@ def capture_evidence(
                 "artefacts": [{"name": a["name"], "sha256": a["sha256"]} for a in artefacts],
             },
         )
-        receipt = ledger._receipt(draft, ledger.append([draft])[0])
+        from ledger.services.deposits import DepositService
+
+        receipt = DepositService.receipt_for(draft, ledger.append([draft])[0])
         if out_dir is not None:  # (5)
             out_dir.mkdir(parents=True, exist_ok=True)
             for path, _ in pc.files.values():

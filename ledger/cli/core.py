@@ -211,8 +211,8 @@ def stats(ctx: click.Context) -> None:
 
     Example: evidence-ledger stats
     """
-    with open_ledger(ctx) as ledger:
-        emit(ledger.stats())
+    with open_services(ctx) as services:
+        emit(services.stats())
 
 
 @cli.command()

@@ -75,7 +75,30 @@ class Services:
 
     def stats(self) -> dict[str, Any]:
         """Operational figures of the ledger (sizes, lag, anchoring, storage)."""
-        return self.ledger.stats()
+        ledger, store = self.ledger, self.ledger.store
+        size = store.size()
+        cp = store.latest_checkpoint()
+        pub = store.latest_publication()
+        storage = store.storage_bytes()
+        cfg = ledger.config
+        return {
+            "origin": cfg.origin,
+            "backend": store.kind,
+            "size": size,
+            "checkpoint_size": cp.size if cp else 0,
+            "pending": size - (cp.size if cp else 0),
+            "published_size": pub.size if pub else 0,
+            "anchoring": {
+                "witnesses": [w.name for w in cfg.witnesses],
+                "quorum": cfg.quorum,
+                "tsa": cfg.tsa.url if cfg.tsa else None,
+                "last_error": ledger.last_anchor_error,
+            },
+            "checkpoints": self.reads.count("checkpoints"),
+            "storage_bytes": storage,
+            "bytes_per_entry": round(storage / size, 1) if size else None,
+            "projections": {t: self.reads.count(t) for t in ("evidence", "accounts", "keys")},
+        }
 
     def close(self) -> None:
         self.captures.shutdown()

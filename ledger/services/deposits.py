@@ -152,7 +152,7 @@ class DepositService:
         )
         found = [a for a in found if a.role == "rights_holder"]
         if len(found) != 1:
-            raise NotFound(f"deposit: no active rights holder {owner!r}")
+            raise NotFound(f"account: no active rights_holder account {owner!r}")
         return found[0].account_id
 
     def plan_hash(
@@ -353,6 +353,11 @@ class DepositService:
             )
         return out
 
+    @classmethod
+    def receipt_for(cls, draft: Draft, appended: Appended) -> Receipt:
+        """The receipt of one draft another producer (capture) just appended."""
+        return cls.receipt(cls._records([draft], [appended])[0], 0)
+
     def _result(self, records: Sequence[EvidenceRecord], *, replayed: bool) -> DepositResult:
         sealed = self._ledger.published_size(max_age=PUBLISHED_MAX_AGE)
         receipts = tuple(self.receipt(r, sealed) for r in records)
@@ -407,6 +412,37 @@ class DepositService:
                 )
             )
         return DepositResult(tuple(out), result.replayed, complete)
+
+    # -- one-call deposits (command line, scripts) -----------------------------
+    def deposit_hash(
+        self,
+        actor: Actor,
+        sha256: str,
+        sm3: str | None = None,
+        title: str | None = None,
+        *,
+        description: str | None = None,
+        owner: str | None = None,
+    ) -> Receipt:
+        """Plan and commit one hash-only deposit; its receipt once durable."""
+        plan = self.plan_hash(actor, HashDeposit(sha256, sm3, title, description), owner=owner)
+        return self.commit(plan).receipts[0]
+
+    def deposit_file(
+        self,
+        actor: Actor,
+        stream: BinaryIO,
+        *,
+        title: str | None = None,
+        file_name: str | None = None,
+        media_type: str | None = None,
+        owner: str | None = None,
+    ) -> Receipt:
+        """Stream, plan and commit one file deposit; its receipt once durable."""
+        plan = self.plan_stream(
+            actor, stream, file_name=file_name, media_type=media_type, title=title, owner=owner
+        )
+        return self.commit(plan).receipts[0]
 
     # -- bulk (command line) ---------------------------------------------------
     def bulk(self, drafts: Iterable[Draft], chunk: int | None = None) -> Iterator[Receipt]:

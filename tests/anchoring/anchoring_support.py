@@ -24,6 +24,7 @@ from typing import Any
 from ledger.config import TsaConfig, WitnessEntry, load_config, save_config
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Services
 from ledger.witness import Witness
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def sha(i: int | str) -> str:
 def deposit(led: Ledger, n: int, tag: str = "") -> None:
     """Deposit ``n`` distinct hashes (durable on return)."""
     drafts = (evidence_deposited(kind="hash", sha256=sha(f"{tag}{i}")) for i in range(n))
-    for _ in led.deposit_hashes(drafts):
+    for _ in Services(led).deposits.bulk(drafts):
         pass
 
 
@@ -145,12 +146,14 @@ class WitnessProc(Proc):
 
 
 class TsaProc(Proc):
-    """``tsa_server.py``: ``openssl ts -reply`` with the given configuration."""
+    """``tsa_server.py``: ``openssl ts -reply`` with the given configuration (in BER
+    with ``ber=True``)."""
 
-    def __init__(self, config: Path, log: Path, *, replay: bool = False) -> None:
+    def __init__(self, config: Path, log: Path, *, replay: bool = False, ber: bool = False) -> None:
         port = free_port()
         args = [sys.executable, str(HERE / "tsa_server.py"), "--config", str(config)]
         args += ["--port", str(port)] + (["--replay"] if replay else [])
+        args += ["--ber"] if ber else []
         super().__init__(args, port, log)
 
 

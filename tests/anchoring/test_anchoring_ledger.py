@@ -41,6 +41,7 @@ from ledger.config import load_config, save_config, with_seal
 from ledger.core import Ledger
 from ledger.errors import NotFound
 from ledger.export import export
+from ledger.services import OPERATOR, Services
 from verifier.cosignature import WitnessPolicy, open_cosigned_checkpoint
 from verifier.logaudit import audit_log
 from verifier.note import VerifierKey, parse_note
@@ -186,7 +187,7 @@ def test_one_witness_down_still_publishes_two_down_does_not_and_resumes(up: Net)
         cp = led.seal()
         assert cp.size == 20 and cosigners(cp.note) == {w1.name, w2.name}
         w1.kill()
-        receipts = [led.deposit_hash(f"{i:064x}") for i in range(5)]
+        receipts = [Services(led).deposits.deposit_hash(OPERATOR, f"{i:064x}") for i in range(5)]
         assert [r.status for r in receipts] == ["durable"] * 5
         with pytest.raises(AnchoringError) as info:
             led.seal()
@@ -198,7 +199,7 @@ def test_one_witness_down_still_publishes_two_down_does_not_and_resumes(up: Net)
         )
         assert led.latest_checkpoint().size == 20  # nothing new published
         assert led.store.latest_checkpoint().size == 25  # but sealed and durable
-        stats = led.stats()
+        stats = Services(led).stats()
         assert stats["published_size"] == 20 and stats["checkpoint_size"] == 25
         assert stats["anchoring"]["quorum"] == 2
         assert stats["anchoring"]["last_error"].startswith("checkpoint 25 not published")
@@ -465,7 +466,7 @@ def test_deposits_flow_while_a_witness_hangs(up: Net) -> None:
         latencies = []
         for i in range(20):
             t0 = time.monotonic()
-            led.deposit_hash(f"{i + 1000:064x}")
+            Services(led).deposits.deposit_hash(OPERATOR, f"{i + 1000:064x}")
             latencies.append(time.monotonic() - t0)
         assert t.is_alive(), "the round should still be waiting for the hung witness"
         t.join(10)

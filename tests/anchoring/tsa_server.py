@@ -1,6 +1,6 @@
 """A real RFC 3161 TSA for tests: ``openssl ts -reply`` behind a loopback HTTP endpoint.
 
-Usage: python tsa_server.py --config tsa.cnf --port PORT [--replay]
+Usage: python tsa_server.py --config tsa.cnf --port PORT [--replay] [--ber]
 
 Every ``POST`` with an ``application/timestamp-query`` body is answered with
 what ``openssl ts -reply -config tsa.cnf`` produces for it, as
@@ -8,6 +8,8 @@ what ``openssl ts -reply -config tsa.cnf`` produces for it, as
 serial number in a file, so requests are answered one at a time. With
 ``--replay`` the server answers every request with the first response it
 produced (a replayed token: wrong nonce and imprint for any later request).
+With ``--ber`` every response is re-encoded in BER as Bouncy Castle TSAs send
+it (indefinite lengths, a segmented TSTInfo; see ``token_forms.ber_response``).
 Prints ``listening PORT`` once it accepts connections.
 """
 
@@ -21,13 +23,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for token_forms' verifier
+
+from token_forms import ber_response
+
 MAX_QUERY = 16 * 1024
 
 
 class _State:
-    def __init__(self, config: Path, replay: bool) -> None:
+    def __init__(self, config: Path, replay: bool, ber: bool) -> None:
         self.config = config
         self.replay = replay
+        self.ber = ber
         self.first: bytes | None = None
         self.lock = threading.Lock()
         self.count = 0
@@ -46,6 +53,8 @@ class _State:
                 timeout=30,
             )
             data = r.read_bytes()
+            if self.ber:
+                data = ber_response(data)
             self.count += 1
             if self.first is None:
                 self.first = data
@@ -90,8 +99,9 @@ def main() -> None:
     ap.add_argument("--config", required=True, type=Path)
     ap.add_argument("--port", required=True, type=int)
     ap.add_argument("--replay", action="store_true")
+    ap.add_argument("--ber", action="store_true")
     args = ap.parse_args()
-    state = _State(args.config, args.replay)
+    state = _State(args.config, args.replay, args.ber)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(state))
     print(f"listening {args.port}", flush=True)
     try:

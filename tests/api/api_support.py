@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from ledger.core import Ledger, Receipt
+from ledger.core import Ledger
 from ledger.events import evidence_deposited
+from ledger.services import Receipt, Services
 from verifier.merkle import root_from_leaf_hashes
 from verifier.tiles import TILE_WIDTH, encode_bundle, tile_path
 
@@ -51,4 +52,4 @@ def expected_tiles(leaves: list[bytes], leaf_hashes: list[bytes]) -> dict[str, b
 def fill(led: Ledger, n: int, start: int = 0) -> list[Receipt]:
     """Deposit ``n`` hashes through the library (durable on return)."""
     drafts = (evidence_deposited(kind="hash", sha256=sha(i)) for i in range(start, start + n))
-    return list(led.deposit_hashes(drafts))
+    return list(Services(led).deposits.bulk(drafts))

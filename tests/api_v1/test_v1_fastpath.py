@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from v1_support import Service, service
 
+from ledger.services import OPERATOR, Services
+
 
 @pytest.fixture
 def svc(tmp_path: Path):
@@ -58,8 +60,8 @@ def test_hash_deposit_receipts_match(svc: Service) -> None:
     assert set(a) == set(b)
     assert without_entry(a) == without_entry(b)
     assert b["index"] == a["index"] + 1
-    row = svc.ledger.evidence(a["evidence_id"])
-    assert row["owner"] == svc.ids["rights_holder"] and row["title"] == "同一份"
+    row = Services(svc.ledger).evidence.get(OPERATOR, a["evidence_id"])
+    assert row.owner == svc.ids["rights_holder"] and row.title == "同一份"
 
 
 def test_file_deposit_receipts_match(svc: Service) -> None:

@@ -28,6 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from ledger.capture import CaptureFailed, CaptureOptions
 from ledger.capture.service import CaptureResult, capture_evidence
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
 
 PAGE_RESOURCES = [
@@ -277,13 +278,13 @@ def test_every_digest_matches(run: Run) -> None:
     assert r.receipt.sha256 == hashlib.sha256(raw).hexdigest()
     assert r.receipt.sm3 == hashlib.new("sm3", raw).hexdigest()
     assert r.receipt.size == len(raw)
-    row = run.ledger.evidence(r.receipt.evidence_id)
-    assert (row["kind"], row["sha256"], row["file_name"]) == (
+    row = Services(run.ledger).evidence.get(OPERATOR, r.receipt.evidence_id)
+    assert (row.kind, row.sha256, row.file_name) == (
         "capture",
         r.receipt.sha256,
         MANIFEST_FILE_NAME,
     )
-    assert row["title"] == "测试页面"
+    assert row.title == "测试页面"
     _, _, private = run.ledger.store.privates(r.receipt.index, r.receipt.index + 1)[0]
     extra = json.loads(private)["extra"]
     assert extra["capture_id"] == r.capture_id and extra["capture_status"] == "complete"

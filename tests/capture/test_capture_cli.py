@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ledger.cli import cli
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
 
 EL = Path(sys.executable).with_name("evidence-ledger")
@@ -78,8 +79,8 @@ def test_capture_prints_the_receipt_and_writes_out(home: Path, tmp_path: Path) -
     assert (opts["viewport_width"], opts["viewport_height"], opts["wait"]) == (800, 600, "delay")
     assert m.data["browser"]["user_agent"].endswith("(evidence-ledger test)")
     with Ledger.open(home) as led:
-        row = led.evidence(receipt["evidence_id"])
-        assert (row["kind"], row["title"]) == ("capture", "命令行取证")
+        row = Services(led).evidence.get(OPERATOR, receipt["evidence_id"])
+        assert (row.kind, row.title) == ("capture", "命令行取证")
     # The configured allow-list was not changed by --allow or --ca-file.
     cfg = json.loads((home / "config.json").read_text())["capture"]
     assert cfg["allow"] == [] and cfg["ca_file"] is None

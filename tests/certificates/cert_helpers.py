@@ -29,6 +29,7 @@ from ledger.certificates import issue_certificate, package_certificate, trust_ex
 from ledger.core import Ledger
 from ledger.export import export
 from ledger.keys import NoteSigner
+from ledger.services import OPERATOR, Services
 from verifier.canonical import canonicalize, loads_canonical
 from verifier.certificate import SIGNING_CONTEXT, Certificate
 from verifier.package import _dos_time, _end_records, _Member, write_package
@@ -75,11 +76,11 @@ def build_world(root: Path) -> World:
         f = root / "contract.txt"
         f.write_bytes(FILE_CONTENT)
         with f.open("rb") as fh:
-            file_receipt = ledger.deposit_file(
-                fh, title="合同 v2", file_name="contract.txt", media_type="text/plain"
+            file_receipt = Services(ledger).deposits.deposit_file(
+                OPERATOR, fh, title="合同 v2", file_name="contract.txt", media_type="text/plain"
             )
-        hash_receipt = ledger.deposit_hash(
-            hashlib.sha256(b"trade secret").hexdigest(), title="secret"
+        hash_receipt = Services(ledger).deposits.deposit_hash(
+            OPERATOR, hashlib.sha256(b"trade secret").hexdigest(), title="secret"
         )
         ledger.seal()
         file_cert = issue_certificate(ledger, file_receipt.evidence_id, NOTARY).data

@@ -42,6 +42,7 @@ from ledger.certificates import revoke_certificate
 from ledger.core import Ledger
 from ledger.events import make_draft
 from ledger.export import export
+from ledger.services import OPERATOR, Services
 from verifier.certificate import Certificate, verify_certificate
 from verifier.checkpoint import Checkpoint
 from verifier.cli import EXIT_INPUT, EXIT_INVALID, EXIT_VALID, main
@@ -323,7 +324,7 @@ def _split_view(w: World) -> Report:
         shutil.copy2(w.home / "keys" / "log.key", fork / "keys" / "log.key")  # same log key
         with Ledger.open(fork) as forked:
             for i in range(8):
-                forked.deposit_hash(f"{i:064x}")
+                Services(forked).deposits.deposit_hash(OPERATOR, f"{i:064x}")
             forked.seal()
             export(forked.store, w.root / "fork-export", forked.latest_checkpoint())
     trust = read_trust(w.trust_path)

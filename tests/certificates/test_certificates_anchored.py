@@ -26,6 +26,7 @@ from pki import issue_tsa, make_ca
 from ledger.accounts import create_account
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from verifier.certificate import Certificate
 from verifier.cli import EXIT_INVALID, EXIT_VALID, main
 from verifier.package import verify_package
@@ -50,7 +51,11 @@ class Anchored:
         led = configure(led, self.witnesses, 2, (self.tsa.url, self.ca.cert))
         try:
             create_account(led, "notary", "Notary Zhang")
-            eid = led.deposit_file(io.BytesIO(CONTENT), file_name="a.txt").evidence_id
+            eid = (
+                Services(led)
+                .deposits.deposit_file(OPERATOR, io.BytesIO(CONTENT), file_name="a.txt")
+                .evidence_id
+            )
             led.seal()
             issued = issue_certificate(led, eid, "Notary Zhang")
             self.cert = issued.data

@@ -24,6 +24,7 @@ from ledger.certificates import (
 )
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound
+from ledger.services import OPERATOR, Services
 from verifier.certificate import Certificate, verify_certificate
 from verifier.digest import digest_stream
 from verifier.package import PackageReader, verify_package
@@ -38,7 +39,11 @@ def _trust(ledger: Ledger) -> bytes:
 
 
 def _deposit_file(ledger: Ledger, name: str = "contract.pdf") -> str:
-    return ledger.deposit_file(io.BytesIO(CONTENT), title="合同", file_name=name).evidence_id
+    return (
+        Services(ledger)
+        .deposits.deposit_file(OPERATOR, io.BytesIO(CONTENT), title="合同", file_name=name)
+        .evidence_id
+    )
 
 
 def _record(ledger: Ledger, index: int) -> dict[str, object]:
@@ -170,7 +175,9 @@ def test_issue_refuses_unknown_inputs(ledger: Ledger) -> None:
 def test_packages_verify(ledger: Ledger, tmp_path: Path) -> None:
     create_account(ledger, "notary", "Notary Zhang")
     file_id = _deposit_file(ledger, "../../etc/合同:v2?.pdf")
-    hash_id = ledger.deposit_hash("ab" * 32, title="secret").evidence_id
+    hash_id = (
+        Services(ledger).deposits.deposit_hash(OPERATOR, "ab" * 32, title="secret").evidence_id
+    )
     ledger.seal()
     trust = load_trust(_trust(ledger))
     for eid, members in (

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from ledger.cli import cli
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from verifier.checkpoint import open_checkpoint
 from verifier.merkle import leaf_hash, root_from_leaf_hashes
 from verifier.note import VerifierKey
@@ -155,8 +156,8 @@ def test_deposit_sha256_with_sm3(ledger_home: Home) -> None:
     assert rec["sm3"] == SM3_ABC
     _check_receipts_against_store(ledger_home, [rec])
     with Ledger.open(ledger_home.path) as led:
-        row = led.evidence(rec["evidence_id"])
-    assert (row["sha256"], row["sm3"], row["kind"]) == (sha(2), SM3_ABC, "hash")
+        row = Services(led).evidence.get(OPERATOR, rec["evidence_id"])
+    assert (row.sha256, row.sm3, row.kind) == (sha(2), SM3_ABC, "hash")
 
 
 def test_deposit_files_hashes_content(ledger_home: Home, tmp_path: Path) -> None:
@@ -177,8 +178,8 @@ def test_deposit_files_hashes_content(ledger_home: Home, tmp_path: Path) -> None
     blob = ledger_home.path / "blobs" / ra["sha256"][:2] / ra["sha256"]
     assert blob.read_bytes() == b"abc"
     with Ledger.open(ledger_home.path) as led:
-        row = led.evidence(ra["evidence_id"])
-    assert (row["file_name"], row["title"], row["kind"]) == ("abc.txt", "two files", "file")
+        row = Services(led).evidence.get(OPERATOR, ra["evidence_id"])
+    assert (row.file_name, row.title, row.kind) == ("abc.txt", "two files", "file")
 
 
 def test_deposit_hashes_from_prints_receipts_in_order(ledger_home: Home, tmp_path: Path) -> None:

@@ -127,15 +127,18 @@ LOOP = textwrap.dedent(
     import hashlib, json, sys, threading
     from pathlib import Path
     from ledger.core import Ledger
+    from ledger.services import OPERATOR, Services
 
     led = Ledger.open(Path(sys.argv[1]))
+    deposits = Services(led).deposits
     lock = threading.Lock()
 
     def work(t):
         i = 0
         while True:
             digest = hashlib.sha256(f"{t}-{i}".encode()).hexdigest()
-            line = json.dumps(led.deposit_hash(digest).to_json()) + "\\n"
+            receipt = deposits.deposit_hash(OPERATOR, digest)
+            line = json.dumps(receipt.to_json()) + "\\n"
             with lock:
                 sys.stdout.write(line)
                 sys.stdout.flush()

@@ -18,6 +18,7 @@ from ledger.blobs import BlobStore
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, NotFound, TooLarge
 from ledger.events import evidence_deposited
+from ledger.services import OPERATOR, Services
 
 SIZE = 5 * 1024 * 1024 + 12345
 
@@ -103,14 +104,16 @@ def test_bad_addresses_are_refused(tmp_path: Path) -> None:
 
 def test_deposit_file_streams_into_the_blob_store(ledger: Ledger) -> None:
     data = b"".join(stream(3 * 1024 * 1024 + 7, seed=3))
-    receipt = ledger.deposit_file(io.BytesIO(data), title="recording", file_name="a.wav")
+    receipt = Services(ledger).deposits.deposit_file(
+        OPERATOR, io.BytesIO(data), title="recording", file_name="a.wav"
+    )
     assert receipt.sha256 == hashlib.sha256(data).hexdigest()
     assert receipt.sm3 == hashlib.new("sm3", data).hexdigest()
     assert receipt.size == len(data)
     with ledger.blobs.open(receipt.sha256) as f:
         assert f.read() == data
-    row = ledger.evidence(receipt.evidence_id)
-    assert (row["kind"], row["sha256"], row["size"]) == ("file", receipt.sha256, len(data))
+    row = Services(ledger).evidence.get(OPERATOR, receipt.evidence_id)
+    assert (row.kind, row.sha256, row.size) == ("file", receipt.sha256, len(data))
 
 
 def test_deposit_file_over_the_configured_limit_appends_nothing(ledger: Ledger) -> None:
@@ -122,10 +125,10 @@ def test_deposit_file_over_the_configured_limit_appends_nothing(ledger: Ledger) 
     with Ledger.open(home) as led:
         assert led.config.max_upload_bytes == 100_000
         with pytest.raises(TooLarge):
-            led.deposit_file(io.BytesIO(b"x" * 100_001))
+            Services(led).deposits.deposit_file(OPERATOR, io.BytesIO(b"x" * 100_001))
         assert led.store.size() == 0
         assert files_under(led.config.blob_dir) == []
-        assert led.deposit_file(io.BytesIO(b"x" * 100_000)).index == 0
+        assert Services(led).deposits.deposit_file(OPERATOR, io.BytesIO(b"x" * 100_000)).index == 0
 
 
 def test_small_content_is_stored_with_its_event(ledger: Ledger) -> None:

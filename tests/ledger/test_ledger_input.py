@@ -13,6 +13,7 @@ from ledger.audit import audit
 from ledger.core import Ledger
 from ledger.errors import ConfigError, InvalidInput, LedgerError, StorageError, TooLarge
 from ledger.events import evidence_deposited, key_registered, make_draft
+from ledger.services import OPERATOR, Services
 from verifier.record import MAX_LEAF_SIZE, decode_record
 
 GOOD = "ab" * 32
@@ -40,16 +41,16 @@ def one_line(e: BaseException) -> str:
 @pytest.mark.parametrize("bad", BAD_DIGESTS)
 def test_malformed_digests_raise_invalid_input(ledger: Ledger, bad: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        ledger.deposit_hash(bad)
+        Services(ledger).deposits.deposit_hash(OPERATOR, bad)
     assert one_line(info.value).startswith("sha256:")
     with pytest.raises(InvalidInput) as info:
-        ledger.deposit_hash(GOOD, sm3=bad or "x")
+        Services(ledger).deposits.deposit_hash(OPERATOR, GOOD, sm3=bad or "x")
     assert one_line(info.value).startswith("sm3:")
     assert ledger.store.size() == 0
 
 
 def test_digests_are_normalised_to_lowercase(ledger: Ledger) -> None:
-    r = ledger.deposit_hash(" " + GOOD.upper() + "\n", sm3="CD" * 32)
+    r = Services(ledger).deposits.deposit_hash(OPERATOR, " " + GOOD.upper() + "\n", sm3="CD" * 32)
     assert (r.sha256, r.sm3) == (GOOD, "cd" * 32)
 
 
@@ -123,7 +124,7 @@ def test_an_oversize_private_body_is_refused(ledger: Ledger) -> None:
 def sqlite_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     with Ledger.init(home, origin=ORIGIN) as led:
-        led.deposit_hash(GOOD)
+        Services(led).deposits.deposit_hash(OPERATOR, GOOD)
         led.seal()
     return home
 

@@ -10,18 +10,21 @@ from ledger_helpers import hash_drafts, raw_db
 from ledger.core import Ledger
 from ledger.events import account_registered, key_registered, make_draft
 from ledger.projections import PROJECTIONS
+from ledger.services import OPERATOR, Services
 
 
 def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
     content = b"contract scan, page 1\n" * 1000
-    file_receipt = ledger.deposit_file(
+    file_receipt = Services(ledger).deposits.deposit_file(
+        OPERATOR,
         io.BytesIO(content),
         title="合同扫描件",
         file_name="contract.pdf",
         media_type="application/pdf",
-        owner="acct-1",
     )
-    hash_receipt = ledger.deposit_hash("ab" * 32, sm3="cd" * 32, title="hash only", owner="acct-2")
+    hash_receipt = Services(ledger).deposits.deposit_hash(
+        OPERATOR, "ab" * 32, sm3="cd" * 32, title="hash only"
+    )
     notary = "1" * 32
     vkey = "notary+1234abcd+AAAA"
     ledger.append(
@@ -49,14 +52,14 @@ def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
     assert len(before["accounts"]) == 2
     assert len(before["keys"]) == 1
 
-    evidence = ledger.evidence(file_receipt.evidence_id)
-    assert evidence["kind"] == "file"
-    assert evidence["sha256"] == hashlib.sha256(content).hexdigest()
-    assert evidence["sm3"] == hashlib.new("sm3", content).hexdigest()
-    assert evidence["size"] == len(content)
-    assert evidence["title"] == "合同扫描件"
-    assert evidence["idx"] == file_receipt.index
-    assert ledger.evidence(hash_receipt.evidence_id)["kind"] == "hash"
+    evidence = Services(ledger).evidence.get(OPERATOR, file_receipt.evidence_id)
+    assert evidence.kind == "file"
+    assert evidence.sha256 == hashlib.sha256(content).hexdigest()
+    assert evidence.sm3 == hashlib.new("sm3", content).hexdigest()
+    assert evidence.size == len(content)
+    assert evidence.title == "合同扫描件"
+    assert evidence.index == file_receipt.index
+    assert Services(ledger).evidence.get(OPERATOR, hash_receipt.evidence_id).kind == "hash"
     accounts = ledger.store.query(
         "select name, revoked_idx from accounts where account_id = ?", (notary,)
     )
@@ -79,7 +82,7 @@ def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
     ledger.close()
     with Ledger.open(home) as again:
         assert again.store.dump_projections() == before
-        assert again.stats()["projections"] == {"evidence": 52, "accounts": 2, "keys": 1}
+        assert Services(again).stats()["projections"] == {"evidence": 52, "accounts": 2, "keys": 1}
 
 
 def test_older_projection_schema_is_replayed_on_open(tmp_path) -> None:

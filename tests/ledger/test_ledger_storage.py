@@ -19,9 +19,10 @@ import pytest
 from ledger_helpers import LOG_TABLES, check_log, hash_drafts, raw_db
 
 from ledger.audit import audit
-from ledger.core import Ledger, Receipt
+from ledger.core import Ledger
 from ledger.errors import IntegrityError, StorageError
 from ledger.events import account_registered, evidence_deposited, key_registered
+from ledger.services import OPERATOR, Receipt, Services
 from ledger.storage import create_store, open_store
 from ledger.storage.base import FORMAT
 from ledger.storage.postgres import _SEQUENCE_LOCK as SEQUENCE_LOCK
@@ -88,7 +89,7 @@ def test_reads_of_tiles_checkpoints_and_meta(ledger: Ledger) -> None:
     assert store.entries(600, 700) == []
     assert [p[0] for p in store.privates(10, 13)] == [10, 11, 12]
     assert store.storage_bytes() > 600 * 200
-    stats = ledger.stats()
+    stats = Services(ledger).stats()
     assert (stats["size"], stats["checkpoint_size"], stats["pending"]) == (600, 600, 0)
     assert stats["backend"] == store.kind
 
@@ -140,7 +141,9 @@ def test_many_threads_are_grouped_and_every_receipt_is_durable(ledger: Ledger, h
         try:
             start.wait()
             for i in range(per_thread):
-                r = ledger.deposit_hash(f"{n:02x}{i:062x}", title=f"t{n}-{i}")
+                r = Services(ledger).deposits.deposit_hash(
+                    OPERATOR, f"{n:02x}{i:062x}", title=f"t{n}-{i}"
+                )
                 with lock:
                     receipts.append(r)
         except BaseException as e:
@@ -162,10 +165,10 @@ def test_many_threads_are_grouped_and_every_receipt_is_durable(ledger: Ledger, h
         stored = {e[0]: e[4].hex() for e in again.store.entries(0, total)}
         for r in receipts:
             assert stored[r.index] == r.leaf_hash
-            row = again.evidence(r.evidence_id)
-            assert row["idx"] == r.index
-            assert row["sha256"] == r.sha256
-            assert row["deposit_no"] == r.deposit_no
+            row = Services(again).evidence.get(OPERATOR, r.evidence_id)
+            assert row.index == r.index
+            assert row.sha256 == r.sha256
+            assert row.deposit_no == r.deposit_no
         check_log(again.store)
 
 

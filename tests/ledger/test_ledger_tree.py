@@ -17,6 +17,7 @@ from pymerkle import InmemoryTree
 
 from ledger.core import Ledger
 from ledger.errors import NotFound
+from ledger.services import Services
 from ledger.tree import NodeReader
 from verifier.checkpoint import open_checkpoint
 from verifier.errors import VerificationError
@@ -102,7 +103,7 @@ GROWTH = [
 def test_roots_proofs_and_checkpoints_as_the_log_grows(ledger: Ledger) -> None:
     hashes: list[bytes] = []
     for target, batch_max in GROWTH:
-        receipts = list(ledger.deposit_hashes(hash_drafts(target - len(hashes))))
+        receipts = list(Services(ledger).deposits.bulk(hash_drafts(target - len(hashes))))
         assert [r.index for r in receipts] == list(range(len(hashes), target))
         hashes.extend(bytes.fromhex(r.leaf_hash) for r in receipts)
         seal_in_batches(ledger, hashes, batch_max)
