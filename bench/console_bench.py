@@ -30,10 +30,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT, fresh_home, pct  # noqa: E402
-from ledger.accounts import create_account  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.events import evidence_deposited  # noqa: E402
+from bench.common import OUT, fresh_home, pct
+from ledger.accounts import create_account
+from ledger.core import Ledger
+from ledger.events import evidence_deposited
+from ledger.services import Services
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -63,7 +64,7 @@ def populate(home: Path, items: int) -> tuple[str, str, str]:
         for i in range(items)
     )
     middle = None
-    for r in led.deposit_hashes(drafts):
+    for r in Services(led).deposits.bulk(drafts):
         if r.index == items // 2:
             middle = r
     led.seal()

@@ -41,6 +41,7 @@ from ledger.certificates import (  # noqa: E402
 )
 from ledger.config import load_config, save_config  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
+from ledger.services import OPERATOR, Services  # noqa: E402
 
 ORIGIN = "demo.evidence-ledger.local/log"
 EL = str(Path(sys.executable).parent / "evidence-ledger")
@@ -149,11 +150,18 @@ def setup(home: Path) -> None:
         ]:
             path = _file(home, f"{key}.txt", text * 200)
             with path.open("rb") as f:
-                receipts[key] = led.deposit_file(
-                    f, title=title, file_name=path.name, media_type="text/plain", owner=owner
+                receipts[key] = Services(led).deposits.deposit_file(
+                    OPERATOR,
+                    f,
+                    title=title,
+                    file_name=path.name,
+                    media_type="text/plain",
+                    owner=owner,
                 )
         digest = hashlib.sha256(b"a trade secret that never leaves its owner").hexdigest()
-        receipts["hash"] = led.deposit_hash(digest, title="Formula (digest only) 配方", owner=owner)
+        receipts["hash"] = Services(led).deposits.deposit_hash(
+            OPERATOR, digest, title="Formula (digest only) 配方", owner=owner
+        )
         led.seal()
         cert = issue_certificate(led, receipts["certified"].evidence_id, "demo-notary")
         gone = issue_certificate(led, receipts["revoked"].evidence_id, "demo-notary")
@@ -182,8 +190,11 @@ def run(home: Path, host: str, port: int) -> int:
             "select account_id from accounts where name = ?", ("demo-rights-holder",)
         )[0]["account_id"]
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        led.deposit_hash(
-            hashlib.sha256(stamp.encode()).hexdigest(), title=f"Deposited at {stamp}", owner=owner
+        Services(led).deposits.deposit_hash(
+            OPERATOR,
+            hashlib.sha256(stamp.encode()).hexdigest(),
+            title=f"Deposited at {stamp}",
+            owner=owner,
         )
         led.close()
         tokens = (home / "demo-tokens.txt").read_text().split()

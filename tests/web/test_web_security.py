@@ -15,6 +15,7 @@ from api.web.csp import POLICY, serialise
 from api.web.i18n import negotiate, parse_accept_language
 from ledger.accounts import create_account, revoke_account
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 from ledger.services.sessions import LoginFailed, Sessions, csrf_token, session_digest
 
 PAGES = ["/", "/login", "/verify", "/log", "/logout", "/docs", "/no-such-page", "/static/app.css"]
@@ -156,7 +157,7 @@ def test_cross_role_requests_are_refused_by_the_services(
         ).status_code
         == 403
     )
-    r = ledger.deposit_hash("ab" * 32, owner=None)
+    r = Services(ledger).deposits.deposit_hash(OPERATOR, "ab" * 32)
     assert (
         client.post(
             f"/notary/evidence/{r.evidence_id}/issue", data={"csrf": csrf}, headers=origin
@@ -183,7 +184,9 @@ def test_login_is_rate_limited(ledger: Ledger, tokens: dict[str, str]) -> None:
 def test_deposit_check_answers_one_word_and_is_rate_limited(ledger: Ledger) -> None:
     import hashlib
 
-    receipt = ledger.deposit_hash(hashlib.sha256(b"doc").hexdigest(), title="secret title")
+    receipt = Services(ledger).deposits.deposit_hash(
+        OPERATOR, hashlib.sha256(b"doc").hexdigest(), title="secret title"
+    )
     c = Client(ledger, host="10.1.1.1")
     csrf = c.csrf("/verify")
 

@@ -27,6 +27,7 @@ from ledger.accounts import create_account
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.config import CaptureConfig, save_config
 from ledger.core import Ledger
+from ledger.services import OPERATOR, Services
 
 HERE = Path(__file__).parent
 ARTIFACTS = HERE / "artifacts"
@@ -74,6 +75,7 @@ def build_world(home: Path) -> World:
             acct = create_account(ledger, role, name)
             world.tokens[name] = acct.token
             world.account_ids[name] = acct.account_id
+        deposits = Services(ledger).deposits
         data = home.parent / "files"
         data.mkdir(exist_ok=True)
         for name, content in [
@@ -84,13 +86,17 @@ def build_world(home: Path) -> World:
             path.write_bytes(content)
             world.files[name] = path
             with path.open("rb") as f:
-                receipt = ledger.deposit_file(
-                    f, title=f"{name} 证据", file_name=path.name, owner=world.account_ids["alice"]
+                receipt = deposits.deposit_file(
+                    OPERATOR,
+                    f,
+                    title=f"{name} 证据",
+                    file_name=path.name,
+                    owner=world.account_ids["alice"],
                 )
             world.evidence[name] = receipt.to_json()
         hashed = hashlib.sha256(b"only the digest").hexdigest()
-        world.evidence["hash"] = ledger.deposit_hash(
-            hashed, title="hash only", owner=world.account_ids["alice"]
+        world.evidence["hash"] = deposits.deposit_hash(
+            OPERATOR, hashed, title="hash only", owner=world.account_ids["alice"]
         ).to_json()
         ledger.seal()
         for name in ("contract", "photo"):
