@@ -294,15 +294,36 @@ def evidence_page(
 ) -> Listing:
     """The caller's evidence (everyone's for notaries, auditors and admins).
 
-    A deposit number names one entry and holds its log index, so that search
-    starts at the index and asks for one row instead of scanning the list.
+    A deposit number names one log entry by its index: that search reads the
+    entry and asks the evidence service for it, instead of scanning the list.
     """
-    if filters.deposit_no is not None:
-        m = _DEPOSIT_NO.match(filters.deposit_no)
-        if m is not None:
-            cursor, limit = max(cursor, int(m[2])), 1
+    only_number = filters.deposit_no is not None and filters == EvidenceFilter(
+        deposit_no=filters.deposit_no
+    )
+    if only_number and filters.deposit_no is not None:
+        found = _by_deposit_number(services, actor, filters.deposit_no)
+        return Listing(found, None, services.evidence.published_size())
     page = services.evidence.list(actor, filters, cursor, limit)
     return Listing(page.items, page.next_cursor, page.published_size)
+
+
+def _by_deposit_number(
+    services: Services, actor: Actor, deposit_no: str
+) -> tuple[EvidenceRecord, ...]:
+    m = _DEPOSIT_NO.match(deposit_no)
+    if m is None:
+        return ()
+    index = int(m[2])
+    entries = services.ledger.store.entries(index, index + 1)
+    if not entries or entries[0][1] != "evidence.deposited":
+        return ()
+    if deposit_number(index, entries[0][2]) != deposit_no:
+        return ()
+    evidence_id = str(json.loads(entries[0][3])["body"]["evidence_id"])
+    try:
+        return (services.evidence.get(actor, evidence_id),)
+    except NotFound:
+        return ()
 
 
 def deposit_hash(

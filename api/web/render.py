@@ -60,6 +60,8 @@ def environment(lang: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change with a release, not while serving: no stat() per page.
+        auto_reload=bool(os.environ.get("EVIDENCE_LEDGER_TEMPLATES")),
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     fmt = Formatter(lang)

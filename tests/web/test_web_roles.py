@@ -65,6 +65,10 @@ def test_rights_holder_deposits_files_and_a_digest(
     expect(page.locator("#evidence-list tbody tr")).to_have_count(3)
     page.goto("/console?q=" + digest_file(secret).sha256)
     expect(page.locator("#evidence-list tbody tr")).to_have_count(1)
+    number = page.locator("#evidence-list code").first.inner_text()
+    page.goto("/console?q=" + number.lower())
+    expect(page.locator("#evidence-list tbody tr")).to_have_count(1)
+    expect(page.locator("#evidence-list code")).to_have_text(number)
     page.goto("/console?kind=hash")
     assert page.locator("#evidence-list tbody tr").count() >= 2
     assert not run_axe(page)
@@ -201,3 +205,5 @@ def test_cross_role_pages_are_refused(pages: Pages, world: World) -> None:
     pages.login(other, world.tokens["bob"])
     response = other.goto(f"/console/evidence/{world.evidence['contract']['evidence_id']}")
     assert response is not None and response.status == 404
+    other.goto("/console?q=" + world.evidence["contract"]["deposit_no"])
+    expect(other.locator("#evidence-list")).to_have_count(0)
