@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +23,14 @@ from ledger.services.sessions import LoginFailed, Sessions, csrf_token, session_
 PAGES = ["/", "/login", "/verify", "/log", "/logout", "/docs", "/no-such-page", "/static/app.css"]
 
 
+def _run(coro: Any) -> httpx.Response:
+    """Run ``coro`` on a loop of its own thread: the browser tests' Playwright
+    keeps an event loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        result: httpx.Response = pool.submit(asyncio.run, coro).result()
+    return result
+
+
 class Client:
     """An in-process client of the app with one client address."""
 
@@ -34,10 +44,10 @@ class Client:
         self.base = f"{scheme}://testserver"
 
     def get(self, path: str, **kw: object) -> httpx.Response:
-        return asyncio.run(self.http.get(path, **kw))  # type: ignore[arg-type]
+        return _run(self.http.get(path, **kw))  # type: ignore[arg-type]
 
     def post(self, path: str, **kw: object) -> httpx.Response:
-        return asyncio.run(self.http.post(path, **kw))  # type: ignore[arg-type]
+        return _run(self.http.post(path, **kw))  # type: ignore[arg-type]
 
     def csrf(self, path: str = "/login") -> str:
         page = self.get(path)
