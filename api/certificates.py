@@ -25,6 +25,7 @@ from api.schemas import TEXT, problem_responses
 from api.upload import TempSink, read_multipart
 from ledger.offload import in_thread
 from ledger.services import Services
+from ledger.storage.queries import RequestRecord
 from verifier.errors import Error as VerifierError
 from verifier.report import Report, render_json
 
@@ -35,6 +36,8 @@ router = APIRouter(
 )
 
 Notary = Annotated[Account, Depends(permit("certificate.issue"))]
+Reviewer = Annotated[Account, Depends(permit("certificate.review"))]
+Requester = Annotated[Account, Depends(permit("certificate.request"))]
 Revoker = Annotated[Account, Depends(permit("certificate.revoke"))]
 Reader = Annotated[Account, Depends(permit("certificate.read"))]
 MAX_VERIFY_BYTES = 256 * 1024 * 1024
@@ -45,6 +48,13 @@ class CertificateRequest(BaseModel):
 
     evidence_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     statement: str | None = Field(default=None, max_length=4000, pattern=TEXT)
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9a-f]+$",
+        description="the certificate request this issue answers (closes it)",
+    )
 
 
 class RevokeRequest(BaseModel):
@@ -63,14 +73,65 @@ class StatusPublic(BaseModel):
     certificate_id: str
     status: str = Field(description="valid or revoked")
     issued_index: int
+    issued_time: str | None = None
+    deposit_no: str | None = Field(default=None, description="存证编号 of the certified evidence")
     revoked_index: int | None = None
     revoked_time: str | None = None
+    revoked_reason: str | None = None
+
+
+class CertificateRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    note: str | None = Field(default=None, max_length=4000, pattern=TEXT)
+
+
+class RequestPublic(BaseModel):
+    """A certificate request (申请出证) and, once closed, how."""
+
+    request_id: str
+    evidence_id: str
+    index: int
+    time: str
+    status: str = Field(description="requested (open), rejected or issued")
+    note: str | None = None
+    closed_index: int | None = None
+    closed_time: str | None = None
+    reason: str | None = Field(default=None, description="why it was rejected")
+    certificate_id: str | None = None
+
+
+class RequestList(BaseModel):
+    items: list[RequestPublic]
+    next_cursor: int | None = None
+
+
+def _request_public(r: RequestRecord) -> RequestPublic:
+    return RequestPublic(
+        request_id=r.request_id,
+        evidence_id=r.evidence_id,
+        index=r.index,
+        time=r.time,
+        status=r.status,
+        note=r.note,
+        closed_index=r.closed_index,
+        closed_time=r.closed_time,
+        reason=r.reason,
+        certificate_id=r.certificate_id,
+    )
 
 
 @router.post("/certificates", status_code=201, responses={201: {"description": "The certificate"}})
 async def issue(body: CertificateRequest, services: ServicesDep, account: Notary) -> Response:
     """Issue a certificate for sealed evidence, signed with this notary's key."""
-    issued = await in_thread(services.certificates.issue, account, body.evidence_id, body.statement)
+    issued = await in_thread(
+        services.certificates.issue,
+        account,
+        body.evidence_id,
+        body.statement,
+        request_id=body.request_id,
+    )
     return Response(issued.data, status_code=201, media_type="application/json")
 
 
@@ -125,13 +186,72 @@ def revoke(
 def status(certificate_id: str, services: ServicesDep) -> StatusPublic:
     """Public: is this certificate valid or revoked (with the revocation's log index)?"""
     st = services.certificates.status(certificate_id)
+    revoked = st.revoked
+    issued = st.issued_index if st.issued_index is not None else -1
     return StatusPublic(
         certificate_id=certificate_id,
-        status=st.status,
-        issued_index=st.issued_index,
-        revoked_index=st.revoked_index,
-        revoked_time=st.revoked_time,
+        status="revoked" if revoked else "valid",
+        issued_index=issued,
+        issued_time=st.issued_time,
+        deposit_no=services.certificates.deposit_no(st),
+        revoked_index=revoked.index if revoked else None,
+        revoked_time=revoked.time if revoked else None,
+        revoked_reason=revoked.reason if revoked else None,
     )
+
+
+@router.post(
+    "/certificate-requests",
+    status_code=201,
+    response_model=RequestPublic,
+    response_model_exclude_none=True,
+    responses={409: {"description": "Not sealed yet, or a request is already open"}},
+)
+def request_certificate(
+    body: CertificateRequestIn, services: ServicesDep, account: Requester
+) -> RequestPublic:
+    """A rights holder asks a notary for a certificate of sealed evidence
+    (event ``certificate.requested``)."""
+    done = services.certificates.request(account, body.evidence_id, body.note)
+    return _request_public(services.certificates.get_request(account, done.request_id))
+
+
+@router.get("/certificate-requests", response_model=RequestList, response_model_exclude_none=True)
+def list_requests(
+    services: ServicesDep,
+    account: Reader,
+    status: Annotated[str | None, Query(pattern="^(requested|rejected|issued)$")] = None,
+    cursor: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RequestList:
+    """Requests in log order (``status=requested``: the notaries' queue); one's own
+    for rights holders."""
+    page = services.certificates.requests(account, status, cursor, limit)
+    return RequestList(items=[_request_public(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/certificate-requests/{request_id}",
+    response_model=RequestPublic,
+    response_model_exclude_none=True,
+)
+def get_request(request_id: str, services: ServicesDep, account: Reader) -> RequestPublic:
+    """One request: its requester's, or any for notaries, auditors and admins."""
+    return _request_public(services.certificates.get_request(account, request_id))
+
+
+@router.post(
+    "/certificate-requests/{request_id}/reject",
+    response_model=RequestPublic,
+    response_model_exclude_none=True,
+)
+def reject_request(
+    request_id: str, body: RevokeRequest, services: ServicesDep, account: Reviewer
+) -> RequestPublic:
+    """A notary rejects an open request with a reason (event
+    ``certificate.request_rejected``)."""
+    services.certificates.reject(account, request_id, body.reason)
+    return _request_public(services.certificates.get_request(account, request_id))
 
 
 @router.get("/trust", responses={200: {"description": "evidence-trust/v1 trust file"}})

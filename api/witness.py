@@ -16,9 +16,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from ledger.errors import LedgerError
+from ledger.offload import in_thread
 from ledger.witness.core import MAX_REQUEST_BYTES, Conflict, Witness, WitnessError
 
 __all__ = ["create_witness_app", "create_witness_app_from_env"]
@@ -62,7 +62,7 @@ def create_witness_app(witness: Witness) -> FastAPI:
         if body is None:
             return _plain(400, f"request: larger than {MAX_REQUEST_BYTES} bytes")
         try:
-            lines = await run_in_threadpool(witness.add_checkpoint, body)
+            lines = await in_thread(witness.add_checkpoint, body)
         except Conflict as e:
             log.info("add-checkpoint: 409 %s", e)
             # Set the header itself: media_type would append "; charset=utf-8".

@@ -1,6 +1,7 @@
 """Accounts, bearer tokens and notaries' certificate-signing keys.
 
-Roles: ``rights_holder``, ``notary``, ``auditor``, ``admin``. Creating an
+Roles (:data:`verifier.events.ROLES`): ``rights_holder``, ``notary``,
+``auditor``, ``admin``. Creating an
 account appends ``account.registered`` (role public; name and the SHA-256 of
 the bearer token private); the token itself is shown once and never stored.
 A notary also gets an Ed25519 key in ``HOME/keys/notary-<account id>.key``
@@ -21,8 +22,16 @@ from typing import Any
 
 from ledger.core import Ledger
 from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound
-from ledger.events import Draft, account_registered, format_time, key_registered, make_draft, new_id
+from ledger.events import (
+    Draft,
+    account_registered,
+    account_revoked,
+    key_registered,
+    key_revoked,
+    new_id,
+)
 from ledger.keys import NoteSigner, generate_key_file, load_signer
+from verifier.events import CERTIFICATE_KEY_PURPOSE, ROLES, format_time
 from verifier.note import VerifierKey
 
 __all__ = [
@@ -38,8 +47,7 @@ __all__ = [
     "revoke_account",
 ]
 
-ROLES = ("rights_holder", "notary", "auditor", "admin")
-KEY_PURPOSE = "certificate"
+KEY_PURPOSE = CERTIFICATE_KEY_PURPOSE
 TOKEN_PREFIX = "elt_"  # noqa: S105 - a public marker, not a secret
 
 
@@ -217,8 +225,8 @@ def revoke_account(ledger: Ledger, ident: str, role: str | None = None) -> dict[
             (aid,),
         )
     ]
-    drafts = [make_draft("account.revoked", {"account_id": aid}, {}, aid)]
-    drafts += [make_draft("key.revoked", {"account_id": aid, "vkey": k}, {}, aid) for k in keys]
+    drafts = [account_revoked(account_id=aid)]
+    drafts += [key_revoked(account_id=aid, vkey=k) for k in keys]
     appended = ledger.append(drafts)
     if not appended:
         raise LedgerError("account: nothing was appended")

@@ -4,12 +4,15 @@ The sealer integrates entries and signs a checkpoint in one database
 transaction. Publishing it is separate and happens with no transaction open:
 :class:`Anchor` sends the checkpoint to every configured witness in parallel
 (each with the consistency proof from the size that witness last cosigned,
-learnt from a 409 when our guess is wrong), asks the TSA for a token over the
-checkpoint body with a fresh nonce, checks every answer with :mod:`verifier`,
-and returns the publication only when the policy is met: at least ``quorum``
-valid cosignatures, and a valid token when a TSA is configured. Otherwise it
-raises :class:`AnchoringError` naming what each witness and the TSA answered;
-nothing is published and the sealer tries again on its next round.
+learnt from a 409 when our guess is wrong), asks every configured TSA for a
+token over the checkpoint body with a fresh nonce, checks every answer with
+:mod:`verifier`, and returns the publication only when the policy is met: at
+least ``quorum`` valid cosignatures and valid tokens from at least
+``tsa_quorum`` TSAs. Every valid token that arrives in time is kept: one TSA's
+token as it is, several as a token set
+(:func:`verifier.timestamp.encode_token_set`). Otherwise it raises
+:class:`AnchoringError` naming what each witness and TSA answered; nothing is
+published and the sealer tries again on its next round.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +40,12 @@ from verifier.checkpoint import Checkpoint
 from verifier.cosignature import MAX_CLOCK_SKEW
 from verifier.errors import Error as VerifierError
 from verifier.note import Note, NoteSignature, VerifierKey, parse_note, parse_signature_lines
-from verifier.timestamp import load_roots, response_token, verify_timestamp
+from verifier.timestamp import (
+    encode_token_set,
+    load_roots,
+    response_token,
+    verify_timestamp,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -65,7 +73,8 @@ MAX_RESPONSE = 64 * 1024
 class AnchoringError(LedgerError):
     """A checkpoint was not published: the anchoring policy was not met.
 
-    ``reasons`` maps each witness name (and ``"tsa"``) to what it answered.
+    ``reasons`` maps each witness name and each TSA (``"tsa"`` when there is one,
+    ``"tsa URL"`` for each of several) to what it answered.
     """
 
     def __init__(self, message: str, size: int, reasons: dict[str, str]) -> None:
@@ -229,7 +238,15 @@ def load_tsa_roots(path: Path) -> list[x509.Certificate]:
 class TsaClient:
     """An RFC 3161 TSA over HTTP (RFC 3161 §3.4): one request per checkpoint."""
 
-    def __init__(self, cfg: TsaConfig, home: Path, http: httpx.Client, limits: Timeouts) -> None:
+    def __init__(
+        self,
+        cfg: TsaConfig,
+        home: Path,
+        http: httpx.Client,
+        limits: Timeouts,
+        name: str = "tsa",
+    ) -> None:
+        self.name = name
         self.url = cfg.url
         self.roots = load_tsa_roots(home / cfg.roots)
         self._http = http
@@ -271,13 +288,22 @@ class TsaClient:
         return token
 
 
+def _tsa_clients(config: Config, http: httpx.Client, limits: Timeouts) -> list[TsaClient]:
+    """One client per configured TSA, named ``tsa`` when alone, else ``tsa URL``."""
+    alone = len(config.tsas) == 1
+    return [
+        TsaClient(t, config.home, http, limits, "tsa" if alone else f"tsa {t.url}")
+        for t in config.tsas
+    ]
+
+
 @dataclass
 class _Round:
     """What one anchoring round has collected so far."""
 
     cosignatures: dict[str, NoteSignature] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
-    token: bytes | None = None
+    tokens: dict[str, bytes] = field(default_factory=dict)
 
 
 class Anchor:
@@ -297,11 +323,10 @@ class Anchor:
             follow_redirects=False,
         )
         self.witnesses = [WitnessClient(w, self._http, self.limits) for w in config.witnesses]
-        self.tsa = (
-            TsaClient(config.tsa, config.home, self._http, self.limits) if config.tsa else None
-        )
+        self.tsas = _tsa_clients(config, self._http, self.limits)
+        self.tsa_quorum = config.tsa_quorum
         self._pool = ThreadPoolExecutor(
-            max_workers=len(self.witnesses) + 1, thread_name_prefix="anchor"
+            max_workers=len(self.witnesses) + len(self.tsas) + 1, thread_name_prefix="anchor"
         )
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -309,15 +334,20 @@ class Anchor:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.witnesses) or self.tsa is not None
+        return bool(self.witnesses) or bool(self.tsas)
+
+    @property
+    def tsa_roots(self) -> list[x509.Certificate]:
+        """The roots of every configured TSA."""
+        return [r for t in self.tsas for r in t.roots]
 
     def set_limits(self, limits: Timeouts) -> None:
         """Change the network limits of later rounds."""
         self.limits = limits
         for w in self.witnesses:
             w.limits = limits
-        if self.tsa is not None:
-            self.tsa.limits = limits
+        for t in self.tsas:
+            t.limits = limits
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -338,8 +368,8 @@ class Anchor:
             (w.name, partial(w.cosign, note, cp, self._prove, published, deadline))
             for w in self.witnesses
         ]
-        if self.tsa is not None:
-            calls.append(("tsa", partial(self.tsa.timestamp, note.text.encode(), deadline)))
+        for t in self.tsas:
+            calls.append((t.name, partial(t.timestamp, note.text.encode(), deadline)))
         for name, call in calls:
             # A hung server keeps an earlier round's request open until that round's
             # deadline: never stack a second one on it (it would exhaust the pool).
@@ -372,12 +402,13 @@ class Anchor:
         self.last_error = None
         order = [w.name for w in self.witnesses if w.name in state.cosignatures]
         published_note = note.with_signatures(state.cosignatures[n] for n in order)
+        tokens = [state.tokens[t.name] for t in self.tsas if t.name in state.tokens]
         return Publication(
             size=row.size,
             root=row.root,
             note=published_note.to_text(),
             time=format_time(datetime.now(UTC)),
-            token=state.token,
+            token=encode_token_set(tokens) if tokens else None,
         )
 
     def _call(self, name: str, call: Callable[[], Any]) -> Any:
@@ -399,8 +430,8 @@ class Anchor:
             state.reasons[name] = f"failed: {type(e).__name__}: {e}"
             log.exception("anchoring: %s failed", name)
             return
-        if name == "tsa":
-            state.token = result
+        if any(t.name == name for t in self.tsas):
+            state.tokens[name] = result
             state.reasons[name] = "timestamped"
         else:
             state.cosignatures[name] = result
@@ -408,8 +439,7 @@ class Anchor:
 
     def _met(self, state: _Round) -> bool:
         witnesses_ok = len(state.cosignatures) >= self.quorum
-        tsa_ok = self.tsa is None or state.token is not None
-        return witnesses_ok and tsa_ok
+        return witnesses_ok and len(state.tokens) >= self.tsa_quorum
 
     def _failure(self, size: int, state: _Round) -> str:
         parts = []
@@ -418,8 +448,14 @@ class Anchor:
                 f"{len(state.cosignatures)} of {len(self.witnesses)} witnesses cosigned, "
                 f"quorum is {self.quorum}"
             )
-        if self.tsa is not None and state.token is None:
-            parts.append("no valid timestamp token")
+        if len(state.tokens) < self.tsa_quorum:
+            if len(self.tsas) == 1:
+                parts.append("no valid timestamp token")
+            else:
+                parts.append(
+                    f"{len(state.tokens)} of {len(self.tsas)} TSAs timestamped, "
+                    f"TSA quorum is {self.tsa_quorum}"
+                )
         detail = "; ".join(f"{k}: {v}" for k, v in state.reasons.items())
         return f"checkpoint {size} not published: {', '.join(parts)} ({detail})"
 
@@ -430,15 +466,16 @@ def audit_publications(ledger: Ledger) -> int:
     (1) the published note verifies with the log key and origin, and its body
     is the body of the sealed checkpoint of that size; (2) every cosignature
     line from a currently configured witness verifies over that body (lines
-    from other keys are ignored: the policy may have changed since); (3) a
-    stored token verifies over that body against the configured TSA roots,
-    when a TSA is configured.
+    from other keys are ignored: the policy may have changed since); (3) when
+    TSAs are configured, every stored token (each of a token set) verifies
+    over that body against the roots of one of them.
     """
     from verifier.checkpoint import open_checkpoint
+    from verifier.cms import split_token_set
 
     cfg = ledger.config
     keys = {(w.key.name, w.key.key_id): w.key for w in ledger.anchor.witnesses}
-    roots = ledger.anchor.tsa.roots if ledger.anchor.tsa is not None else None
+    roots = ledger.anchor.tsa_roots
     count = 0
     for pub in ledger.store.publications():
         where = f"publication {pub.size}"
@@ -451,8 +488,9 @@ def audit_publications(ledger: Ledger) -> int:
                 key = keys.get((sig.name, sig.key_id))
                 if key is not None:
                     key.verify_note_signature(signed.note.text, sig.signature)
-            if pub.token is not None and roots is not None:  # (3)
-                verify_timestamp(pub.token, signed.note.text.encode(), roots)
+            if pub.token is not None and roots:  # (3)
+                for token in split_token_set(pub.token):
+                    verify_timestamp(token, signed.note.text.encode(), roots)
         except VerifierError as e:
             raise AuditError(f"{where}: {e}") from e
         count += 1
@@ -463,29 +501,28 @@ def trust_anchoring(ledger: Ledger) -> dict[str, Any]:
     """The anchoring part of the ledger's ``evidence-trust/v1`` trust file.
 
     ``{"witnesses": {"quorum": int, "keys": [{"name": str, "vkey": str}]},
-    "tsa_roots": [PEM str, ...]}``, one PEM certificate per ``tsa_roots`` item.
+    "tsa_roots": [PEM str, ...]}``, one PEM certificate per ``tsa_roots`` item,
+    for one TSA (or none); for several, ``tsa_roots`` is empty and ``"tsas":
+    {"quorum": int, "authorities": [{"name": URL, "roots": [PEM str, ...]}]}``
+    says which and how many.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     cfg = ledger.config
-    roots: list[str] = []
-    if cfg.tsa is not None:
-        roots = [
-            c.public_bytes(Encoding.PEM).decode("ascii")
-            for c in load_tsa_roots(cfg.home / cfg.tsa.roots)
-        ]
-    return {
+    part: dict[str, Any] = {
         "witnesses": {
             "quorum": cfg.quorum,
             "keys": [{"name": w.name, "vkey": w.vkey} for w in cfg.witnesses],
         },
-        "tsa_roots": roots,
+        "tsa_roots": _pem_roots(cfg.home, cfg.tsa) if len(cfg.tsas) == 1 else [],
     }
+    if len(cfg.tsas) > 1:
+        authorities = [{"name": t.url, "roots": _pem_roots(cfg.home, t)} for t in cfg.tsas]
+        part["tsas"] = {"quorum": cfg.tsa_quorum, "authorities": authorities}
+    return part
 
 
-def describe(entries: Sequence[WitnessEntry], quorum: int) -> dict[str, Any]:
-    """The witness policy as JSON (for ``witnesses list``)."""
-    return {
-        "quorum": quorum,
-        "witnesses": [{"name": w.name, "url": w.url, "vkey": w.vkey} for w in entries],
-    }
+def _pem_roots(home: Path, tsa: TsaConfig | None) -> list[str]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if tsa is None:
+        return []
+    return [c.public_bytes(Encoding.PEM).decode("ascii") for c in load_tsa_roots(home / tsa.roots)]

@@ -15,13 +15,23 @@ travels with every backup of the log and survives ``rebuild``, which replays
 the ``certificates`` projection from these events. ``certificate.revoked``
 names the certificate publicly (so anyone auditing the log sees the
 revocation) and keeps the reason private.
+
+Requests: a rights holder asks for a certificate of sealed evidence
+(``certificate.requested``); a notary rejects it with a reason
+(``certificate.request_rejected``) or issues the certificate naming the
+request, which closes it. The ``requests`` projection follows them.
+
+Status: what the log says about a certificate, a request or a notary key is
+computed by the verifier's fold (:class:`verifier.status.StatusFold`) over
+the very records that decide it (found through the projections), so the
+status route, ``POST /v1/verify`` and ``evidence-verify log`` agree.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,28 +42,44 @@ from ledger.accounts import KEY_PURPOSE, find_account, notary_signer
 from ledger.anchoring import trust_anchoring
 from ledger.core import Ledger
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
-from ledger.events import format_time, make_draft
-from ledger.storage.queries import ReadModel
+from ledger.events import (
+    certificate_issued,
+    certificate_request_rejected,
+    certificate_requested,
+    certificate_revoked,
+)
+from ledger.storage.base import CheckpointRow
+from ledger.storage.queries import CertificateRecord, ReadModel, RequestRecord
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.certificate import (
     Certificate,
     EvidenceFacts,
+    LogStatus,
     build_certificate,
-    deposit_number,
     verify_certificate,
 )
 from verifier.errors import Error as VerifierError
+from verifier.events import deposit_number, format_time
 from verifier.package import write_package
+from verifier.record import decode_record
+from verifier.status import REQUEST_OPEN, CertificateStatus, RequestStatus, StatusFold
 from verifier.trust import TRUST_FORMAT, Trust, load_trust
 
 __all__ = [
     "DEFAULT_STATEMENT",
     "IssuedCertificate",
     "NotSealed",
+    "RequestedCertificate",
     "certificate_row",
+    "certificate_status",
     "get_certificate",
     "issue_certificate",
+    "log_status",
     "package_certificate",
+    "reject_request",
+    "request_certificate",
+    "request_row",
+    "request_status",
     "revoke_certificate",
     "trust_export",
     "write_certificate_package",
@@ -68,6 +94,7 @@ DEFAULT_STATEMENT = (
 )
 _MAX_STATEMENT = 4000
 _MAX_REASON = 1000
+_MAX_NOTE = 4000
 
 
 class NotSealed(Conflict):
@@ -94,20 +121,17 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     rather than fetch it next to the evidence.
     """
     notaries = []
-    rows = ledger.store.query(
-        "select k.vkey, k.valid_from, k.revoked_idx, a.name from keys k "
-        "join accounts a on a.account_id = k.account_id where k.purpose = ? order by k.idx",
-        (KEY_PURPOSE,),
-    )
-    for r in rows:
+    reads = ReadModel(ledger.store)
+    names = {a.account_id: a.name for a in reads.accounts()}
+    for k in reads.keys(purpose=KEY_PURPOSE):
         until = None
-        if r["revoked_idx"] is not None:
-            until = ledger.store.entries(r["revoked_idx"], r["revoked_idx"] + 1)[0][2]
+        if k.revoked_index is not None:
+            until = ledger.store.entries(k.revoked_index, k.revoked_index + 1)[0][2]
         notaries.append(
             {
-                "name": r["name"],
-                "vkey": r["vkey"],
-                "valid_from": r["valid_from"],
+                "name": names.get(k.account_id, ""),
+                "vkey": k.vkey,
+                "valid_from": k.valid_from,
                 "valid_until": until,
             }
         )
@@ -118,6 +142,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
         "witnesses": anchoring["witnesses"],
         "notaries": notaries,
         "tsa_roots": anchoring["tsa_roots"],
+        **({"tsas": anchoring["tsas"]} if "tsas" in anchoring else {}),
     }
 
 
@@ -141,13 +166,29 @@ def _facts(evidence_id: str, index: int, time: str, private: dict[str, Any]) -> 
     )
 
 
+def _sealed(ledger: Ledger, index: int) -> CheckpointRow:
+    """The latest published checkpoint, which must contain entry ``index``."""
+    cp = ledger.latest_checkpoint()
+    if cp.size <= index:
+        raise NotSealed(
+            f"certificate: entry {index} is not yet in a published checkpoint "
+            f"(latest has {cp.size} entries); seal first"
+        )
+    return cp
+
+
 def issue_certificate(
-    ledger: Ledger, evidence_id: str, notary: str, statement: str | None = None
+    ledger: Ledger,
+    evidence_id: str,
+    notary: str,
+    statement: str | None = None,
+    request_id: str | None = None,
 ) -> IssuedCertificate:
     """Issue, self-verify and record a certificate for ``evidence_id``.
 
     (1) find the evidence and the active notary (by name or account id) and
-    load its key; (2) take the latest published checkpoint (with its
+    load its key; with ``request_id``, the request must be open and for this
+    evidence (the issue closes it); (2) take the latest published checkpoint (with its
     cosignatures), which must contain the entry, a verified inclusion proof
     to it and the checkpoint's RFC 3161 token if it has one; (3) build and
     sign the certificate with the entry, its opening, the checkpoint and token;
@@ -161,13 +202,15 @@ def issue_certificate(
         raise NotFound(f"evidence: {evidence_id} not found")
     account = find_account(ledger, notary, "notary")
     signer = notary_signer(ledger, account)
+    if request_id is not None:
+        request = _open_request(ledger, request_id)
+        if request.evidence_id != evidence_id:
+            raise InvalidInput(
+                f"certificate: request {request_id} is for evidence {request.evidence_id}, "
+                f"not {evidence_id}"
+            )
     index = ev.index
-    cp = ledger.latest_checkpoint()  # (2)
-    if cp.size <= index:
-        raise NotSealed(
-            f"certificate: entry {index} is not yet in a published checkpoint "
-            f"(latest has {cp.size} entries); seal first"
-        )
+    cp = _sealed(ledger, index)  # (2)
     cp, proof = ledger.inclusion_proof(index, cp.size)
     token = ledger.checkpoint_token(cp.size)
     leaf = ledger.store.entries(index, index + 1)[0][3]
@@ -200,34 +243,28 @@ def issue_certificate(
     bad = [c for c in checks if not c.ok and c.key != "evidence_file"]
     if bad:
         raise LedgerError(f"certificate: self-check failed: {bad[0].key}: {bad[0].reason}")
-    draft = make_draft(  # (5)
-        "certificate.issued",
-        {
-            "certificate_id": cert.certificate_id,
-            "evidence_id": evidence_id,
-            "account_id": str(account["account_id"]),
-        },
-        {"certificate": data.decode("utf-8")},
-        cert.certificate_id,
+    draft = certificate_issued(  # (5)
+        certificate_id=cert.certificate_id,
+        evidence_id=evidence_id,
+        account_id=str(account["account_id"]),
+        certificate=data,
+        request_id=request_id,
     )
     appended = ledger.append([draft])[0]
     return IssuedCertificate(cert.certificate_id, evidence_id, appended.index, data)
 
 
-def certificate_row(ledger: Ledger, certificate_id: str) -> dict[str, Any]:
+def certificate_row(ledger: Ledger, certificate_id: str) -> CertificateRecord:
     """The projection row of a certificate (ids, index, revocation)."""
-    rows = ledger.store.query(
-        "select * from certificates where certificate_id = ?", (certificate_id,)
-    )
-    if not rows:
+    record = ReadModel(ledger.store).certificate(certificate_id)
+    if record is None:
         raise NotFound(f"certificate: {certificate_id} not found")
-    return rows[0]
+    return record
 
 
 def get_certificate(ledger: Ledger, certificate_id: str) -> bytes:
     """A certificate's exact bytes, read from its ``certificate.issued`` event."""
-    row = certificate_row(ledger, certificate_id)
-    idx = int(row["idx"])
+    idx = certificate_row(ledger, certificate_id).index
     _, _, private = ledger.store.privates(idx, idx + 1)[0]
     return str(json.loads(private)["certificate"]).encode("utf-8")
 
@@ -283,15 +320,126 @@ def revoke_certificate(
     if not reason.strip() or len(reason) > _MAX_REASON:
         raise InvalidInput(f"certificate: reason must have 1 to {_MAX_REASON} characters")
     row = certificate_row(ledger, certificate_id)
-    if row["revoked_idx"] is not None:
-        raise InvalidInput(
-            f"certificate: {certificate_id} was already revoked at index {row['revoked_idx']}"
+    if row.revoked_index is not None:
+        raise Conflict(
+            f"certificate: {certificate_id} was already revoked at index {row.revoked_index}"
         )
-    draft = make_draft(
-        "certificate.revoked",
-        {"certificate_id": certificate_id},
-        {"reason": reason, "by": by},
-        certificate_id,
-    )
+    draft = certificate_revoked(certificate_id=certificate_id, reason=reason, by=by)
     a = ledger.append([draft])[0]
     return {"certificate_id": certificate_id, "index": a.index, "time": a.time}
+
+
+# -- requests -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedCertificate:
+    """A request just recorded: its id, the evidence, the event's index and time."""
+
+    request_id: str
+    evidence_id: str
+    index: int
+    time: str
+
+
+def request_row(ledger: Ledger, request_id: str) -> RequestRecord:
+    """The projection row of a certificate request."""
+    record = ReadModel(ledger.store).request(request_id)
+    if record is None:
+        raise NotFound(f"certificate request: {request_id} not found")
+    return record
+
+
+def _open_request(ledger: Ledger, request_id: str) -> RequestRecord:
+    row = request_row(ledger, request_id)
+    if row.status != REQUEST_OPEN:
+        raise Conflict(
+            f"certificate request: {request_id} is already {row.status} "
+            f"(at index {row.closed_index})"
+        )
+    return row
+
+
+def request_certificate(
+    ledger: Ledger, evidence_id: str, requester: str, note: str | None = None
+) -> RequestedCertificate:
+    """Append ``certificate.requested``: ``requester`` (an account id) asks for a
+    certificate of sealed evidence.
+
+    (1) the evidence exists and is in a published checkpoint; (2) no request
+    for it is open already; (3) append the request.
+    """
+    if note is not None and (not note.strip() or len(note) > _MAX_NOTE):
+        raise InvalidInput(f"certificate request: note must have 1 to {_MAX_NOTE} characters")
+    reads = ReadModel(ledger.store)
+    ev = reads.evidence(evidence_id)
+    if ev is None:  # (1)
+        raise NotFound(f"evidence: {evidence_id} not found")
+    _sealed(ledger, ev.index)
+    open_ = reads.requests_of_evidence(evidence_id, REQUEST_OPEN)  # (2)
+    if open_:
+        raise Conflict(
+            f"certificate request: {open_[0].request_id} for evidence {evidence_id} is still open"
+        )
+    draft = certificate_requested(evidence_id=evidence_id, requester=requester, note=note)
+    a = ledger.append([draft])[0]  # (3)
+    return RequestedCertificate(draft.ref, evidence_id, a.index, a.time)
+
+
+def reject_request(
+    ledger: Ledger, request_id: str, reason: str, by: str | None = None
+) -> dict[str, Any]:
+    """Append ``certificate.request_rejected`` (id public; reason and notary private)
+    for an open request."""
+    if not reason.strip() or len(reason) > _MAX_REASON:
+        raise InvalidInput(f"certificate request: reason must have 1 to {_MAX_REASON} characters")
+    _open_request(ledger, request_id)
+    draft = certificate_request_rejected(request_id=request_id, reason=reason, by=by)
+    a = ledger.append([draft])[0]
+    return {"request_id": request_id, "index": a.index, "time": a.time}
+
+
+# -- status (the verifier's fold over the deciding records) ------------------------
+
+
+def _fold(ledger: Ledger, indexes: Iterable[int | None]) -> StatusFold:
+    """Fold the records at ``indexes`` (with their private bodies), in log order."""
+    fold = StatusFold()
+    for index in sorted({i for i in indexes if i is not None}):
+        leaf = ledger.store.entries(index, index + 1)[0][3]
+        private = ledger.store.privates(index, index + 1)[0][2]
+        fold.add(decode_record(bytes(leaf)), json.loads(private))
+    return fold
+
+
+def _certificate_indexes(ledger: Ledger, certificate_id: str) -> list[int | None]:
+    record = ReadModel(ledger.store).certificate(certificate_id)
+    return [] if record is None else [record.index, record.revoked_index]
+
+
+def certificate_status(ledger: Ledger, certificate_id: str) -> CertificateStatus:
+    """Issued or revoked (with the revocation's index, time and reason), as the
+    verifier's fold reads this ledger's log."""
+    indexes = _certificate_indexes(ledger, certificate_id)
+    status = _fold(ledger, indexes).certificate(certificate_id)
+    if status.issued_index is None:
+        raise NotFound(f"certificate: {certificate_id} not found")
+    return status
+
+
+def request_status(ledger: Ledger, request_id: str) -> RequestStatus:
+    """Open, rejected (with the reason) or issued (with the certificate id)."""
+    row = request_row(ledger, request_id)
+    status = _fold(ledger, (row.index, row.closed_index)).request(request_id)
+    if status is None:
+        raise NotFound(f"certificate request: {request_id} not found")
+    return status
+
+
+def log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
+    """What this ledger's own log says about a certificate and its issuer's key
+    (checks (12) and (13) of :func:`verifier.certificate.verify_certificate`)."""
+    keys = ReadModel(ledger.store).keys(vkey=cert.issuer_vkey.to_text())
+    indexes = _certificate_indexes(ledger, cert.certificate_id)
+    indexes += [i for k in keys for i in (k.index, k.revoked_index)]
+    return _fold(ledger, indexes).log_status(cert, ledger.config.origin, ledger.published_size())

@@ -55,7 +55,7 @@ class WitnessEntry:
 
 @dataclass(frozen=True, slots=True)
 class TsaConfig:
-    """The RFC 3161 TSA the sealer asks for tokens, and the roots its tokens chain to."""
+    """An RFC 3161 TSA the sealer asks for tokens, and the roots its tokens chain to."""
 
     url: str
     roots: str
@@ -110,8 +110,15 @@ class Config:
     witnesses: tuple[WitnessEntry, ...] = ()
     quorum: int = 0
     """Witnesses that must cosign a checkpoint before it is published (0: no witnesses)."""
-    tsa: TsaConfig | None = None
+    tsas: tuple[TsaConfig, ...] = ()
+    tsa_quorum: int = 0
+    """TSAs whose tokens a checkpoint needs before it is published (0: no TSA)."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+
+    @property
+    def tsa(self) -> TsaConfig | None:
+        """The first TSA: the only one of a single-TSA configuration."""
+        return self.tsas[0] if self.tsas else None
 
     @property
     def key_path(self) -> Path:
@@ -124,6 +131,11 @@ class Config:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("home")
+        if len(self.tsas) <= 1:
+            # One TSA is written as before several were possible, so that a home
+            # stays readable by earlier versions (which would drop a "tsas" key).
+            tsas, _ = d.pop("tsas"), d.pop("tsa_quorum")
+            d["tsa"] = tsas[0] if tsas else None
         return {"format": HOME_FORMAT, **d}
 
 
@@ -160,7 +172,7 @@ def load_config(home: Path) -> Config:
             group_max=int(raw.get("group_max", DEFAULT_GROUP_MAX)),
             witnesses=tuple(WitnessEntry(**w) for w in raw.get("witnesses", [])),
             quorum=int(raw.get("quorum", 0)),
-            tsa=TsaConfig(**raw["tsa"]) if raw.get("tsa") else None,
+            **_tsas(raw),
             capture=_capture(raw.get("capture")),
         )
     except (KeyError, TypeError, ValueError) as e:
@@ -169,6 +181,17 @@ def load_config(home: Path) -> Config:
         raise ConfigError(f"config: {path} has non-positive limits")
     check_anchoring(cfg, str(path))
     return replace(cfg, capture=check_capture(cfg.capture, str(path)))
+
+
+def _tsas(raw: dict[str, Any]) -> dict[str, Any]:
+    """TSA settings from JSON: ``tsas`` and ``tsa_quorum``, or the single ``tsa``
+    of configurations written before several TSAs were possible (quorum 1)."""
+    if raw.get("tsa") and raw.get("tsas"):
+        raise ValueError("tsa and tsas are both set")
+    if raw.get("tsa"):
+        return {"tsas": (TsaConfig(**raw["tsa"]),), "tsa_quorum": 1}
+    tsas = tuple(TsaConfig(**t) for t in raw.get("tsas", []))
+    return {"tsas": tsas, "tsa_quorum": int(raw.get("tsa_quorum", 1 if tsas else 0))}
 
 
 def _capture(raw: Any) -> CaptureConfig:
@@ -211,8 +234,24 @@ def check_anchoring(cfg: Config, where: str) -> None:
             f"config: {where}: quorum {cfg.quorum} is not between {low} and "
             f"{len(cfg.witnesses)} (the number of witnesses)"
         )
-    if cfg.tsa is not None and not cfg.tsa.url.startswith(("http://", "https://")):
-        raise ConfigError(f"config: {where}: TSA URL must be http(s)://")
+    check_tsas(cfg, where)
+
+
+def check_tsas(cfg: Config, where: str) -> None:
+    """Refuse TSA lists that could publish without the policy: http(s) URLs,
+    each listed once, a TSA quorum between 1 and their number (0 with none)."""
+    urls = [t.url for t in cfg.tsas]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"config: {where}: TSA URL must be http(s)://")
+    if len(set(urls)) != len(urls):
+        raise ConfigError(f"config: {where}: a TSA is listed twice")
+    low = 1 if urls else 0
+    if not low <= cfg.tsa_quorum <= len(urls):
+        raise ConfigError(
+            f"config: {where}: TSA quorum {cfg.tsa_quorum} is not between {low} and "
+            f"{len(urls)} (the number of TSAs)"
+        )
 
 
 def save_config(cfg: Config) -> None:

@@ -1,10 +1,16 @@
-"""Blocking work (fsync, parsing, database reads) off the event loop, cheaply.
+"""Blocking work (fsync, parsing, database reads, name lookups) off the event loop.
 
-Starlette's ``run_in_threadpool`` goes through anyio's capacity limiter and
-cancellation scopes on every call; on the hot routes that bookkeeping cost as
-much as the work. :func:`in_thread` hands the call to a plain executor. Like
-anyio's default, a cancelled caller still waits for the call to finish, so
-clean-up code never races work in progress.
+The one way the project leaves an event loop for a thread: the HTTP routes
+and the capture fetcher alike. Starlette's ``run_in_threadpool`` goes
+through anyio's capacity limiter and cancellation scopes on every call; on
+the hot routes that bookkeeping cost as much as the work. :func:`in_thread`
+hands the call to a plain executor. Like anyio's default, a cancelled caller
+still waits for the call to finish, so clean-up code never races work in
+progress.
+
+The executor starts threads only when none is idle, so short calls reuse a
+few threads; its ceiling (anyio's default capacity) leaves room for slow
+calls (a verification, a DNS lookup) without starving the hot routes.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ __all__ = ["in_thread"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="offload")
+_POOL = ThreadPoolExecutor(max_workers=40, thread_name_prefix="offload")
 
 
 async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -1,16 +1,43 @@
-"""Projections: query tables derived from events, and the rules that fill them.
+"""Projections: query tables derived from events, and the handlers that fill them.
 
-``project`` maps one event (public and private parts) to row operations. The
-same function runs inside every append transaction and during ``rebuild``,
-which drops the tables and replays the whole log, so both paths give
-identical tables by construction.
+Handlers form a registry keyed by event type: each takes one typed event
+of the catalogue (:mod:`verifier.events`) with its log index and time and
+returns row operations. The same handlers run inside every append
+transaction (on the drafts' events) and during ``rebuild``, which drops the
+tables and replays the whole log (parsing each stored event strictly), so
+both paths give identical tables by construction. Adding an event type means
+one class in the catalogue and one handler here.
+
+Revocations and closures take effect once: the first event wins, later ones
+leave the row as it is (:attr:`Update.if_null`), as the verifier's fold
+(:mod:`verifier.status`) counts them.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import hashlib
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from verifier.events import (
+    AccountRegistered,
+    AccountRevoked,
+    CertificateIssued,
+    CertificateRequested,
+    CertificateRequestRejected,
+    CertificateRevoked,
+    Event,
+    EventError,
+    EvidenceDeposited,
+    KeyRegistered,
+    KeyRevoked,
+    deposit_number,
+    parse_event,
+)
+from verifier.status import REQUEST_ISSUED, REQUEST_OPEN, REQUEST_REJECTED
 
 __all__ = [
+    "HANDLERS",
     "INDEXES",
     "PROJECTIONS",
     "Insert",
@@ -19,8 +46,12 @@ __all__ = [
     "deposit_number",
     "index_ddl",
     "project",
+    "project_event",
     "projections_signature",
 ]
+
+RULES_VERSION = 2
+"""Raised when a handler's meaning changes, so that stores replay on open."""
 
 # Column order of every projection table; backends create them from this.
 PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -70,6 +101,22 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("revoked_time", "text"),
         ("revoked_reason", "text"),
     ),
+    # Certificate requests: open until rejected or answered by an issue
+    # (``closed_idx`` is the index of the event that closed it).
+    "requests": (
+        ("request_id", "text primary key"),
+        ("evidence_id", "text not null"),
+        ("requester", "text not null"),
+        ("idx", "bigint not null"),
+        ("time", "text not null"),
+        ("note", "text"),
+        ("status", "text not null"),
+        ("closed_idx", "bigint"),
+        ("closed_time", "text"),
+        ("closed_by", "text"),
+        ("reason", "text"),
+        ("certificate_id", "text"),
+    ),
 }
 # Secondary indexes: (table, columns, unique). The unique (owner, idem_key)
 # index makes an Idempotency-Key retry that races its original fail to append
@@ -82,6 +129,9 @@ INDEXES: tuple[tuple[str, tuple[str, ...], bool, str], ...] = (
     ("evidence", ("owner", "idem_key"), True, "idem_key is not null"),
     ("accounts", ("token_sha256",), False, ""),
     ("certificates", ("evidence_id",), False, ""),
+    ("requests", ("status", "idx"), False, ""),
+    ("requests", ("evidence_id",), False, ""),
+    ("requests", ("requester", "idx"), False, ""),
 )
 
 
@@ -89,9 +139,7 @@ def projections_signature() -> str:
     """A digest of the projection schema. Stored in the database's meta table:
     a store whose signature differs (made by an older version) replays its
     projections on open, since they are derived from the log anyway."""
-    import hashlib
-
-    return hashlib.sha256(repr((PROJECTIONS, INDEXES)).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr((PROJECTIONS, INDEXES, RULES_VERSION)).encode()).hexdigest()[:16]
 
 
 def index_ddl() -> list[str]:
@@ -112,97 +160,153 @@ class Insert(NamedTuple):
 
 
 class Update(NamedTuple):
-    """Set ``values`` on the row of ``table`` whose ``key`` equals ``key_value``."""
+    """Set ``values`` on the row of ``table`` whose ``key`` equals ``key_value``
+    (and, with ``if_null``, only while that column is still null)."""
 
     table: str
     key: str
     key_value: Any
     values: dict[str, Any]
+    if_null: str | None = None
 
 
 Op = Insert | Update
+E = TypeVar("E", bound=Event[Any])
+Handler = Callable[[Any, int, str], list[Op]]
+
+HANDLERS: dict[str, Handler] = {}
+"""The projection handler of each event type (types without one project nothing)."""
 
 
-def deposit_number(index: int, time: str) -> str:
-    """存证编号: date of deposit and log index, e.g. ``EL-20261121-0000000042``."""
-    return f"EL-{time[0:4]}{time[5:7]}{time[8:10]}-{index:010d}"
+def handles(cls: type[E]) -> Callable[[Callable[[E, int, str], list[Op]]], Handler]:
+    """Register the decorated function as the handler of ``cls``'s events."""
+
+    def register(fn: Callable[[E, int, str], list[Op]]) -> Handler:
+        if cls.TYPE in HANDLERS:
+            raise ValueError(f"projections: {cls.TYPE} already has a handler")
+        HANDLERS[cls.TYPE] = fn
+        return fn
+
+    return register
+
+
+def project_event(event: Event[Any], index: int, time: str) -> list[Op]:
+    """The projection changes caused by one typed event (with its private body)."""
+    handler = HANDLERS.get(event.TYPE)
+    return [] if handler is None else handler(event, index, time)
 
 
 def project(
     type_: str, body: dict[str, Any], private: dict[str, Any], index: int, time: str
 ) -> list[Op]:
-    """Return the projection changes caused by one event."""
-    if type_ == "evidence.deposited":
-        p = private
-        return [
-            Insert(
-                "evidence",
-                (
-                    body["evidence_id"],
-                    index,
-                    time,
-                    deposit_number(index, time),
-                    body["kind"],
-                    p.get("owner"),
-                    p.get("title"),
-                    p.get("file_name"),
-                    p.get("media_type"),
-                    p.get("size"),
-                    p["sha256"],
-                    p.get("sm3"),
-                    p.get("description"),
-                    p.get("idempotency_key"),
-                    p.get("request_sha256"),
-                ),
-            )
-        ]
-    if type_ == "account.registered":
-        return [
-            Insert(
-                "accounts",
-                (
-                    body["account_id"],
-                    index,
-                    time,
-                    body["role"],
-                    private["name"],
-                    private.get("token_sha256"),
-                    None,
-                ),
-            )
-        ]
-    if type_ == "account.revoked":
-        return [Update("accounts", "account_id", body["account_id"], {"revoked_idx": index})]
-    if type_ == "key.registered":
-        return [
-            Insert(
-                "keys",
-                (
-                    body["vkey"],
-                    body["account_id"],
-                    body["purpose"],
-                    body["valid_from"],
-                    index,
-                    None,
-                ),
-            )
-        ]
-    if type_ == "key.revoked":
-        return [Update("keys", "vkey", body["vkey"], {"revoked_idx": index})]
-    if type_ == "certificate.issued":
-        # Only events shaped like ledger.certificates writes them make a row: the
-        # log may hold other bodies under this type, and projecting must not fail.
-        ids = [body.get(k) for k in ("certificate_id", "evidence_id", "account_id")]
-        if not all(isinstance(v, str) for v in ids):
-            return []
-        return [Insert("certificates", (*ids, index, time, None, None, None))]
-    if type_ == "certificate.revoked":
-        if not isinstance(body.get("certificate_id"), str):
-            return []
+    """The projection changes caused by one stored event. An event the catalogue
+    does not accept projects nothing: the log may hold other bodies (written by
+    hand or by another producer), and replaying must not fail on them."""
+    if type_ not in HANDLERS:
+        return []
+    try:
+        event = parse_event(type_, body, private)
+    except EventError:
+        return []
+    return project_event(event, index, time)
+
+
+@handles(EvidenceDeposited)
+def _evidence_deposited(e: EvidenceDeposited, index: int, time: str) -> list[Op]:
+    p = e.opened()
+    row = (
+        e.evidence_id,
+        index,
+        time,
+        deposit_number(index, time),
+        e.kind,
+        p.owner,
+        p.title,
+        p.file_name,
+        p.media_type,
+        p.size,
+        p.sha256,
+        p.sm3,
+        p.description,
+        p.idempotency_key,
+        p.request_sha256,
+    )
+    return [Insert("evidence", row)]
+
+
+@handles(AccountRegistered)
+def _account_registered(e: AccountRegistered, index: int, time: str) -> list[Op]:
+    p = e.opened()
+    return [Insert("accounts", (e.account_id, index, time, e.role, p.name, p.token_sha256, None))]
+
+
+@handles(AccountRevoked)
+def _account_revoked(e: AccountRevoked, index: int, time: str) -> list[Op]:
+    values = {"revoked_idx": index}
+    return [Update("accounts", "account_id", e.account_id, values, "revoked_idx")]
+
+
+@handles(KeyRegistered)
+def _key_registered(e: KeyRegistered, index: int, time: str) -> list[Op]:
+    return [Insert("keys", (e.vkey, e.account_id, e.purpose, e.valid_from, index, None))]
+
+
+@handles(KeyRevoked)
+def _key_revoked(e: KeyRevoked, index: int, time: str) -> list[Op]:
+    return [Update("keys", "vkey", e.vkey, {"revoked_idx": index}, "revoked_idx")]
+
+
+@handles(CertificateRequested)
+def _certificate_requested(e: CertificateRequested, index: int, time: str) -> list[Op]:
+    p = e.opened()
+    row = (
+        e.request_id,
+        e.evidence_id,
+        p.requester,
+        index,
+        time,
+        p.note,
+        REQUEST_OPEN,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    return [Insert("requests", row)]
+
+
+@handles(CertificateRequestRejected)
+def _request_rejected(e: CertificateRequestRejected, index: int, time: str) -> list[Op]:
+    p = e.opened()
+    values = {
+        "status": REQUEST_REJECTED,
+        "closed_idx": index,
+        "closed_time": time,
+        "closed_by": p.by,
+        "reason": p.reason,
+    }
+    return [Update("requests", "request_id", e.request_id, values, "closed_idx")]
+
+
+@handles(CertificateIssued)
+def _certificate_issued(e: CertificateIssued, index: int, time: str) -> list[Op]:
+    row = (e.certificate_id, e.evidence_id, e.account_id, index, time, None, None, None)
+    ops: list[Op] = [Insert("certificates", row)]
+    if e.request_id is not None:
         values = {
-            "revoked_idx": index,
-            "revoked_time": time,
-            "revoked_reason": private.get("reason"),
+            "status": REQUEST_ISSUED,
+            "closed_idx": index,
+            "closed_time": time,
+            "closed_by": e.account_id,
+            "certificate_id": e.certificate_id,
         }
-        return [Update("certificates", "certificate_id", body["certificate_id"], values)]
-    return []
+        ops.append(Update("requests", "request_id", e.request_id, values, "closed_idx"))
+    return ops
+
+
+@handles(CertificateRevoked)
+def _certificate_revoked(e: CertificateRevoked, index: int, time: str) -> list[Op]:
+    p = e.opened()
+    values = {"revoked_idx": index, "revoked_time": time, "revoked_reason": p.reason}
+    return [Update("certificates", "certificate_id", e.certificate_id, values, "revoked_idx")]

@@ -4,8 +4,9 @@ Both follow the trust file and fail closed: a quorum above zero needs that
 many cosignatures by trusted witnesses (C2SP tlog-cosignature/v1, checked by
 :mod:`verifier.cosignature`); trusted TSA roots need a token over the
 checkpoint body that verifies against them at its genTime (RFC 3161, checked
-by :mod:`verifier.timestamp`). With no witnesses required (quorum 0) or no
-TSA roots, the check is reported explicitly as not applicable, never as passed.
+by :mod:`verifier.timestamp`), from as many TSAs as the policy's quorum. With
+no witnesses required (quorum 0) or no TSA roots, the check is reported
+explicitly as not applicable, never as passed.
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ def witness_check(note: Note, trust: Trust, log_trusted: bool) -> Check:
 def timestamp_check(
     checkpoint_text: str, token: bytes | None, trust: Trust
 ) -> tuple[Check, TimestampInfo | None]:
-    """The RFC 3161 token over the checkpoint body against the trust file's TSA roots."""
-    if not trust.tsa_roots:
+    """The RFC 3161 token(s) over the checkpoint body against the trust file's TSA policy.
+
+    One TSA (``tsa_roots``): its token must verify. Several (``tsas``): at
+    least ``quorum`` of them must have a valid token in the checkpoint's token
+    set. The facts returned are those of the token whose genTime bounds the
+    checkpoint's existence (see :class:`verifier.timestamp.StampedCheckpoint`).
+    """
+    policy = trust.tsa_policy
+    if policy is None:
         extra_en = extra_zh = ""
         if token is not None:
             extra_en, extra_zh = "; the token present is not checked", "；所附时间戳未检查"
@@ -85,19 +93,34 @@ def timestamp_check(
             None,
         )
     # Imported only when a token is to be checked: the ASN.1 library costs start-up time.
-    from verifier.timestamp import verify_timestamp
+    from verifier.timestamp import verify_token_set
 
     try:
-        info = verify_timestamp(token, checkpoint_text.encode("utf-8"), trust.tsa_roots)
+        stamped = verify_token_set(token, checkpoint_text.encode("utf-8"), policy)
     except (VerificationError, MalformedError) as e:
         return Check("timestamp", FAILED, str(e), f"可信时间戳无效（{e}）"), None
+    info = stamped.bound
     when = info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if len(policy.authorities) == 1:
+        return (
+            Check(
+                "timestamp",
+                PASSED,
+                f"checkpoint existed at {when} (genTime), token by {info.tsa}",
+                f"检查点在 {when}（genTime）已存在，时间戳机构 {info.tsa}",
+            ),
+            info,
+        )
+    names = ", ".join(name for name, _ in stamped.stamps)
+    k, n = len(stamped.stamps), len(policy.authorities)
     return (
         Check(
             "timestamp",
             PASSED,
-            f"checkpoint existed at {when} (genTime), token by {info.tsa}",
-            f"检查点在 {when}（genTime）已存在，时间戳机构 {info.tsa}",
+            f"{k} of {n} trusted TSAs timestamped the checkpoint ({names}); quorum "
+            f"{policy.quorum}; it existed at {when} (genTime)",
+            f"{n} 个可信时间戳机构中有 {k} 个为检查点加盖时间戳（{names}），法定数 "
+            f"{policy.quorum}；检查点在 {when}（genTime）已存在",
         ),
         info,
     )

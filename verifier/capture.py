@@ -25,6 +25,7 @@ from typing import Any
 from verifier.canonical import loads_canonical
 from verifier.digest import FileDigest
 from verifier.errors import MalformedError
+from verifier.events import TIME_PATTERN
 from verifier.report import FAILED, PASSED, Check
 
 __all__ = [
@@ -49,7 +50,7 @@ STATUSES = ("complete", "partial")
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_TIME = re.compile(TIME_PATTERN)
 _TOP = {
     "artefacts",
     "browser",

@@ -28,6 +28,7 @@ from verifier.canonical import canonicalize, loads_canonical
 from verifier.checkpoint import Checkpoint
 from verifier.digest import FileDigest
 from verifier.errors import MalformedError, VerificationError
+from verifier.events import KINDS, TIME_PATTERN, deposit_number
 from verifier.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from verifier.note import Note, VerifierKey, b64decode_strict, parse_note, verify_note
 from verifier.record import Record, decode_record, verify_opening
@@ -63,8 +64,7 @@ CLOCK_TOLERANCE = timedelta(minutes=10)
 earlier than the checkpoint's timestamp counts as backdated."""
 _MAX_PROOF = 64
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_LOG_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-_KINDS = ("file", "hash", "capture")
+_LOG_TIME = re.compile(TIME_PATTERN)
 
 _TOP = {
     "certificate_id",
@@ -103,11 +103,6 @@ _PRIVATE_FACTS = {
     "media_type": "media_type",
     "depositor": "owner",
 }
-
-
-def deposit_number(index: int, time: str) -> str:
-    """存证编号: ``EL-<YYYYMMDD of the entry's time>-<index, 10 digits>``."""
-    return f"EL-{time[0:4]}{time[5:7]}{time[8:10]}-{index:010d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +195,7 @@ class Certificate:
             depositor=_opt_str(ev["depositor"], "evidence.depositor"),
             deposited_at=_time(ev["deposited_at"], "evidence.deposited_at"),
         )
-        if facts.kind not in _KINDS:
+        if facts.kind not in KINDS:
             raise MalformedError(f"certificate: evidence.kind {facts.kind!r} is unknown")
         entry = _members(
             top["entry"], {"index", "leaf", "private_body", "salt"}, "certificate: entry"

@@ -36,6 +36,7 @@ from verifier.errors import MalformedError, VerificationError
 
 __all__ = [
     "ESS_HASHES",
+    "MAX_TOKENS",
     "MAX_TOKEN_SIZE",
     "NormalisedToken",
     "Response",
@@ -43,6 +44,7 @@ __all__ = [
     "is_response",
     "normalise_token",
     "parse_response",
+    "split_token_set",
 ]
 
 MAX_TOKEN_SIZE = 64 * 1024
@@ -144,6 +146,33 @@ def is_response(data: bytes) -> bool:
     if len(kids) == 2 and kids[0].is_(UNIVERSAL, der.OID) and kids[1].is_(CONTEXT, 0, True):
         return False
     raise _fail("input is neither a TimeStampToken nor a TimeStampResp")
+
+
+MAX_TOKENS = 16
+"""At most this many tokens in a token set (one per TSA)."""
+
+
+def split_token_set(data: bytes) -> list[bytes]:
+    """The tokens of a checkpoint's timestamp: one token, or a token set.
+
+    A checkpoint stamped by one TSA carries that TimeStampToken; stamped by
+    several, a DER ``SEQUENCE SIZE (1..16) OF TimeStampToken``, each token
+    as its TSA sent it. They differ in the first component: an OBJECT
+    IDENTIFIER (ContentInfo) or a SEQUENCE. Each token is returned as sent.
+    """
+    if len(data) > MAX_TOKENS * MAX_TOKEN_SIZE:
+        raise _fail(f"token set has {len(data)} bytes, limit {MAX_TOKENS * MAX_TOKEN_SIZE}")
+    top = der.decode(data, "timestamp: token set", ber=True)
+    kids = top.children if top.is_(UNIVERSAL, SEQUENCE, True) else ()
+    if kids and kids[0].is_(UNIVERSAL, der.OID):
+        return [data]
+    if not kids or not all(k.is_(UNIVERSAL, SEQUENCE, True) for k in kids):
+        raise _fail("neither a TimeStampToken nor a set of them")
+    if len(kids) > MAX_TOKENS:
+        raise _fail(f"token set has {len(kids)} tokens, limit {MAX_TOKENS}")
+    if der.tlv(0x30, b"".join(k.raw for k in kids)) != data:
+        raise _fail("token set: its own length is not in DER form")
+    return [k.raw for k in kids]
 
 
 def parse_response(data: bytes) -> Response:

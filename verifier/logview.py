@@ -6,8 +6,9 @@ URL) with the trust file's key for the export's origin, collecting the
 at the sizes of the certificates' checkpoints in the same pass.
 :func:`certificate_status` then says, for one certificate, whether the view
 can be used (audit valid, same origin, the certificate's checkpoint is a
-prefix of the view: no split view) and whether the certificate was logged and
-revoked.
+prefix of the view: no split view) and, by the fold of
+:mod:`verifier.status` (the same the ledger's status route uses), whether
+the certificate was logged and revoked.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from verifier.logaudit import MAX_CHECKPOINT_SIZE, LogAudit, audit_log
 from verifier.note import VerifierKey, parse_note
 from verifier.record import decode_record
 from verifier.remote import fetch_log, is_url
+from verifier.status import FOLDED_TYPES, StatusFold
 from verifier.trust import Trust
 
 __all__ = [
@@ -33,10 +35,12 @@ __all__ = [
     "audit_source",
     "certificate_status",
     "choose_log_key",
+    "fold",
     "revocations",
 ]
 
-CERTIFICATE_EVENTS = ("certificate.issued", "certificate.revoked", "key.registered", "key.revoked")
+CERTIFICATE_EVENTS = tuple(sorted(FOLDED_TYPES))
+"""The event types an audit collects for the fold."""
 
 
 def choose_log_key(checkpoint: bytes, trust: Trust) -> VerifierKey:
@@ -132,48 +136,32 @@ def certificate_status(audit: LogAudit, cert: Certificate) -> LogStatus:
         )
     if error is not None:
         return LogStatus(origin=audit.origin, size=audit.size, error=error)
-    issued: int | None = None
-    revoked: tuple[int, str] | None = None
-    key_registered: int | None = None
-    key_revoked: tuple[int, str] | None = None
-    vkey = cert.issuer_vkey.to_text()
-    for index, leaf in audit.events:
+    return fold(audit).log_status(cert, audit.origin, audit.size)
+
+
+def fold(audit: LogAudit) -> StatusFold:
+    """The status fold over the audit's collected events (public records only).
+
+    A leaf that is not a valid record at its index was already reported by
+    the audit; it is left out here.
+    """
+    result = StatusFold()
+    last = -1
+    for index, leaf in sorted(audit.events):
         try:
             record = decode_record(leaf)
         except MalformedError:
             continue
-        body = record.body
-        if record.type.startswith("key."):
-            if body.get("vkey") != vkey:
-                continue
-            if record.type == "key.registered" and key_registered is None:
-                key_registered = index
-            elif record.type == "key.revoked" and key_revoked is None:
-                key_revoked = (index, record.time)
-        elif body.get("certificate_id") != cert.certificate_id:
-            continue
-        elif record.type == "certificate.issued" and issued is None:
-            issued = index
-        elif record.type == "certificate.revoked" and revoked is None:
-            revoked = (index, record.time)
-    return LogStatus(
-        origin=audit.origin,
-        size=audit.size,
-        issued_index=issued,
-        revoked=revoked,
-        key_registered=key_registered,
-        key_revoked=key_revoked,
-    )
+        if record.index == index > last:
+            result.add(record)
+            last = index
+    return result
 
 
 def revocations(audit: LogAudit) -> list[dict[str, object]]:
-    """Every ``certificate.revoked`` event in the audited log: index, time, body."""
-    out: list[dict[str, object]] = []
-    for index, leaf in audit.events:
-        try:
-            record = decode_record(leaf)
-        except MalformedError:
-            continue
-        if record.type == "certificate.revoked":
-            out.append({"index": index, "time": record.time, **record.body})
-    return out
+    """Each revoked certificate in the audited log, with its first revocation's
+    index and time."""
+    return [
+        {"index": r.index, "time": r.time, "certificate_id": c.certificate_id}
+        for c, r in fold(audit).revocations()
+    ]

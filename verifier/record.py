@@ -21,6 +21,7 @@ from typing import Any
 
 from verifier.canonical import canonicalize
 from verifier.errors import MalformedError, VerificationError
+from verifier.events import TIME_PATTERN
 
 __all__ = [
     "GENESIS_PREV",
@@ -37,7 +38,7 @@ RECORD_VERSION = 1
 MAX_LEAF_SIZE = 0xFFFF
 GENESIS_PREV = "0" * 64
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_TIME = re.compile(TIME_PATTERN)
 _TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _KEYS = frozenset({"body", "commitment", "index", "prev", "time", "type", "v"})
 
@@ -109,8 +110,8 @@ _DECODER = json.JSONDecoder(parse_float=_no_float)
 # body at the last place where the fixed suffix matches through to the end.
 _LAYOUT = re.compile(
     rb'\{"body":(\{.*\}),"commitment":"([0-9a-f]{64})","index":(0|[1-9][0-9]{0,15}),'
-    rb'"prev":"([0-9a-f]{64})","time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
-    rb'\.[0-9]{6}Z)","type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}',
+    rb'"prev":"([0-9a-f]{64})","time":"(' + TIME_PATTERN.encode() + rb')",'
+    rb'"type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}',
     re.DOTALL,
 )
 

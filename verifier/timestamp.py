@@ -36,12 +36,15 @@ from rfc3161_client.tsp import TimeStampTokenInfo
 
 from verifier import cms, der
 from verifier.errors import MalformedError, VerificationError
+from verifier.trust import TsaPolicy
 
 __all__ = [
     "IMPRINT_ALGORITHMS",
     "MAX_TOKEN_SIZE",
     "SHA256_OID",
+    "StampedCheckpoint",
     "TimestampInfo",
+    "encode_token_set",
     "imprint_algorithm",
     "load_roots",
     "message_digest",
@@ -49,6 +52,7 @@ __all__ = [
     "response_token",
     "verify_timestamp",
     "verify_token",
+    "verify_token_set",
 ]
 
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
@@ -282,3 +286,82 @@ def _library_error(text: str) -> VerificationError:
             f"timestamp: TSA certificate chain does not verify at genTime ({why[1]})"
         )
     return VerificationError(f"timestamp: {text}")
+
+
+# ---------------------------------------------------------------- several TSAs
+
+
+@dataclass(frozen=True, slots=True)
+class StampedCheckpoint:
+    """The tokens over a checkpoint that count towards a :class:`TsaPolicy`."""
+
+    stamps: tuple[tuple[str, TimestampInfo], ...]
+    """(authority name, what its token says), in policy order."""
+    quorum: int
+    ignored: tuple[str, ...]
+    """One reason per token that did not count."""
+
+    @property
+    def bound(self) -> TimestampInfo:
+        """The token whose genTime the checkpoint surely existed by: the quorum-th
+        earliest, so that fewer than ``quorum`` TSAs backdating cannot move it."""
+        return sorted((info for _, info in self.stamps), key=lambda i: i.gen_time)[self.quorum - 1]
+
+
+def encode_token_set(tokens: Sequence[bytes]) -> bytes:
+    """A checkpoint's timestamp from its tokens: the token alone, or a token set.
+
+    One token stays itself (what single-TSA ledgers always stored); several
+    become a DER ``SEQUENCE OF TimeStampToken``, each token as sent.
+    """
+    if not tokens or len(tokens) > cms.MAX_TOKENS:
+        raise MalformedError(f"timestamp: {len(tokens)} tokens, expected 1 to {cms.MAX_TOKENS}")
+    return tokens[0] if len(tokens) == 1 else der.tlv(0x30, b"".join(tokens))
+
+
+def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedCheckpoint:
+    """Verify a checkpoint's token or token set over ``message`` against ``policy``.
+
+    (1) split ``data`` into its tokens (:func:`verifier.cms.split_token_set`);
+    (2) verify each token (:func:`verify_timestamp`) against the roots of each
+    authority in policy order, and count it for the first one that is not
+    counted yet; a second token by a TSA already counted (same signing
+    certificate subject) does not count again; (3) require ``quorum``
+    authorities counted, else raise :class:`VerificationError` naming what
+    each token failed (a single token's own error when it is the only one).
+    """
+    tokens = cms.split_token_set(data)  # (1)
+    counted: dict[str, TimestampInfo] = {}
+    signers: set[str] = set()
+    ignored: list[str] = []
+    last: Exception | None = None
+    for i, token in enumerate(tokens):  # (2)
+        why = "its TSA is already counted"
+        for authority in policy.authorities:
+            if authority.name in counted:
+                continue
+            try:
+                info = verify_timestamp(token, message, authority.roots)
+            except (MalformedError, VerificationError) as e:
+                last, why = e, str(e).removeprefix("timestamp: ")
+                continue
+            if info.tsa in signers:
+                why = f"{info.tsa} is already counted"
+                break
+            counted[authority.name] = info
+            signers.add(info.tsa)
+            why = ""
+            break
+        if why:
+            ignored.append(f"token {i}: {why}")
+    if len(counted) < policy.quorum:  # (3)
+        if len(tokens) == 1 and len(policy.authorities) == 1 and last is not None:
+            raise last
+        n = len(policy.authorities)
+        detail = f" ({'; '.join(ignored)})" if ignored else ""
+        raise VerificationError(
+            f"timestamp: {len(counted)} of {n} TSAs timestamped the checkpoint, "
+            f"quorum is {policy.quorum}{detail}"
+        )
+    stamps = tuple((a.name, counted[a.name]) for a in policy.authorities if a.name in counted)
+    return StampedCheckpoint(stamps=stamps, quorum=policy.quorum, ignored=tuple(ignored))

@@ -8,7 +8,13 @@ under test. Format ``evidence-trust/v1`` (JSON, UTF-8)::
      "witnesses": {"quorum": int, "keys": [{"name": str, "vkey": str}]},
      "notaries": [{"name": str, "vkey": str,
                    "valid_from": str, "valid_until": str | null}],
-     "tsa_roots": [PEM str, ...]}
+     "tsa_roots": [PEM str, ...],
+     "tsas": {"quorum": int,
+              "authorities": [{"name": str, "roots": [PEM str, ...]}]}}
+
+``tsa_roots`` is one TSA (any of these roots); ``tsas``, optional, is a
+policy of several TSAs of which ``quorum`` must have timestamped each
+checkpoint. A file has at most one of them non-empty.
 
 Verifier keys are in the C2SP signed-note ``name+hash+base64`` form; a log's
 key name is its origin. Times are RFC 3339 UTC (``2025-01-01T00:00:00Z``,
@@ -37,6 +43,8 @@ __all__ = [
     "TRUST_FORMAT",
     "NotaryKey",
     "Trust",
+    "TsaAuthority",
+    "TsaPolicy",
     "format_utc",
     "load_trust",
     "parse_utc",
@@ -89,6 +97,38 @@ class NotaryKey:
 
 
 @dataclass(frozen=True, slots=True)
+class TsaAuthority:
+    """One time-stamping authority of a policy: a name and the roots its tokens chain to."""
+
+    name: str
+    roots: tuple[x509.Certificate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TsaPolicy:
+    """``quorum`` of ``authorities`` must each have timestamped a checkpoint.
+
+    Refuses what could be met wrongly: no authorities, a quorum outside
+    1..n, two authorities with one name, an authority without roots.
+    """
+
+    authorities: tuple[TsaAuthority, ...]
+    quorum: int
+
+    def __post_init__(self) -> None:
+        n = len(self.authorities)
+        if not n:
+            raise MalformedError("trust: a TSA policy needs at least one authority")
+        if not 1 <= self.quorum <= n:
+            raise MalformedError(f"trust: TSA quorum {self.quorum} is not between 1 and {n}")
+        names = [a.name for a in self.authorities]
+        if len(set(names)) != n or not all(names):
+            raise MalformedError("trust: TSA names must be non-empty and distinct")
+        if not all(a.roots for a in self.authorities):
+            raise MalformedError("trust: every TSA of a policy needs at least one root")
+
+
+@dataclass(frozen=True, slots=True)
 class Trust:
     """A parsed trust file."""
 
@@ -99,7 +139,11 @@ class Trust:
     witness_keys: tuple[VerifierKey, ...]
     notaries: tuple[NotaryKey, ...]
     tsa_roots: tuple[x509.Certificate, ...]
+    """Every TSA root the file lists (of ``tsa_roots`` or of every ``tsas`` authority)."""
     tsa_roots_pem: tuple[str, ...]
+    tsa_policy: TsaPolicy | None = None
+    """Which TSAs must have timestamped a checkpoint; None when the file lists no
+    TSA roots (verification reports the timestamp as not applicable)."""
 
     def log_keys(self, origin: str) -> list[VerifierKey]:
         """Trusted keys of the log named ``origin`` (empty if the log is unknown)."""
@@ -151,11 +195,14 @@ def load_trust(data: bytes) -> Trust:
     (3) at least one log key, each named after its origin; (4) witness keys
     named after the witness, quorum between 0 and the number of keys;
     (5) notary keys with a valid period; (6) TSA roots that parse as X.509
-    certificates.
+    certificates; (7) with ``tsas``: named authorities with roots, a quorum
+    from 1 to their number, and ``tsa_roots`` empty.
     """
-    obj = _members(
-        loads_strict(data), {"format", "logs", "witnesses", "notaries", "tsa_roots"}, "trust"
-    )  # (1)
+    raw = loads_strict(data)
+    members = {"format", "logs", "witnesses", "notaries", "tsa_roots"}
+    if isinstance(raw, dict) and "tsas" in raw:
+        members.add("tsas")
+    obj = _members(raw, members, "trust")  # (1)
     if obj["format"] != TRUST_FORMAT:  # (2)
         raise MalformedError(f"trust: format is {obj['format']!r}, expected {TRUST_FORMAT!r}")
 
@@ -207,19 +254,17 @@ def load_trust(data: bytes) -> Trust:
             raise MalformedError(f"{what}: valid_until is not after valid_from")
         notaries.append(NotaryKey(name=name, vkey=key, valid_from=start, valid_until=end))
 
-    pems: list[str] = []  # (6)
-    roots: list[x509.Certificate] = []
-    for i, pem in enumerate(_list(obj["tsa_roots"], "trust: tsa_roots")):
-        if not isinstance(pem, str) or not _PEM.fullmatch(pem.strip() + "\n"):
-            raise MalformedError(f"trust: tsa_roots[{i}] is not one PEM certificate")
-        # X.509 parsing is imported only when there are roots (start-up time).
-        from cryptography import x509
-
-        try:
-            roots.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
-        except ValueError as e:
-            raise MalformedError(f"trust: tsa_roots[{i}] does not parse ({e})") from e
-        pems.append(pem)
+    pems = _pems(obj["tsa_roots"], "trust: tsa_roots")  # (6)
+    roots = _certificates(pems, "trust: tsa_roots")
+    tsa_policy = None
+    if roots:
+        tsa_policy = TsaPolicy((TsaAuthority("tsa", tuple(roots)),), 1)
+    if "tsas" in obj:  # (7)
+        if pems:
+            raise MalformedError("trust: tsa_roots must be empty when tsas is given")
+        tsa_policy = _tsa_policy(obj["tsas"])
+        pems = [p for a in obj["tsas"]["authorities"] for p in a["roots"]]
+        roots = [r for a in tsa_policy.authorities for r in a.roots]
     return Trust(
         logs=tuple(logs),
         witnesses=policy,
@@ -227,7 +272,49 @@ def load_trust(data: bytes) -> Trust:
         notaries=tuple(notaries),
         tsa_roots=tuple(roots),
         tsa_roots_pem=tuple(pems),
+        tsa_policy=tsa_policy,
     )
+
+
+def _pems(value: object, what: str) -> list[str]:
+    pems = _list(value, what)
+    for i, pem in enumerate(pems):
+        if not isinstance(pem, str) or not _PEM.fullmatch(pem.strip() + "\n"):
+            raise MalformedError(f"{what}[{i}] is not one PEM certificate")
+    return pems
+
+
+def _certificates(pems: list[str], what: str) -> list[x509.Certificate]:
+    if not pems:
+        return []
+    # X.509 parsing is imported only when there are roots (start-up time).
+    from cryptography import x509
+
+    roots = []
+    for i, pem in enumerate(pems):
+        try:
+            roots.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
+        except ValueError as e:
+            raise MalformedError(f"{what}[{i}] does not parse ({e})") from e
+    return roots
+
+
+def _tsa_policy(value: object) -> TsaPolicy:
+    """``{"quorum": int, "authorities": [{"name": str, "roots": [PEM, ...]}]}``."""
+    t = _members(value, {"quorum", "authorities"}, "trust: tsas")
+    authorities = []
+    for i, entry in enumerate(_list(t["authorities"], "trust: tsas.authorities")):
+        what = f"trust: tsas.authorities[{i}]"
+        e = _members(entry, {"name", "roots"}, what)
+        name = _string(e, "name", what)
+        roots = _certificates(_pems(e["roots"], f"{what}.roots"), f"{what}.roots")
+        authorities.append(TsaAuthority(name, tuple(roots)))
+    if type(t["quorum"]) is not int:
+        raise MalformedError("trust: tsas.quorum must be an integer")
+    try:
+        return TsaPolicy(tuple(authorities), t["quorum"])
+    except MalformedError as e:
+        raise MalformedError(f"trust: tsas: {str(e).removeprefix('trust: ')}") from e
 
 
 def read_trust(path: str | Path) -> Trust:

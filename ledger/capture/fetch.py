@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import anyio.to_thread
 import httpcore
 
 from ledger.capture.guard import AddressPolicy, Refused, Target
+from ledger.offload import in_thread
 
 __all__ = [
     "Budget",
@@ -216,7 +216,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await anyio.to_thread.run_sync(self._policy.resolve, host, port)
+            addresses = await in_thread(self._policy.resolve, host, port)
         except LookupError as e:
             raise FetchError("unreachable", f"{host}: the name does not resolve ({e})") from e
         self.resolved.setdefault(host, addresses)
@@ -433,9 +433,3 @@ def _is_tls(e: BaseException) -> bool:
 def _reason(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return text.splitlines()[0][:300]
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL (for messages)."""
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.netloc}"

@@ -7,12 +7,14 @@ Two sides, both under the global ``--home``:
   and ``witness.db``. It can share a directory with a ledger home (no file
   names collide) but usually lives on another machine.
 - ``witnesses ...`` and ``tsa ...`` configure a ledger home: which witnesses
-  must cosign (k of n) and which TSA timestamps each checkpoint. A running
+  must cosign (k of n) and which TSAs timestamp each checkpoint (one with
+  ``tsa set``; several with ``tsa add`` and ``tsa quorum``, k of n). A running
   ``serve`` reads the configuration when it starts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +23,14 @@ from typing import Any
 import click
 
 from ledger.cli.common import cli, emit, friendly, home
-from ledger.config import TsaConfig, WitnessEntry, check_anchoring, load_config, save_config
+from ledger.config import (
+    Config,
+    TsaConfig,
+    WitnessEntry,
+    check_anchoring,
+    load_config,
+    save_config,
+)
 from ledger.errors import ConfigError, InvalidInput
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
@@ -263,9 +272,11 @@ def witnesses_list(ctx: click.Context) -> None:
 
 @cli.group()
 def tsa() -> None:
-    """Configure the RFC 3161 time-stamping authority for checkpoints.
+    """Configure the RFC 3161 time-stamping authorities for checkpoints.
 
     Example: evidence-ledger tsa set https://tsa.example/ --roots tsa-root.pem
+    (one TSA); for several, k of n: tsa add URL --roots PEM for each, then
+    tsa quorum K.
     """
 
 
@@ -294,10 +305,8 @@ def tsa_set(ctx: click.Context, url: str, roots: Path) -> None:
         certs = load_tsa_roots(roots)
     except ConfigError as e:
         raise InvalidInput(str(e)) from e
-    tmp = top / (ROOTS_FILE + ".tmp")
-    tmp.write_bytes(roots.read_bytes())
-    os.replace(tmp, top / ROOTS_FILE)
-    cfg = replace(cfg, tsa=TsaConfig(url=url, roots=ROOTS_FILE))
+    _copy_roots(roots, top / ROOTS_FILE)
+    cfg = replace(cfg, tsas=(TsaConfig(url=url, roots=ROOTS_FILE),), tsa_quorum=1)
     _save_checked(cfg)
     emit({"url": url, "roots": [c.subject.rfc4514_string() for c in certs]})
 
@@ -306,10 +315,119 @@ def tsa_set(ctx: click.Context, url: str, roots: Path) -> None:
 @click.pass_context
 @friendly
 def tsa_clear(ctx: click.Context) -> None:
-    """Stop timestamping checkpoints.
+    """Stop timestamping checkpoints (every TSA is removed).
 
     Example: evidence-ledger tsa clear
     """
     cfg = load_config(home(ctx))
-    save_config(replace(cfg, tsa=None))
+    save_config(replace(cfg, tsas=(), tsa_quorum=0))
     emit({"url": None})
+
+
+def _copy_roots(source: Path, target: Path) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(source.read_bytes())
+    os.replace(tmp, target)
+
+
+def _tsa_policy(cfg: Config) -> dict[str, Any]:
+    from ledger.anchoring import load_tsa_roots
+
+    tsas = [
+        {
+            "url": t.url,
+            "roots": [c.subject.rfc4514_string() for c in load_tsa_roots(cfg.home / t.roots)],
+        }
+        for t in cfg.tsas
+    ]
+    return {"quorum": cfg.tsa_quorum, "tsas": tsas}
+
+
+@tsa.command("add")
+@click.argument("url")
+@click.option(
+    "--roots",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file with the root certificate(s) this TSA's tokens must chain to.",
+)
+@click.pass_context
+@friendly
+def tsa_add(ctx: click.Context, url: str, roots: Path) -> None:
+    """Add a TSA (the first one sets the TSA quorum to 1); copies its roots into the home.
+
+    Example: evidence-ledger tsa add https://tsa.example.cn/ --roots cn-root.pem
+    """
+    from ledger.anchoring import load_tsa_roots
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"TSA URL: {url!r} must start with http:// or https://")
+    top = home(ctx)
+    cfg = load_config(top)
+    if any(t.url == url for t in cfg.tsas):
+        raise InvalidInput(f"TSA {url!r} is already configured")
+    try:
+        load_tsa_roots(roots)
+    except ConfigError as e:
+        raise InvalidInput(str(e)) from e
+    name = f"tsa-roots-{hashlib.sha256(url.encode()).hexdigest()[:12]}.pem"
+    _copy_roots(roots, top / name)
+    entries = (*cfg.tsas, TsaConfig(url=url, roots=name))
+    cfg = replace(cfg, tsas=entries, tsa_quorum=cfg.tsa_quorum or 1)
+    _save_checked(cfg)
+    emit(_tsa_policy(cfg))
+
+
+@tsa.command("remove")
+@click.argument("url")
+@click.pass_context
+@friendly
+def tsa_remove(ctx: click.Context, url: str) -> None:
+    """Remove the TSA at URL; refused if the TSA quorum could no longer be met.
+
+    Example: evidence-ledger tsa remove https://tsa.example.cn/
+    """
+    cfg = load_config(home(ctx))
+    entries = tuple(t for t in cfg.tsas if t.url != url)
+    if len(entries) == len(cfg.tsas):
+        raise InvalidInput(f"TSA {url!r} is not configured")
+    quorum = cfg.tsa_quorum if entries else 0
+    if quorum > len(entries):
+        raise InvalidInput(
+            f"TSA quorum {cfg.tsa_quorum} needs {cfg.tsa_quorum} TSAs; lower it first "
+            f"(evidence-ledger tsa quorum {len(entries)})"
+        )
+    cfg = replace(cfg, tsas=entries, tsa_quorum=quorum)
+    _save_checked(cfg)
+    emit(_tsa_policy(cfg))
+
+
+@tsa.command("quorum")
+@click.argument("k", type=int)
+@click.pass_context
+@friendly
+def tsa_quorum(ctx: click.Context, k: int) -> None:
+    """Require tokens from K TSAs (1 <= K <= number of TSAs) before publishing.
+
+    Example: evidence-ledger tsa quorum 2
+    """
+    cfg = load_config(home(ctx))
+    low = 1 if cfg.tsas else 0
+    if not low <= k <= len(cfg.tsas):
+        raise InvalidInput(
+            f"TSA quorum {k} must be between {low} and {len(cfg.tsas)} (the number of TSAs)"
+        )
+    cfg = replace(cfg, tsa_quorum=k)
+    _save_checked(cfg)
+    emit(_tsa_policy(cfg))
+
+
+@tsa.command("list")
+@click.pass_context
+@friendly
+def tsa_list(ctx: click.Context) -> None:
+    """Print the TSA policy as JSON: the quorum, each TSA's URL and root subjects.
+
+    Example: evidence-ledger tsa list
+    """
+    emit(_tsa_policy(load_config(home(ctx))))

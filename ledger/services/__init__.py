@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.services.accounts import AccountService
 from ledger.services.captures import CaptureService
-from ledger.services.certificates import CertificateService, CertificateStatus, Revocation
+from ledger.services.certificates import CertificateService, RequestPage, Revocation
 from ledger.services.deposits import (
     DepositPlan,
     DepositResult,
@@ -36,7 +36,6 @@ __all__ = [
     "ROLES",
     "SEE_ALL",
     "Actor",
-    "CertificateStatus",
     "Consistency",
     "Content",
     "DepositPlan",
@@ -48,6 +47,7 @@ __all__ = [
     "HashDeposit",
     "Inclusion",
     "Receipt",
+    "RequestPage",
     "Revocation",
     "Services",
     "authorize",
@@ -92,6 +92,8 @@ class Services:
                 "witnesses": [w.name for w in cfg.witnesses],
                 "quorum": cfg.quorum,
                 "tsa": cfg.tsa.url if cfg.tsa else None,
+                "tsas": [t.url for t in cfg.tsas],
+                "tsa_quorum": cfg.tsa_quorum,
                 "last_error": ledger.last_anchor_error,
             },
             "checkpoints": self.reads.count("checkpoints"),

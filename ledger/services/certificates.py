@@ -17,41 +17,41 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger.certificates import (
     IssuedCertificate,
+    RequestedCertificate,
+    certificate_status,
     get_certificate,
     issue_certificate,
+    log_status,
     package_certificate,
+    reject_request,
+    request_certificate,
     revoke_certificate,
     trust_export,
     write_certificate_package,
 )
 from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.services.evidence import EvidenceService
-from ledger.services.policy import Actor, authorize
-from ledger.storage.queries import CertificateRecord, ReadModel
+from ledger.services.policy import Actor, authorize, sees_all
+from ledger.storage.queries import CertificateRecord, ReadModel, RequestRecord
 from verifier.certificate import Certificate, LogStatus, verify_certificate
 from verifier.digest import digest_file
 from verifier.package import verify_package
 from verifier.report import Report
+from verifier.status import CertificateStatus
 from verifier.trust import Trust, load_trust
 
 if TYPE_CHECKING:
     from ledger.core import Ledger
 
-__all__ = ["CertificateService", "CertificateStatus", "Revocation"]
+__all__ = ["CertificateService", "RequestPage", "Revocation"]
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateStatus:
-    """Public: whether a certificate is valid or revoked, per this ledger's log."""
+class RequestPage:
+    """One page of certificate requests; ``next_cursor`` None on the last."""
 
-    certificate_id: str
-    status: str
-    """``valid`` or ``revoked``."""
-    issued_index: int
-    issued_time: str
-    evidence_id: str
-    revoked_index: int | None = None
-    revoked_time: str | None = None
+    items: tuple[RequestRecord, ...]
+    next_cursor: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,11 @@ class CertificateService:
         statement: str | None = None,
         *,
         notary: str | None = None,
+        request_id: str | None = None,
     ) -> IssuedCertificate:
-        """Issue a certificate for sealed evidence. A notary signs with their
-        own key; the operator names the notary (``notary``)."""
+        """Issue a certificate for sealed evidence (closing ``request_id`` if
+        given). A notary signs with their own key; the operator names the
+        notary (``notary``)."""
         authorize(actor, "certificate.issue")
         if not actor.is_operator:
             notary = actor.account_id
@@ -105,7 +107,54 @@ class CertificateService:
             raise InvalidInput("certificate: name the issuing notary")
         if self._reads.evidence(evidence_id) is None:
             raise NotFound(f"evidence: {evidence_id} not found")
-        return issue_certificate(self._ledger, evidence_id, notary, statement)
+        return issue_certificate(self._ledger, evidence_id, notary, statement, request_id)
+
+    # -- requests (the notary's queue) ---------------------------------------------
+    def request(
+        self, actor: Actor, evidence_id: str, note: str | None = None
+    ) -> RequestedCertificate:
+        """A rights holder asks for a certificate of their own sealed evidence."""
+        authorize(actor, "certificate.request")
+        self._evidence.get(actor, evidence_id)  # their own (NotFound otherwise)
+        requester = actor.account_id or "operator"
+        return request_certificate(self._ledger, evidence_id, requester, note)
+
+    def get_request(self, actor: Actor, request_id: str) -> RequestRecord:
+        """A request its requester, or a role that sees everything, may read."""
+        authorize(actor, "certificate.read")
+        record = self._reads.request(request_id)
+        if record is None or not (sees_all(actor) or record.requester == actor.account_id):
+            raise NotFound(f"certificate request: {request_id} not found")
+        return record
+
+    def requests(
+        self, actor: Actor, status: str | None = None, cursor: int = 0, limit: int = 100
+    ) -> RequestPage:
+        """Requests in log order: all of them for notaries (the queue, with
+        ``status="requested"``), auditors and admins; one's own for rights holders."""
+        authorize(actor, "certificate.read")
+        limit = max(1, min(limit, 1000))
+        requester = None if sees_all(actor) else actor.account_id
+        rows = self._reads.requests_page(requester, status, cursor, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return RequestPage(tuple(rows), rows[-1].index + 1 if more else None)
+
+    def reject(self, actor: Actor, request_id: str, reason: str) -> dict[str, Any]:
+        """A notary rejects an open request, with a reason (kept private)."""
+        authorize(actor, "certificate.review")
+        return reject_request(self._ledger, request_id, reason, by=actor.account_id or None)
+
+    def issued(
+        self, actor: Actor, *, issued_by_me: bool = False, cursor: int = 0, limit: int = 100
+    ) -> list[CertificateRecord]:
+        """Certificates in log order: of one's own evidence for rights holders;
+        all (or, with ``issued_by_me``, those one issued) for the other roles."""
+        authorize(actor, "certificate.read")
+        limit = max(1, min(limit, 1000))
+        owner = None if sees_all(actor) else actor.account_id
+        issuer = actor.account_id if issued_by_me and actor.account_id else None
+        return self._reads.certificates_page(issuer, owner, cursor, limit)
 
     def get(self, actor: Actor, certificate_id: str) -> bytes:
         """The certificate's exact bytes (RFC 8785 canonical JSON, as signed)."""
@@ -132,17 +181,16 @@ class CertificateService:
         return Revocation(done["certificate_id"], int(done["index"]), str(done["time"]))
 
     def status(self, certificate_id: str) -> CertificateStatus:
-        """Public status of a certificate (no private data)."""
-        r = self._record(certificate_id)
-        return CertificateStatus(
-            certificate_id=certificate_id,
-            status="revoked" if r.revoked_index is not None else "valid",
-            issued_index=r.index,
-            issued_time=r.time,
-            evidence_id=r.evidence_id,
-            revoked_index=r.revoked_index,
-            revoked_time=r.revoked_time,
-        )
+        """Public status of a certificate (no private data beyond the reason a
+        revocation gives), read from the log by the verifier's fold."""
+        return certificate_status(self._ledger, certificate_id)
+
+    def deposit_no(self, status: CertificateStatus) -> str | None:
+        """存证编号 of a certificate's evidence (public: index and date only)."""
+        if status.evidence_id is None:
+            return None
+        record = self._reads.evidence(status.evidence_id)
+        return None if record is None else record.deposit_no
 
     # -- 在线验真 ------------------------------------------------------------
     def trust(self) -> Trust:
@@ -151,25 +199,7 @@ class CertificateService:
 
     def log_status(self, cert: Certificate) -> LogStatus:
         """What this ledger's own log says about a certificate and its issuer's key."""
-        size = self._ledger.published_size()
-        record = self._reads.certificate(cert.certificate_id)
-        keys = self._reads.keys(vkey=cert.issuer_vkey.to_text())
-        revoked = None
-        if record is not None and record.revoked_index is not None:
-            revoked = (record.revoked_index, record.revoked_time or "")
-        key_revoked = None
-        if keys and keys[0].revoked_index is not None:
-            idx = keys[0].revoked_index
-            entry = self._ledger.store.entries(idx, idx + 1)
-            key_revoked = (idx, entry[0][2] if entry else "")
-        return LogStatus(
-            origin=self._ledger.config.origin,
-            size=size,
-            issued_index=None if record is None else record.index,
-            revoked=revoked,
-            key_registered=keys[0].index if keys else None,
-            key_revoked=key_revoked,
-        )
+        return log_status(self._ledger, cert)
 
     def verify_package(self, path: Path, name: str | None = None) -> Report:
         """Public: an evidence package checked exactly as ``evidence-verify

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ledger.events import Draft, format_time
-from ledger.projections import PROJECTIONS, Insert, Op, Update, project
+from ledger.projections import PROJECTIONS, Insert, Op, Update, project, project_event
 from verifier.merkle import leaf_hash
 from verifier.record import GENESIS_PREV, encode_record
 
@@ -114,7 +114,7 @@ def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_tim
         h = leaf_hash(leaf)
         events.append((index, d.type, time, leaf, h))
         private.append((index, d.salt, d.private_json))
-        ops.extend(project(d.type, d.body, d.private, index, time))
+        ops.extend(project_event(d.event, index, time))
         appended.append(Appended(index, d.type, time, h, d.ref))
         if d.blob is not None:
             blobs.append((d.private["sha256"], d.blob))

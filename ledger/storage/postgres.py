@@ -214,9 +214,12 @@ class PostgresStore(Store):
                     sets = sql.SQL(", ").join(
                         sql.SQL("{} = %s").format(sql.Identifier(k)) for k in batch.values
                     )
+                    guard: sql.Composable = sql.SQL("")
+                    if batch.if_null:
+                        guard = sql.SQL(" and {} is null").format(sql.Identifier(batch.if_null))
                     cur.execute(
-                        sql.SQL("update {} set {} where {} = %s").format(
-                            sql.Identifier(batch.table), sets, sql.Identifier(batch.key)
+                        sql.SQL("update {} set {} where {} = %s{}").format(
+                            sql.Identifier(batch.table), sets, sql.Identifier(batch.key), guard
                         ),
                         (*batch.values.values(), batch.key_value),
                     )

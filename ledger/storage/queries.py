@@ -20,6 +20,7 @@ __all__ = [
     "EvidenceRecord",
     "KeyRecord",
     "ReadModel",
+    "RequestRecord",
 ]
 
 
@@ -142,6 +143,43 @@ class CertificateRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A certificate request (``certificate.requested``) and how it was closed."""
+
+    request_id: str
+    evidence_id: str
+    requester: str
+    index: int
+    time: str
+    status: str
+    """``open``, ``rejected`` or ``issued``."""
+    note: str | None = None
+    closed_index: int | None = None
+    closed_time: str | None = None
+    closed_by: str | None = None
+    reason: str | None = None
+    certificate_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RequestRecord:
+        closed = row["closed_idx"]
+        return cls(
+            request_id=row["request_id"],
+            evidence_id=row["evidence_id"],
+            requester=row["requester"],
+            index=int(row["idx"]),
+            time=row["time"],
+            status=row["status"],
+            note=row["note"],
+            closed_index=None if closed is None else int(closed),
+            closed_time=row["closed_time"],
+            closed_by=row["closed_by"],
+            reason=row["reason"],
+            certificate_id=row["certificate_id"],
+        )
+
+
 # Evidence rows with their log entry's leaf hash, in one query.
 _WITH_LEAF = "select e.*, v.leaf_hash as _leaf_hash from evidence e join events v on v.idx = e.idx"
 
@@ -239,9 +277,17 @@ class ReadModel:
         return self._accounts("1 = 1 order by idx", ())
 
     def keys(
-        self, *, account_id: str | None = None, vkey: str | None = None, active: bool = False
+        self,
+        *,
+        account_id: str | None = None,
+        vkey: str | None = None,
+        purpose: str | None = None,
+        active: bool = False,
     ) -> list[KeyRecord]:
         where, params = ["1 = 1"], []
+        if purpose is not None:
+            where.append("purpose = ?")
+            params.append(purpose)
         if account_id is not None:
             where.append("account_id = ?")
             params.append(account_id)
@@ -278,3 +324,60 @@ class ReadModel:
             "select * from certificates where evidence_id = ? order by idx", (evidence_id,)
         )
         return [CertificateRecord.from_row(r) for r in rows]
+
+    def certificates_page(
+        self, account_id: str | None, owner: str | None, after: int, limit: int
+    ) -> list[CertificateRecord]:
+        """Certificates in log order from index ``after``: those issued by
+        ``account_id`` and/or those of evidence owned by ``owner`` (None: any)."""
+        where: list[str] = ["c.idx >= ?"]
+        params: list[Any] = [after]
+        if account_id is not None:
+            where.append("c.account_id = ?")
+            params.append(account_id)
+        if owner is not None:
+            where.append("e.owner = ?")
+            params.append(owner)
+        joined = "certificates c join evidence e on e.evidence_id = c.evidence_id"
+        clause = " and ".join(where)
+        query = f"select c.* from {joined} where {clause} order by c.idx limit ?"  # noqa: S608
+        rows = self.store.query(query, (*params, limit))
+        return [CertificateRecord.from_row(r) for r in rows]
+
+    # -- certificate requests ------------------------------------------------
+    def request(self, request_id: str) -> RequestRecord | None:
+        rows = self.store.query("select * from requests where request_id = ?", (request_id,))
+        return RequestRecord.from_row(rows[0]) if rows else None
+
+    def requests_of_evidence(
+        self, evidence_id: str, status: str | None = None
+    ) -> list[RequestRecord]:
+        if status is None:
+            rows = self.store.query(
+                "select * from requests where evidence_id = ? order by idx", (evidence_id,)
+            )
+        else:
+            rows = self.store.query(
+                "select * from requests where evidence_id = ? and status = ? order by idx",
+                (evidence_id, status),
+            )
+        return [RequestRecord.from_row(r) for r in rows]
+
+    def requests_page(
+        self, requester: str | None, status: str | None, after: int, limit: int
+    ) -> list[RequestRecord]:
+        """Requests in log order from index ``after``, optionally of one
+        requester and/or in one status."""
+        where: list[str] = ["idx >= ?"]
+        params: list[Any] = [after]
+        if requester is not None:
+            where.append("requester = ?")
+            params.append(requester)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        rows = self.store.query(
+            f"select * from requests where {' and '.join(where)} order by idx limit ?",  # noqa: S608
+            (*params, limit),
+        )
+        return [RequestRecord.from_row(r) for r in rows]

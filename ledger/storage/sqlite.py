@@ -246,8 +246,9 @@ class SqliteStore(Store):
         for batch in op_batches(ops):
             if isinstance(batch, Update):
                 sets = ", ".join(f"{k} = ?" for k in batch.values)
+                guard = f" and {batch.if_null} is null" if batch.if_null else ""
                 conn.execute(
-                    f"update {batch.table} set {sets} where {batch.key} = ?",  # noqa: S608
+                    f"update {batch.table} set {sets} where {batch.key} = ?{guard}",  # noqa: S608
                     (*batch.values.values(), batch.key_value),
                 )
             else:

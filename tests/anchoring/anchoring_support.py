@@ -174,15 +174,21 @@ def configure(
     witnesses: list[WitnessProc],
     quorum: int,
     tsa: tuple[str, Path] | None = None,
+    *,
+    tsas: list[tuple[str, Path]] | None = None,
+    tsa_quorum: int | None = None,
 ) -> Ledger:
-    """Write the anchoring configuration into ``led``'s home and reopen it."""
+    """Write the anchoring configuration into ``led``'s home and reopen it.
+
+    ``tsa``: one TSA (URL, roots PEM); ``tsas``: several, ``tsa_quorum`` of
+    them required (default: all).
+    """
     home = led.config.home
     led.close()
     cfg = load_config(home)
     entries = tuple(WitnessEntry(w.name, w.url, w.vkey) for w in witnesses)
-    tsa_cfg = None
-    if tsa is not None:
-        url, roots = tsa
-        tsa_cfg = TsaConfig(url=url, roots=str(roots))
-    save_config(replace(cfg, witnesses=entries, quorum=quorum, tsa=tsa_cfg))
+    pairs = tsas if tsas is not None else ([tsa] if tsa is not None else [])
+    tsa_cfgs = tuple(TsaConfig(url=url, roots=str(roots)) for url, roots in pairs)
+    k = len(tsa_cfgs) if tsa_quorum is None else tsa_quorum
+    save_config(replace(cfg, witnesses=entries, quorum=quorum, tsas=tsa_cfgs, tsa_quorum=k))
     return Ledger.open(home)

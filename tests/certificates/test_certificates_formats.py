@@ -230,11 +230,13 @@ def _with_name(facts: Any, name: str) -> Any:
     return replace(facts, file_name=name)
 
 
-def test_deposit_number_matches_the_ledger() -> None:
-    from ledger.projections import deposit_number as ledger_deposit_number
+def test_deposit_number_is_the_catalogue_s() -> None:
+    """One definition: the ledger and the certificate use the verifier's catalogue."""
+    import ledger.core
+    import ledger.projections
+    import verifier.events
 
-    for index, time in (
-        (0, "2025-01-02T03:04:05.000006Z"),
-        (123456789, "2030-12-31T23:59:59.999999Z"),
-    ):
-        assert deposit_number(index, time) == ledger_deposit_number(index, time)
+    assert deposit_number is verifier.events.deposit_number
+    assert ledger.projections.deposit_number is verifier.events.deposit_number
+    assert ledger.core.deposit_number is verifier.events.deposit_number
+    assert deposit_number(123456789, "2030-12-31T23:59:59.999999Z") == "EL-20301231-0123456789"

@@ -23,7 +23,7 @@ from ledger.certificates import (
     write_certificate_package,
 )
 from ledger.core import Ledger
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.services import OPERATOR, Services
 from verifier.certificate import Certificate, verify_certificate
 from verifier.digest import digest_stream
@@ -210,7 +210,7 @@ def test_revocation_and_trust_export(ledger: Ledger) -> None:
     assert rec == {"type": "certificate.revoked", "body": {"certificate_id": issued.certificate_id}}
     row = certificate_row(ledger, issued.certificate_id)
     assert (row["revoked_idx"], row["revoked_reason"]) == (r["index"], "issued in error")
-    with pytest.raises(InvalidInput, match="already revoked"):
+    with pytest.raises(Conflict, match="already revoked"):
         revoke_certificate(ledger, issued.certificate_id, "again")
     # The notary leaves: its key's validity ends at the key.revoked event.
     revoked = revoke_account(ledger, n.account_id)

@@ -12,8 +12,9 @@ from ledger_helpers import ORIGIN, hash_drafts
 from ledger.audit import audit
 from ledger.core import Ledger
 from ledger.errors import ConfigError, InvalidInput, LedgerError, StorageError, TooLarge
-from ledger.events import evidence_deposited, key_registered, make_draft
+from ledger.events import Draft, evidence_deposited, key_registered, make_draft
 from ledger.services import OPERATOR, Services
+from verifier.note import VerifierKey
 from verifier.record import MAX_LEAF_SIZE, decode_record
 
 GOOD = "ab" * 32
@@ -66,14 +67,31 @@ def test_unknown_kinds_types_and_roles_are_invalid_input() -> None:
 
 
 def test_floats_in_a_public_body_are_refused(ledger: Ledger) -> None:
-    """The verifier refuses floats in a record, so the ledger must never log one."""
-    for body in ({"score": 1.5}, {"a": [1, {"b": 1e21}]}):
-        with pytest.raises(InvalidInput, match="floating-point"):
-            make_draft("certificate.issued", body, {})
+    """The verifier refuses floats in a record, so the ledger must never log one:
+    no member of a public body in the catalogue is a float."""
+    body = {"certificate_id": "cd" * 32, "evidence_id": "a" * 32, "account_id": "b" * 32}
+    for member in body:
+        with pytest.raises(InvalidInput, match=f"{member} must be"):
+            make_draft("certificate.issued", {**body, member: 1.5}, {"certificate": "{}"})
+    with pytest.raises(InvalidInput, match="size must be a non-negative integer"):
+        evidence_deposited(kind="hash", sha256=GOOD, size=1.5)  # type: ignore[arg-type]
     # Private bodies are opaque to the verifier (only their commitment is public).
-    ledger.append([make_draft("certificate.issued", {"n": 1}, {"score": 0.5})])
+    ledger.append([evidence_deposited(kind="hash", sha256=GOOD, extra={"score": 0.5})])
     ledger.seal()
     audit(ledger.store, ledger.verifier_key, ledger.config.origin)
+
+
+def _vkey(name_length: int) -> str:
+    return VerifierKey.from_public_key("k" * name_length, bytes(32)).to_text()
+
+
+def _key(name_length: int) -> Draft:
+    return key_registered(
+        account_id="a" * 32,
+        vkey=_vkey(name_length),
+        purpose="certificate",
+        valid_from="2026-01-01T00:00:00.000000Z",
+    )
 
 
 def test_an_oversize_public_record_is_refused_before_appending(ledger: Ledger) -> None:
@@ -82,9 +100,7 @@ def test_an_oversize_public_record_is_refused_before_appending(ledger: Ledger) -
         ledger.append(
             [
                 *hash_drafts(1),
-                key_registered(
-                    account_id="a" * 32, vkey="k" * MAX_LEAF_SIZE, purpose="p", valid_from="t"
-                ),
+                _key(MAX_LEAF_SIZE),
             ]
         )
     assert str(MAX_LEAF_SIZE) in one_line(info.value)
@@ -94,10 +110,8 @@ def test_an_oversize_public_record_is_refused_before_appending(ledger: Ledger) -
 def test_the_largest_accepted_record_fits_a_tile_bundle(ledger: Ledger) -> None:
     """The draft's size check is conservative: whatever it accepts can be sealed."""
 
-    def draft(n: int):
-        return key_registered(account_id="a" * 32, vkey="k" * n, purpose="p", valid_from="t")
-
-    lo, hi = 0, MAX_LEAF_SIZE  # draft(lo) is accepted, draft(hi) refused
+    draft = _key
+    lo, hi = 1, MAX_LEAF_SIZE  # draft(lo) is accepted, draft(hi) refused
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 
+import pytest
 from ledger_helpers import hash_drafts, raw_db
 
 from ledger.core import Ledger
-from ledger.events import account_registered, key_registered, make_draft
-from ledger.projections import PROJECTIONS
+from ledger.events import account_registered, account_revoked, key_registered, key_revoked
+from ledger.projections import HANDLERS, PROJECTIONS, Update, handles, project
 from ledger.services import OPERATOR, Services
+from verifier.events import CATALOGUE, CertificateRevoked
+from verifier.note import VerifierKey
 
 
 def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
@@ -26,22 +29,27 @@ def test_rebuild_replays_identical_projections(ledger: Ledger) -> None:
         OPERATOR, "ab" * 32, sm3="cd" * 32, title="hash only"
     )
     notary = "1" * 32
-    vkey = "notary+1234abcd+AAAA"
+    vkey = VerifierKey.from_public_key("notary", bytes(32)).to_text()
     ledger.append(
         [
             account_registered(
                 role="notary", name="张公证员", token_sha256="ee" * 32, account_id=notary
             ),
             account_registered(role="rights_holder", name="Rights Holder Ltd"),
-            key_registered(account_id=notary, vkey=vkey, purpose="certificate", valid_from="x"),
+            key_registered(
+                account_id=notary,
+                vkey=vkey,
+                purpose="certificate",
+                valid_from="2026-01-01T00:00:00.000000Z",
+            ),
         ]
     )
     ledger.append(hash_drafts(50))
     # Later events update earlier projection rows; replay must do the same.
     ledger.append(
         [
-            make_draft("account.revoked", {"account_id": notary}, {"reason": "test"}, notary),
-            make_draft("key.revoked", {"vkey": vkey}, {}, notary),
+            account_revoked(account_id=notary),
+            key_revoked(account_id=notary, vkey=vkey),
         ]
     )
     size = ledger.store.size()
@@ -105,3 +113,29 @@ def test_older_projection_schema_is_replayed_on_open(tmp_path) -> None:
     with Ledger.open(home) as led:
         assert led.store.dump_projections() == before
         assert led.store.query("select title from evidence")[0]["title"] == "kept"
+
+
+def test_every_event_type_has_one_projection_handler() -> None:
+    """Adding an event type means one catalogue class and one handler."""
+    assert set(HANDLERS) == set(CATALOGUE)
+    with pytest.raises(ValueError, match="already has a handler"):
+        handles(CertificateRevoked)(lambda e, i, t: [])
+
+
+def test_replay_projects_nothing_for_bodies_the_catalogue_refuses() -> None:
+    """A stored event whose body another producer shaped differently is skipped,
+    never a failed rebuild."""
+    t = "2026-01-01T00:00:00.000000Z"
+    assert project("certificate.issued", {"n": 1}, {}, 7, t) == []
+    assert project("certificate.revoked", {"certificate_id": "ab" * 32}, {"why": 1}, 7, t) == []
+    assert project("custody.transferred", {}, {}, 7, t) == []
+    ops = project("certificate.revoked", {"certificate_id": "ab" * 32}, {"reason": "r"}, 7, t)
+    assert ops == [
+        Update(
+            "certificates",
+            "certificate_id",
+            "ab" * 32,
+            {"revoked_idx": 7, "revoked_time": t, "revoked_reason": "r"},
+            "revoked_idx",
+        )
+    ]

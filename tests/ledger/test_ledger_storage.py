@@ -26,6 +26,7 @@ from ledger.services import OPERATOR, Receipt, Services
 from ledger.storage import create_store, open_store
 from ledger.storage.base import FORMAT
 from ledger.storage.postgres import _SEQUENCE_LOCK as SEQUENCE_LOCK
+from verifier.note import VerifierKey
 from verifier.record import GENESIS_PREV, decode_record
 
 APPENDER = Path(__file__).with_name("appender_proc.py")
@@ -342,7 +343,10 @@ def test_keys_and_accounts_append_through_the_ledger(ledger: Ledger) -> None:
         [
             account_registered(role="notary", name="公证员", account_id=aid),
             key_registered(
-                account_id=aid, vkey="n+0+key", purpose="certificate", valid_from="2026-01-01"
+                account_id=aid,
+                vkey=VerifierKey.from_public_key("n", bytes(32)).to_text(),
+                purpose="certificate",
+                valid_from="2026-01-01T00:00:00.000000Z",
             ),
         ]
     )

@@ -85,10 +85,38 @@ def test_role_table(world: World, action: str, role: str) -> None:
 def test_every_action_is_covered() -> None:
     assert set(ACTIONS) - set(CALLS) <= {
         "capture.create",  # needs a browser: covered by tests/capture
-        "certificate.request",
+        "certificate.request",  # below: test_certificate_requests
         "certificate.review",
         "ledger.inspect",
     }
+
+
+def test_certificate_requests(world: World) -> None:
+    """A rights holder requests; only notaries review; others' requests are not found."""
+    certs, a = world.services.certificates, world.actors
+    for role in ("notary", "auditor", "admin"):
+        with pytest.raises(Forbidden):
+            certs.request(a[role], world.evidence_id)
+    with pytest.raises(NotFound):
+        certs.request(a["other"], world.evidence_id)
+    req = certs.request(a["rights_holder"], world.evidence_id, "please")
+    with pytest.raises(Conflict, match="still open"):
+        certs.request(a["rights_holder"], world.evidence_id)
+    queue = certs.requests(a["notary"], "requested").items
+    assert [r.request_id for r in queue] == [req.request_id]
+    assert certs.requests(a["other"]).items == ()
+    with pytest.raises(NotFound):
+        certs.get_request(a["other"], req.request_id)
+    for role in ("rights_holder", "auditor", "admin"):
+        with pytest.raises(Forbidden):
+            certs.reject(a[role], req.request_id, "no")
+    certs.reject(a["notary"], req.request_id, "blurry scan")
+    closed = certs.get_request(a["rights_holder"], req.request_id)
+    assert (closed.status, closed.reason) == ("rejected", "blurry scan")
+    again = certs.request(a["rights_holder"], world.evidence_id)
+    issued = certs.issue(a["notary"], world.evidence_id, request_id=again.request_id)
+    done = certs.get_request(a["rights_holder"], again.request_id)
+    assert (done.status, done.certificate_id) == ("issued", issued.certificate_id)
 
 
 def test_operator_may_do_everything(world: World) -> None:
@@ -118,7 +146,8 @@ def test_only_the_issuing_notary_or_an_admin_revokes(world: World) -> None:
     with pytest.raises(Forbidden):
         world.services.certificates.revoke(world.actors["notary2"], cid, "not mine")
     done = world.services.certificates.revoke(world.actors["admin"], cid, "admin may")
-    assert world.services.certificates.status(cid).revoked_index == done.index
+    revoked = world.services.certificates.status(cid).revoked
+    assert revoked is not None and revoked.index == done.index
 
 
 def test_rights_holder_cannot_deposit_for_another(world: World) -> None:
