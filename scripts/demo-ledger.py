@@ -6,9 +6,9 @@
 ``setup`` creates the ledger, a test TSA (its own root CA, made with the
 ``openssl`` command line, answering with ``openssl ts -reply``), two witness
 homes that follow the log, the accounts of every role, and evidence in each
-state: sealed, certified (with its evidence package), revoked, plus a
-deposit made when the service starts that stays durable until the first
-seal. ``run`` starts the witnesses and the TSA, then the service, and stops
+state: sealed (with a certificate request waiting for the notary),
+certified (with its evidence package), revoked, plus a deposit made when
+the service starts that stays durable until the first seal. ``run`` starts the witnesses and the TSA, then the service, and stops
 them all when the service stops (Ctrl-C). Everything listens on loopback only.
 """
 
@@ -41,7 +41,7 @@ from ledger.certificates import (  # noqa: E402
 )
 from ledger.config import load_config, save_config  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
-from ledger.services import OPERATOR, Services  # noqa: E402
+from ledger.services import OPERATOR, Actor, Services  # noqa: E402
 
 ORIGIN = "demo.evidence-ledger.local/log"
 EL = str(Path(sys.executable).parent / "evidence-ledger")
@@ -167,6 +167,10 @@ def setup(home: Path) -> None:
         gone = issue_certificate(led, receipts["revoked"].evidence_id, "demo-notary")
         revoke_certificate(led, gone.certificate_id, "issued for the wrong version", by=None)
         led.seal()
+        holder = Actor(owner, "rights_holder", "demo-rights-holder")
+        Services(led).certificates.request(
+            holder, receipts["sealed"].evidence_id, "For the hearing on the shop sign case"
+        )
         package_certificate(led, cert.certificate_id, home / "demo-package.zip")
         (home / "trust.json").write_text(json.dumps(trust_export(led), indent=2))
         led.close()

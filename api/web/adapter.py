@@ -34,13 +34,14 @@ from ledger.services import EvidenceFilter, EvidenceRecord, HashDeposit, Service
 from ledger.services.policy import Actor, authorize
 from ledger.services.sessions import Sessions
 from ledger.storage.base import Publication
-from ledger.storage.queries import AccountRecord, CertificateRecord
+from ledger.storage.queries import AccountRecord, CertificateRecord, RequestRecord
 from verifier.certificate import Certificate
 from verifier.checkpoint import Checkpoint
 from verifier.errors import Error as VerifierError
 from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey, parse_note
 from verifier.report import Report
+from verifier.status import REQUEST_OPEN
 from verifier.timestamp import load_roots, verify_timestamp
 
 __all__ = [
@@ -359,6 +360,7 @@ class EvidenceView:
     certificates: tuple[CertificateRecord, ...]
     artefacts: tuple[dict[str, Any], ...]
     can_request: bool
+    requests: tuple[RequestRecord, ...]
 
 
 def _anchoring(
@@ -411,13 +413,14 @@ def evidence_view(services: Services, actor: Actor, evidence_id: str) -> Evidenc
     artefacts: tuple[dict[str, Any], ...] = ()
     if record.kind == "capture":
         artefacts = tuple(_manifest(services, record).get("artefacts", []))
+    requests = tuple(requests_for(services, actor, evidence_id))
     can_request = (
         actor.role == "rights_holder"
         and sealed_size is not None
-        and hasattr(services.certificates, "request")
+        and not any(r.status == REQUEST_OPEN for r in requests)
     )
     return EvidenceView(
-        record, tuple(steps), sealed_size, witnesses, certificates, artefacts, can_request
+        record, tuple(steps), sealed_size, witnesses, certificates, artefacts, can_request, requests
     )
 
 
@@ -480,13 +483,10 @@ def capture_artefact(services: Services, actor: Actor, job_id: str, name: str) -
 
 
 def request_certificate(
-    services: Services, actor: Actor, evidence_id: str, statement: str | None
-) -> None:
-    """Ask for a certificate of sealed evidence (``certificate.requested``)."""
-    request = getattr(services.certificates, "request", None)
-    if request is None:
-        raise HTTPException(409, "certificate: requests are not available on this server")
-    request(actor, evidence_id, statement)
+    services: Services, actor: Actor, evidence_id: str, note: str | None
+) -> str:
+    """Ask the notaries for a certificate of sealed evidence; the request id."""
+    return services.certificates.request(actor, evidence_id, note).request_id
 
 
 def package_spool(services: Services, actor: Actor, certificate_id: str) -> BinaryIO:
@@ -504,54 +504,51 @@ def package_spool(services: Services, actor: Actor, certificate_id: str) -> Bina
 
 
 @dataclass(frozen=True, slots=True)
-class PendingRequest:
-    """A certificate request waiting for a notary."""
+class QueuedRequest:
+    """A certificate request, with the deposit it is about."""
 
-    request_id: str
-    evidence_id: str
+    request: RequestRecord
     deposit_no: str
     title: str | None
-    time: str
-    statement: str | None
 
 
-def requests_available(services: Services) -> bool:
-    """Whether this server's certificate service takes requests."""
-    return hasattr(services.certificates, "request")
-
-
-def pending_requests(services: Services, actor: Actor) -> list[PendingRequest]:
-    """The queue of certificate requests (empty where requests do not exist)."""
-    lister = getattr(services.certificates, "pending", None)
-    if lister is None:
-        return []
+def request_queue(services: Services, actor: Actor, limit: int = 200) -> list[QueuedRequest]:
+    """The open certificate requests, oldest first (the notaries' queue)."""
+    page = services.certificates.requests(actor, REQUEST_OPEN, 0, limit)
     out = []
-    for r in lister(actor):
-        record = services.reads.evidence(r.evidence_id)
-        out.append(
-            PendingRequest(
-                request_id=r.request_id,
-                evidence_id=r.evidence_id,
-                deposit_no=record.deposit_no if record else "",
-                title=record.title if record else None,
-                time=r.time,
-                statement=getattr(r, "statement", None),
-            )
-        )
+    for r in page.items:
+        ev = services.reads.evidence(r.evidence_id)
+        out.append(QueuedRequest(r, ev.deposit_no if ev else "", ev.title if ev else None))
+    return out
+
+
+def requests_for(services: Services, actor: Actor, evidence_id: str) -> list[RequestRecord]:
+    """The requests about one deposit that the caller may see (its requester's
+    own, or all of them for notaries, auditors and admins)."""
+    out: list[RequestRecord] = []
+    cursor: int | None = 0
+    while cursor is not None and len(out) < 100:
+        page = services.certificates.requests(actor, None, cursor, 1000)
+        out.extend(r for r in page.items if r.evidence_id == evidence_id)
+        cursor = page.next_cursor
     return out
 
 
 def reject_request(services: Services, actor: Actor, request_id: str, reason: str) -> None:
     """Reject a certificate request with a reason (``certificate.request_rejected``)."""
-    reject = getattr(services.certificates, "reject", None)
-    if reject is None:
-        raise HTTPException(409, "certificate: requests are not available on this server")
-    reject(actor, request_id, reason)
+    services.certificates.reject(actor, request_id, reason)
 
 
-def issue(services: Services, actor: Actor, evidence_id: str, statement: str | None) -> str:
-    """Issue a certificate (the notary's own key); its id."""
-    return services.certificates.issue(actor, evidence_id, statement).certificate_id
+def issue(
+    services: Services,
+    actor: Actor,
+    evidence_id: str,
+    statement: str | None,
+    request_id: str | None = None,
+) -> str:
+    """Issue a certificate (the notary's own key), closing ``request_id``; its id."""
+    issued = services.certificates.issue(actor, evidence_id, statement, request_id=request_id)
+    return issued.certificate_id
 
 
 def revoke(services: Services, actor: Actor, certificate_id: str, reason: str) -> None:
@@ -568,17 +565,18 @@ class IssuedRow:
     title: str | None
 
 
-def issued_by(services: Services, actor: Actor, limit: int = 100) -> list[IssuedRow]:
-    """The latest certificates the calling notary issued (a listing the
-    certificate service does not offer yet: read from its projection)."""
-    authorize(actor, "certificate.issue")
-    rows = services.ledger.store.query(
-        "select * from certificates where account_id = ? order by idx desc limit ?",
-        (actor.account_id, limit),
-    )
+def issued_by(services: Services, actor: Actor, limit: int = 200) -> list[IssuedRow]:
+    """The certificates the calling notary issued, newest first."""
+    records: list[CertificateRecord] = []
+    cursor = 0
+    while True:
+        page = services.certificates.issued(actor, issued_by_me=True, cursor=cursor, limit=1000)
+        records.extend(page)
+        if len(page) < 1000:
+            break
+        cursor = page[-1].index + 1
     out = []
-    for row in rows:
-        record = CertificateRecord.from_row(row)
+    for record in reversed(records[-limit:]):
         ev = services.reads.evidence(record.evidence_id)
         out.append(IssuedRow(record, ev.deposit_no if ev else "", ev.title if ev else None))
     return out
@@ -680,18 +678,20 @@ def certificate_public(services: Services, certificate_id: str) -> PublicCertifi
     if not re.fullmatch(r"[0-9a-f]{1,64}", certificate_id):
         raise NotFound(f"certificate: {certificate_id} not found")
     status = services.certificates.status(certificate_id)
+    if status.issued_index is None:
+        raise NotFound(f"certificate: {certificate_id} not found")
     cert = Certificate.from_json(get_certificate(services.ledger, certificate_id))
-    record = services.reads.certificate(certificate_id)
+    revoked = status.revoked
     return PublicCertificate(
         certificate_id=certificate_id,
-        status=status.status,
+        status="revoked" if revoked is not None else "valid",
         issuer=cert.issuer_name,
         issued_at=cert.issued_at,
         issued_index=status.issued_index,
-        deposit_no=cert.evidence.deposit_no,
+        deposit_no=services.certificates.deposit_no(status) or cert.evidence.deposit_no,
         origin=cert.checkpoint_body.origin,
         checkpoint_size=cert.checkpoint_body.size,
-        revoked_index=status.revoked_index,
-        revoked_time=status.revoked_time,
-        revoked_reason=record.revoked_reason if record else None,
+        revoked_index=revoked.index if revoked else None,
+        revoked_time=revoked.time if revoked else None,
+        revoked_reason=revoked.reason if revoked else None,
     )

@@ -43,8 +43,7 @@ def notary(
     if page.next_cursor is not None:
         next_url = "/notary?" + urlencode({"q": q, "kind": kind, "cursor": page.next_cursor})
     context = {
-        "requests_available": adapter.requests_available(services),
-        "pending": adapter.pending_requests(services, actor),
+        "pending": adapter.request_queue(services, actor),
         "issued": adapter.issued_by(services, actor),
         "page": page,
         "query": {"q": q, "kind": kind},
@@ -54,11 +53,17 @@ def notary(
 
 
 @router.get("/notary/evidence/{evidence_id}")
-def review(request: Request, evidence_id: str) -> Response:
-    """Review page: facts, capture screenshot, seal and anchoring; issue or revoke."""
+def review(
+    request: Request,
+    evidence_id: str,
+    request_id: Annotated[str, Query(alias="request", max_length=64)] = "",
+) -> Response:
+    """Review page: facts, capture screenshot, seal and anchoring, the requests;
+    issue (closing the request reviewed) or reject, revoke."""
     actor = require_actor(request, "notary")
     view = adapter.evidence_view(adapter.services_of(request), actor, evidence_id)
-    return render(request, "review.html", {"v": view, "actor": actor})
+    reviewed = next((r for r in view.requests if r.request_id == request_id), None)
+    return render(request, "review.html", {"v": view, "actor": actor, "reviewed": reviewed})
 
 
 @router.post("/notary/evidence/{evidence_id}/issue")
@@ -66,12 +71,19 @@ def issue(
     request: Request,
     evidence_id: str,
     statement: Annotated[str, Form(max_length=4000)] = "",
+    request_id: Annotated[str, Form(max_length=64)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Issue a certificate signed with this notary's key."""
+    """Issue a certificate signed with this notary's key (closing the request)."""
     actor = require_actor(request, "notary")
     check_csrf(request, csrf)
-    cid = adapter.issue(adapter.services_of(request), actor, evidence_id, statement.strip() or None)
+    cid = adapter.issue(
+        adapter.services_of(request),
+        actor,
+        evidence_id,
+        statement.strip() or None,
+        request_id or None,
+    )
     return redirect(request, f"/notary/evidence/{evidence_id}?issued={cid}")
 
 

@@ -207,3 +207,41 @@ def test_cross_role_pages_are_refused(pages: Pages, world: World) -> None:
     assert response is not None and response.status == 404
     other.goto("/console?q=" + world.evidence["contract"]["deposit_no"])
     expect(other.locator("#evidence-list")).to_have_count(0)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_certificate_request_rejected_then_issued(pages: Pages, world: World, lang: str) -> None:
+    evidence_id = world.evidence["photo"]["evidence_id"]
+    holder = pages.new(lang)
+    pages.login(holder, world.tokens["alice"])
+    holder.goto(f"/console/evidence/{evidence_id}")
+    holder.fill("#statement", f"for the court {lang}")
+    holder.click("form[action$='/request-certificate'] [type=submit]")
+    expect(holder.locator("#requests li[data-status=requested]")).to_have_count(1)
+    expect(holder.locator("form[action$='/request-certificate']")).to_have_count(0)
+
+    notary = pages.new(lang)
+    pages.login(notary, world.tokens["notary-1"])
+    row = notary.locator("#request-queue tr", has_text=f"for the court {lang}")
+    expect(row).to_have_count(1)
+    row.locator("input[name=reason]").fill(f"the file is illegible {lang}")
+    row.locator("[type=submit]").click()
+    expect(notary.locator("#request-queue tr", has_text=f"for the court {lang}")).to_have_count(0)
+
+    holder.reload()
+    rejected = holder.locator("#requests li[data-status=rejected]")
+    expect(rejected.last.locator(".reason")).to_have_text(f"the file is illegible {lang}")
+    holder.fill("#statement", f"second try {lang}")
+    holder.click("form[action$='/request-certificate'] [type=submit]")
+
+    notary.goto("/notary")
+    notary.locator("#request-queue tr", has_text=f"second try {lang}").locator("a.review").click()
+    expect(notary.locator("#reviewing")).to_contain_text(f"second try {lang}")
+    assert not run_axe(notary)
+    notary.click("#issue-form [type=submit]")
+    cid = notary.locator("#issued-notice a").inner_text()
+
+    holder.reload()
+    issued = holder.locator(f"#requests li[data-status=issued]:has(a[href='/c/{cid}'])")
+    expect(issued).to_have_count(1)
+    assert not run_axe(holder)
