@@ -42,7 +42,7 @@ chromium: system
 
 run: $(STAMP) system
 	@if [ ! -f $(HOME_DIR)/config.json ]; then scripts/demo-setup.sh $(HOME_DIR); fi
-	$(BIN)/evidence-ledger --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
+	$(BIN)/python scripts/demo-ledger.py run $(HOME_DIR) --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ledger api verifier tests bench

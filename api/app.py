@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import captures, certificates, checkpoints, evidence, pdf, problems, proofs, tiles
+from api import captures, certificates, checkpoints, evidence, pdf, problems, proofs, tiles, web
 from api.auth import TokenCache
 from api.fastpath import FastPath
 from ledger.core import Ledger
@@ -70,6 +70,9 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
         version="0.1.0",
         summary="Append-only evidence deposits with RFC 9162 proofs and signed checkpoints",
         lifespan=lifespan,
+        # /docs is a page of the web console, served from vendored assets.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ledger = ledger
     app.state.services = Services(ledger)
@@ -87,6 +90,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(checkpoints.router)
     app.include_router(captures.router)
     app.include_router(pdf.router)
+    web.install(app, ledger)
     return app
 
 

@@ -266,6 +266,14 @@ class Store(ABC):
         """Read projection rows (portable SQL with ``?`` placeholders)."""
 
     @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own transaction; return the rows it changed.
+
+        Only for operational tables outside the log (``sessions``): events,
+        private bodies and projections change through ``append`` and ``rebuild``.
+        """
+
+    @abstractmethod
     def rebuild(self) -> int:
         """Drop and replay all projections; return the number of events replayed."""
 

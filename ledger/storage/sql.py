@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ledger.errors import StorageError
+from ledger.errors import LedgerError, StorageError
 from ledger.events import Draft
 from ledger.projections import (
     PROJECTIONS,
@@ -371,6 +371,20 @@ class SqlStore(Store):
             )
 
     # -- projections -----------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own transaction; return the rows it
+        changed. Only for operational tables outside the log (``sessions``)."""
+        try:
+            with self._write() as conn:
+                return int(self._x(conn, sql, params).rowcount)
+        except LedgerError:
+            raise
+        except Exception as e:
+            mapped = self.d.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             cur = self._x(self.d.conn(), sql, params)

@@ -1,0 +1,43 @@
+"""The web console: server-rendered pages in Chinese (default) and English.
+
+:func:`install` adds the pages to the service's FastAPI application. Pages
+are plain HTML forms that work without JavaScript where that costs little;
+a few scripts (all served from ``/static``, no inline script, no other
+origin) add in-browser hashing, drag and drop and upload progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from api.certificates import RateLimiter
+from api.web import console, errors, public, staff
+from ledger.core import Ledger
+from ledger.services.sessions import Sessions
+
+__all__ = ["WebSettings", "install"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """Per-application state of the console: sessions and rate limits."""
+
+    sessions: Sessions
+    login_limiter: RateLimiter
+    check_limiter: RateLimiter
+
+
+def install(app: FastAPI, ledger: Ledger) -> None:
+    """Register the console's routes, its error pages and its state on ``app``."""
+    app.state.web = WebSettings(
+        sessions=Sessions(ledger),
+        # Ten attempts at once, then one every ten seconds per client address.
+        login_limiter=RateLimiter(rate=0.1, burst=10),
+        check_limiter=RateLimiter(rate=1.0, burst=20),
+    )
+    app.include_router(public.router)
+    app.include_router(console.router)
+    app.include_router(staff.router)
+    errors.install_fallback(app)
