@@ -102,6 +102,7 @@ def capture_evidence(
     options = options or CaptureOptions()
     cid = capture_id or new_id()
     cfg = ledger.config.capture
+    options.check_limits(cfg)  # before anything runs
     root = ledger.config.home / "captures" / "work"
     root.mkdir(parents=True, exist_ok=True)
     sweep_work(root)
