@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api import captures, certificates, checkpoints, evidence, problems, proofs, tiles, web
+from api import captures, certificates, checkpoints, evidence, pdf, problems, proofs, tiles, web
 from api.auth import TokenCache
 from api.fastpath import FastPath
 from ledger.core import Ledger
@@ -89,6 +89,7 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.include_router(certificates.router)
     app.include_router(checkpoints.router)
     app.include_router(captures.router)
+    app.include_router(pdf.router)
     web.install(app, ledger)
     return app
 

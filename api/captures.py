@@ -19,6 +19,8 @@ from api.deps import ServicesDep
 from api.schemas import TEXT, problem_responses
 from ledger.capture import CaptureOptions
 from ledger.capture.jobs import CaptureJob, QueueFull
+from ledger.capture.options import MAX_DURATION
+from ledger.capture.steps import MAX_STEPS
 from ledger.errors import InvalidInput
 from ledger.offload import in_thread
 from ledger.services import Services
@@ -33,7 +35,8 @@ Reader = Annotated[Account, Depends(permit("capture.read"))]
 
 
 class CaptureOptionsIn(BaseModel):
-    """How to capture: viewport, wait condition, full page, user-agent note, timeout."""
+    """How to capture: viewport, wait condition, full page, user-agent note, timeout;
+    for a recorded capture: video, steps, duration."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,8 +51,31 @@ class CaptureOptionsIn(BaseModel):
     timeout: int = Field(default=30, ge=1, le=600, description="seconds for loading the page")
     partial: bool = Field(
         default=False,
-        description="when a limit is reached, deposit what was captured (status partial)",
+        description="when a limit is reached or a step fails, deposit what was captured "
+        "(status partial)",
     )
+    video: bool = Field(
+        default=False,
+        description="record the browser session as a video (UTC clock and URL on every frame)",
+    )
+    duration: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_DURATION,
+        description="with video: seconds to keep recording after the page loaded and the "
+        "steps ran (media muted, autoplay allowed); capped by the operator's limit",
+    )
+    steps: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_STEPS,
+        description='scripted steps, each an object naming its action: {"action": "goto", '
+        '"url": ...}, {"action": "click", "selector": ...}, {"action": "type", "selector": '
+        '..., "text": ..., "secret": false}, {"action": "press", "key": "Enter"}, '
+        '{"action": "scroll", "y": 800}, {"action": "wait", "seconds": 2} or '
+        '{"action": "wait", "selector": ...}, {"action": "screenshot", "name": ...}. '
+        "A secret text is never stored nor shown.",
+    )
+    step_timeout: int = Field(default=10, ge=1, le=60, description="seconds each step may take")
 
 
 class CaptureCreate(BaseModel):
@@ -66,7 +92,8 @@ class CaptureJobPublic(BaseModel):
     """A capture job. ``status``: queued, running, complete or partial (evidence
     deposited: ``evidence_id`` and ``receipt``), or a failure status (refused,
     unreachable, timeout, tls_error, http_error, download, too_many_redirects,
-    protocol_error, limit_exceeded, browser_error, interrupted, error) with
+    protocol_error, limit_exceeded, browser_error, step_failed, recording_error,
+    interrupted, error) with
     ``detail``, and no evidence."""
 
     job_id: str
@@ -119,7 +146,7 @@ def create_capture(
     """Start capturing ``url`` in the platform's browser. The job ends with
     the evidence id and receipt, or with a failure status and no evidence."""
     try:
-        options = CaptureOptions(**body.options.model_dump())
+        options = CaptureOptions.from_json(body.options.model_dump())
     except InvalidInput as e:
         raise HTTPException(400, str(e)) from e
     try:

@@ -160,18 +160,26 @@ async def _plan(
     if ctype == "multipart/form-data":
         ledger = services.ledger
         upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
-        files = [
-            FileDeposit(f.info, f.file_name, f.media_type)
-            for f in upload.files
-            if f.info is not None
-        ]
-        return services.deposits.plan_files(
-            account,
-            files,
-            title=upload.fields.get("title"),
-            description=upload.fields.get("description"),
-            key=key,
-        )
+        try:
+            files = [
+                FileDeposit(f.info, f.file_name, f.media_type)
+                for f in upload.files
+                if f.info is not None
+            ]
+            plan = services.deposits.plan_files(
+                account,
+                files,
+                title=upload.fields.get("title"),
+                description=upload.fields.get("description"),
+                key=key,
+            )
+            # Published only now that the deposit is accepted: a refused one
+            # (a bad title, say) leaves no blob behind.
+            await in_thread(upload.commit)
+        except BaseException:
+            upload.abort()
+            raise
+        return plan
     raise HTTPException(415, "send application/json or multipart/form-data")
 
 

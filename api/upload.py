@@ -3,9 +3,11 @@
 The request body is parsed as it arrives (``python_multipart``): file parts go
 straight into blob writers, hashed with SHA-256 and SM3 on the way, so memory
 stays constant for any size. The size limit is enforced on the bytes actually
-received, whatever Content-Length claims. Blobs are committed only after the
-whole request has been read; a client that disconnects or exceeds a limit
-leaves no blob and no temporary file behind.
+received, whatever Content-Length claims. Once the whole request has been
+read every file is hashed and staged, not yet published: the caller commits
+the upload (:meth:`Upload.commit`) when the deposit is accepted, or aborts
+it. A client that disconnects, a limit exceeded or a deposit refused leaves
+no blob and no staged data behind.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from ledger.blobs import BlobInfo, BlobStore
+from ledger.blobs import BlobInfo, BlobStore, BlobWriter
 from ledger.errors import TooLarge
 from ledger.offload import in_thread
 
@@ -59,10 +61,16 @@ class Upload:
     files: list[UploadedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
 
-    def abort(self) -> None:
+    def commit(self) -> None:
+        """Publish every file's blob (blocking: call it off the event loop)."""
         for f in self.files:
-            if f.info is None:
-                f.writer.abort()
+            if isinstance(f.writer, BlobWriter):
+                f.writer.commit()
+
+    def abort(self) -> None:
+        """Discard every file that was not committed."""
+        for f in self.files:
+            f.writer.abort()
             if f.path is not None:
                 f.path.unlink(missing_ok=True)
 
@@ -180,23 +188,25 @@ class _Parser:
 
 
 async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
-    """Parse a deposit upload; on success every file's blob is committed."""
+    """Parse a deposit upload; on success every file is hashed and staged
+    (``info`` set), for the caller to :meth:`~Upload.commit` or
+    :meth:`~Upload.abort`."""
     upload = await read_multipart(
         request,
         lambda: blobs.writer(inline_max=INLINE_MAX),
         limit,
         dict.fromkeys(FILE_FIELDS, MAX_FILES),
         TEXT_FIELDS,
-        finish=_commit_blobs,
+        finish=_finish_blobs,
     )
     if not upload.files:
         raise HTTPException(400, "multipart: no file part (field 'file')")
     return upload
 
 
-def _commit_blobs(upload: Upload) -> None:
+def _finish_blobs(upload: Upload) -> None:
     for f in upload.files:
-        f.info = f.writer.commit()
+        f.info = f.writer.finish()
 
 
 async def read_multipart(

@@ -172,7 +172,7 @@ def main() -> None:
         }
 
         pool = CapturePool(
-            JobStore(work / "jobs"),
+            JobStore(led.store),
             lambda job, o: capture_evidence(led, job.url, o, capture_id=job.job_id).to_json(),
             concurrency=a.concurrency,
             queue_max=a.parallel,

@@ -117,7 +117,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     The log key; the witness keys and quorum and the TSA roots configured
     for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
     ever registered, valid from its registration until its revocation (if
-    any). A court should pin this file once, from a trustworthy channel,
+    any); the CA roots of the notaries' X.509 certificates (PDF signatures).
+    A court should pin this file once, from a trustworthy channel,
     rather than fetch it next to the evidence.
     """
     notaries = []
@@ -136,6 +137,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
             }
         )
     anchoring = trust_anchoring(ledger)
+    from ledger.pdfcert.service import notary_ca_roots_pem
+
     return {
         "format": TRUST_FORMAT,
         "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
@@ -143,6 +146,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
         "notaries": notaries,
         "tsa_roots": anchoring["tsa_roots"],
         **({"tsas": anchoring["tsas"]} if "tsas" in anchoring else {}),
+        "notary_ca_roots": notary_ca_roots_pem(ledger),
     }
 
 
@@ -271,9 +275,10 @@ def get_certificate(ledger: Ledger, certificate_id: str) -> bytes:
 
 @contextmanager
 def _evidence_streams(
-    ledger: Ledger, cert: Certificate
+    ledger: Ledger, cert: Certificate, include_private: bool = False
 ) -> Iterator[tuple[BinaryIO | None, list[BinaryIO]]]:
-    """The deposited file and, for a capture, the artefacts its manifest lists."""
+    """The deposited file and, for a capture, the artefacts its manifest lists
+    (without the private ones, which hold secrets, unless asked)."""
     if cert.evidence.kind == "hash":
         yield None, []
         return
@@ -284,27 +289,36 @@ def _evidence_streams(
             with ledger.blobs.open(cert.evidence.sha256) as f:
                 manifest = CaptureManifest.from_json(f.read(MAX_MANIFEST_SIZE + 1))
             artefacts = [
-                stack.enter_context(ledger.blobs.open(a.sha256)) for a in manifest.artefacts
+                stack.enter_context(ledger.blobs.open(a.sha256))
+                for a in manifest.packaged(include_private)
             ]
         yield evidence, artefacts
 
 
-def write_certificate_package(ledger: Ledger, certificate_id: str, out: BinaryIO) -> None:
-    """Write the evidence package of a certificate to a seekable stream."""
+def write_certificate_package(
+    ledger: Ledger, certificate_id: str, out: BinaryIO, *, include_private: bool = False
+) -> None:
+    """Write the evidence package of a certificate to a seekable stream; a
+    capture's private artefacts (secrets typed during it) only if asked."""
     cert = Certificate.from_json(get_certificate(ledger, certificate_id))
+    from ledger.pdfcert.service import certificate_pdf
+
+    pdf = certificate_pdf(ledger, certificate_id)
     try:
-        with _evidence_streams(ledger, cert) as (evidence, artefacts):
-            write_package(out, cert, evidence, artefacts)
+        with _evidence_streams(ledger, cert, include_private) as (evidence, artefacts):
+            write_package(out, cert, evidence, artefacts, pdf=pdf, include_private=include_private)
     except VerifierError as e:
         raise LedgerError(str(e)) from e
 
 
-def package_certificate(ledger: Ledger, certificate_id: str, path: Path) -> Path:
+def package_certificate(
+    ledger: Ledger, certificate_id: str, path: Path, *, include_private: bool = False
+) -> Path:
     """Write the evidence package to ``path`` atomically (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
-            write_certificate_package(ledger, certificate_id, f)
+            write_certificate_package(ledger, certificate_id, f, include_private=include_private)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -1,7 +1,8 @@
 """The ledger home: configuration, keys, the SQLite database and blobs.
 
 ``--home DIR`` (env ``EVIDENCE_LEDGER_HOME``, default ``./var``) holds
-``config.json``, ``keys/log.key`` (mode 0600), ``ledger.db`` and ``blobs/``.
+``config.json``, ``keys/log.key`` (mode 0600), ``ledger.db`` and ``blobs/``
+(when files are kept on the filesystem; see :mod:`ledger.blobs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ledger.blobs import BLOB_KINDS
 from ledger.errors import ConfigError
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
@@ -25,6 +27,7 @@ __all__ = [
     "SealPolicy",
     "TsaConfig",
     "WitnessEntry",
+    "check_public_url",
     "load_config",
     "save_config",
 ]
@@ -70,6 +73,12 @@ class CaptureConfig:
     are not public (loopback, private, link-local...): empty by default, so
     every such target is refused. ``ca_file`` is a PEM file of extra roots the
     platform's fetcher trusts besides the system store.
+
+    Recorded captures: ``max_duration`` bounds the ``duration`` option,
+    ``max_steps`` and ``max_steps_seconds`` the scripted steps (their number,
+    and their waits and timeouts added up), ``max_video_bytes`` the video
+    file; ``ffmpeg`` and ``ffprobe`` encode and measure it, ``font`` draws
+    the clock and URL on every frame.
     """
 
     allow: tuple[str, ...] = ()
@@ -80,6 +89,13 @@ class CaptureConfig:
     max_seconds: int = 60
     chromium: str = "/usr/bin/chromium"
     ca_file: str | None = None
+    max_duration: int = 300
+    max_steps: int = 50
+    max_steps_seconds: int = 300
+    max_video_bytes: int = 256 * 1024**2
+    ffmpeg: str = "/usr/bin/ffmpeg"
+    ffprobe: str = "/usr/bin/ffprobe"
+    font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 
 
 def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
@@ -92,7 +108,9 @@ def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
             raise ConfigError(
                 f"config: {where}: capture allow: {cidr!r} is not a CIDR range"
             ) from e
-    if min(c.concurrency, c.queue_max, c.max_bytes, c.max_requests, c.max_seconds) < 1:
+    limits = (c.concurrency, c.queue_max, c.max_bytes, c.max_requests, c.max_seconds)
+    recording = (c.max_duration, c.max_steps, c.max_steps_seconds, c.max_video_bytes)
+    if min(*limits, *recording) < 1:
         raise ConfigError(f"config: {where}: capture limits must be positive")
     return replace(c, allow=tuple(nets))
 
@@ -114,11 +132,23 @@ class Config:
     tsa_quorum: int = 0
     """TSAs whose tokens a checkpoint needs before it is published (0: no TSA)."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    blobs: str = "fs"
+    """Where deposited files go: ``fs`` (``blob_dir``) or ``postgresql`` (the
+    ledger's database, shared by every host)."""
 
     @property
     def tsa(self) -> TsaConfig | None:
         """The first TSA: the only one of a single-TSA configuration."""
         return self.tsas[0] if self.tsas else None
+
+    public_base_url: str | None = None
+    """Where the web console is public (the PDF certificate's QR code opens
+    ``{public_base_url}/c/{certificate_id}``); None: ``https://`` + the origin's host."""
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, or its default."""
+        return self.public_base_url or "https://" + self.origin.split("/")[0]
 
     @property
     def key_path(self) -> Path:
@@ -174,12 +204,18 @@ def load_config(home: Path) -> Config:
             quorum=int(raw.get("quorum", 0)),
             **_tsas(raw),
             capture=_capture(raw.get("capture")),
+            # Homes made before the choice existed kept their files on disk.
+            blobs=str(raw.get("blobs", "fs")),
+            public_base_url=raw.get("public_base_url"),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"config: {path} is invalid ({e})") from e
     if cfg.seal.batch_max < 1 or cfg.seal.interval <= 0 or cfg.group_max < 1:
         raise ConfigError(f"config: {path} has non-positive limits")
+    if cfg.blobs not in BLOB_KINDS:
+        raise ConfigError(f"config: {path}: blobs must be one of {', '.join(BLOB_KINDS)}")
     check_anchoring(cfg, str(path))
+    check_public_url(cfg, str(path))
     return replace(cfg, capture=check_capture(cfg.capture, str(path)))
 
 
@@ -252,6 +288,18 @@ def check_tsas(cfg: Config, where: str) -> None:
             f"config: {where}: TSA quorum {cfg.tsa_quorum} is not between {low} and "
             f"{len(urls)} (the number of TSAs)"
         )
+
+
+def check_public_url(cfg: Config, where: str) -> None:
+    """Refuse a public base URL the PDF certificate could not show safely."""
+    from verifier.pdflayout import check_base_url
+
+    if cfg.public_base_url is None:
+        return
+    try:
+        check_base_url(cfg.public_base_url)
+    except MalformedError as e:
+        raise ConfigError(f"config: {where}: {e}") from e
 
 
 def save_config(cfg: Config) -> None:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger.blobs import BlobStore
+from ledger.blobs import BLOB_KINDS, default_blob_kind, open_blob_store
 from ledger.config import Config, check_origin, default_database_url, load_config, save_config
-from ledger.errors import ConfigError, LedgerError, NotFound
+from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound
 from ledger.events import Draft, format_time
 from ledger.keys import NoteSigner, generate_key_file, load_signer
 from ledger.sequencer import Sequencer
@@ -40,7 +40,9 @@ class Ledger:
         self.config = config
         self.store = store
         self.signer = signer
-        self.blobs = BlobStore(config.blob_dir, inline=store.inline_blob)
+        self.blobs = open_blob_store(
+            config.blobs, config.blob_dir, config.database_url, inline=store.inline_blob
+        )
         self.sequencer = Sequencer(store, config.group_max)
         self._seal_lock = threading.Lock()
         self._published_cache: tuple[float, int] | None = None
@@ -51,16 +53,29 @@ class Ledger:
 
     # -- lifecycle -------------------------------------------------------
     @classmethod
-    def init(cls, home: Path, origin: str | None = None, database_url: str | None = None) -> Ledger:
-        """Create a ledger home, its key and database, and publish the empty checkpoint."""
+    def init(
+        cls,
+        home: Path,
+        origin: str | None = None,
+        database_url: str | None = None,
+        blobs: str | None = None,
+    ) -> Ledger:
+        """Create a ledger home, its key and database, and publish the empty checkpoint.
+
+        ``blobs`` (``fs`` or ``postgresql``) defaults to the database's kind.
+        """
         if (home / "config.json").exists():
             raise ConfigError(f"init: {home} already holds a ledger")
         if origin is None:
             origin = f"evidence-ledger.local/{datetime.now(UTC):%Y}"
         origin = check_origin(origin)
-        cfg = Config(home=home, origin=origin, database_url=database_url or "")
-        if not database_url:
-            cfg = Config(home=home, origin=origin, database_url=default_database_url(home))
+        url = database_url or default_database_url(home)
+        kind = blobs or default_blob_kind(url)
+        if kind not in BLOB_KINDS:
+            raise InvalidInput(f"init: blobs must be one of {', '.join(BLOB_KINDS)}")
+        if kind == "postgresql" and default_blob_kind(url) != "postgresql":
+            raise InvalidInput("init: --blobs postgresql needs a PostgreSQL database")
+        cfg = Config(home=home, origin=origin, database_url=url, blobs=kind)
         home.mkdir(parents=True, exist_ok=True)
         generate_key_file(cfg.key_path)
         try:
@@ -69,6 +84,9 @@ class Ledger:
             cfg.key_path.unlink()
             raise
         save_config(cfg)
+        from ledger.pdfcert.x509 import ensure_local_ca  # the notary CA for PDF signatures
+
+        ensure_local_ca(home, origin)
         ledger = cls(cfg, store, load_signer(cfg.key_path, origin))
         ledger.seal()
         return ledger
@@ -84,6 +102,7 @@ class Ledger:
         if self._anchor is not None:
             self._anchor.close()
         self.sequencer.close()
+        self.blobs.close()
         self.store.close()
 
     def __enter__(self) -> Ledger:

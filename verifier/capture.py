@@ -13,12 +13,21 @@ manifest lists, and nothing is missing or added.
 Only the members needed for that chain are parsed strictly here; the rest
 of the manifest (settings, environment checks, request log) is informative
 and shown as it is. ``docs/capture.md`` documents every member.
+
+A recorded capture (录屏取证 / 过程取证) adds optional members, absent from
+manifests of plain captures (which verify as before): ``recording`` (the
+video artefact's codec, size in pixels, duration, frame count and times),
+``actions`` (the log of the scripted steps, each pointing at its
+screenshot artefact and digest) and ``secrets`` (how texts typed as secrets
+were kept out). An artefact marked ``"private": true`` holds such a secret:
+it is listed with its digests but a package may leave it out; when present
+it is checked like any other.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +35,7 @@ from verifier.canonical import loads_canonical
 from verifier.digest import FileDigest
 from verifier.errors import MalformedError
 from verifier.events import TIME_PATTERN
-from verifier.report import FAILED, PASSED, Check
+from verifier.report import FAILED, NOT_CHECKED, PASSED, Check
 
 __all__ = [
     "ARTEFACT_DIR",
@@ -36,6 +45,7 @@ __all__ = [
     "MAX_MANIFEST_SIZE",
     "Artefact",
     "CaptureManifest",
+    "Recording",
     "expected_members",
     "manifest_check",
     "verify_artefacts",
@@ -45,8 +55,12 @@ CAPTURE_FORMAT = "evidence-capture/v1"
 MANIFEST_FILE_NAME = "capture-manifest.json"
 ARTEFACT_DIR = "capture/"
 MAX_MANIFEST_SIZE = 1 << 20
-MAX_ARTEFACTS = 12
+MAX_ARTEFACTS = 640
+"""A plain capture has at most 8; a process capture adds one screenshot per step
+(at most 200 steps) and a full-page screenshot and DOM per screenshot step."""
+MAX_ACTIONS = 200
 STATUSES = ("complete", "partial")
+ACTIONS = ("goto", "click", "type", "press", "scroll", "wait", "screenshot")
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -71,7 +85,19 @@ _TOP = {
     "started_at",
     "status",
 }
+_OPTIONAL = {"actions", "recording", "secrets"}
 _ARTEFACT = {"media_type", "name", "path", "sha256", "size", "sm3"}
+_RECORDING = {
+    "artefact",
+    "codec",
+    "container",
+    "duration_ms",
+    "ended_at",
+    "frame_count",
+    "height",
+    "started_at",
+    "width",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +110,28 @@ class Artefact:
     size: int
     sha256: str
     sm3: str
+    private: bool = False
+    """Holds a secret typed during the capture: a package may leave it out."""
 
     @property
     def member(self) -> str:
         """Its member name in an evidence package: ``capture/<path>``."""
         return ARTEFACT_DIR + self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """The video of a recorded capture, as the manifest describes it."""
+
+    artefact: Artefact
+    container: str
+    codec: str
+    width: int
+    height: int
+    duration_ms: int
+    frame_count: int
+    started_at: str
+    ended_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +147,10 @@ class CaptureManifest:
     ended_at: str
     artefacts: tuple[Artefact, ...]
     data: dict[str, Any]
+    recording: Recording | None = None
+    actions: int = 0
+    """Steps in the action log (0: not a process capture)."""
+    failed_actions: int = 0
 
     @classmethod
     def from_json(cls, raw: bytes) -> CaptureManifest:
@@ -123,7 +170,7 @@ class CaptureManifest:
             raise MalformedError(
                 f"capture manifest: format is {obj.get('format')!r}, expected {CAPTURE_FORMAT!r}"
             )
-        _exact(obj, _TOP, "capture manifest")
+        _exact(obj, _TOP, "capture manifest", optional=_OPTIONAL)
         status = _str(obj["status"], "status")
         if status not in STATUSES:
             raise MalformedError(f"capture manifest: status {status!r} is not one of {STATUSES}")
@@ -137,6 +184,13 @@ class CaptureManifest:
             values = [getattr(a, what).lower() for a in artefacts]
             if len(set(values)) != len(values):
                 raise MalformedError(f"capture manifest: two artefacts have the same {what}")
+        by_name = {a.name: a for a in artefacts}
+        recording = _recording(obj["recording"], by_name) if "recording" in obj else None
+        actions = _actions(obj["actions"], by_name) if "actions" in obj else ()
+        if "secrets" in obj:
+            _secrets(obj["secrets"], by_name)
+        elif any(a.private for a in artefacts):
+            raise MalformedError("capture manifest: private artefacts without a secrets member")
         return cls(
             raw=raw,
             capture_id=_str(obj["capture_id"], "capture_id"),
@@ -147,11 +201,19 @@ class CaptureManifest:
             ended_at=_time(obj["ended_at"], "ended_at"),
             artefacts=artefacts,
             data=obj,
+            recording=recording,
+            actions=len(actions),
+            failed_actions=sum(1 for a in actions if a != "ok"),
         )
 
-    def members(self) -> list[str]:
-        """Package member names of the artefacts, in manifest order."""
-        return [a.member for a in self.artefacts]
+    def members(self, present: Collection[str] = ()) -> list[str]:
+        """Package member names of the artefacts, in manifest order: every public
+        one, and the private ones that are ``present``."""
+        return [a.member for a in self.artefacts if not a.private or a.member in present]
+
+    def packaged(self, include_private: bool = False) -> tuple[Artefact, ...]:
+        """The artefacts a package carries: the public ones, or all of them."""
+        return tuple(a for a in self.artefacts if include_private or not a.private)
 
 
 def verify_artefacts(manifest: CaptureManifest, files: Mapping[str, FileDigest]) -> list[Check]:
@@ -160,6 +222,19 @@ def verify_artefacts(manifest: CaptureManifest, files: Mapping[str, FileDigest])
     checks: list[Check] = []
     for a in manifest.artefacts:
         f = files.get(a.member)
+        if f is None and a.private:
+            checks.append(
+                Check(
+                    "capture_artefact",
+                    NOT_CHECKED,
+                    f"{a.name}: withheld, it holds a secret typed during the capture "
+                    f"(SHA-256 {a.sha256}, {a.size} bytes, in the manifest)",
+                    f"{a.name}：含取证时输入的保密内容，未放入证据包"
+                    f"（清单记载 SHA-256 {a.sha256}，{a.size} 字节）",
+                    a.member,
+                )
+            )
+            continue
         if f is None:
             checks.append(
                 Check(
@@ -197,14 +272,25 @@ def verify_artefacts(manifest: CaptureManifest, files: Mapping[str, FileDigest])
 
 def manifest_check(manifest: CaptureManifest) -> Check:
     """The ``capture_manifest`` check of a parsed manifest: what it says was captured."""
-    return Check(
-        "capture_manifest",
-        PASSED,
-        f"{manifest.status} capture of {manifest.final_url} "
-        f"({manifest.started_at} to {manifest.ended_at}), {len(manifest.artefacts)} artefacts",
-        f"{manifest.final_url} 的{'完整' if manifest.status == 'complete' else '部分'}取证"
-        f"（{manifest.started_at} 至 {manifest.ended_at}），{len(manifest.artefacts)} 个文件",
+    m = manifest
+    en = (
+        f"{m.status} capture of {m.final_url} "
+        f"({m.started_at} to {m.ended_at}), {len(m.artefacts)} artefacts"
     )
+    zh = (
+        f"{m.final_url} 的{'完整' if m.status == 'complete' else '部分'}取证"
+        f"（{m.started_at} 至 {m.ended_at}），{len(m.artefacts)} 个文件"
+    )
+    if m.recording is not None:
+        r = m.recording
+        seconds = f"{r.duration_ms / 1000:.1f}"
+        en += f"; video {seconds} s, {r.frame_count} frames, {r.codec} {r.width}x{r.height}"
+        zh += f"；录像 {seconds} 秒，{r.frame_count} 帧，{r.codec} {r.width}x{r.height}"
+    if m.actions:
+        failed = f", {m.failed_actions} failed" if m.failed_actions else ""
+        en += f"; {m.actions} steps logged{failed}"
+        zh += f"；记录操作 {m.actions} 步" + (f"，{m.failed_actions} 步失败" if failed else "")
+    return Check("capture_manifest", PASSED, en, zh)
 
 
 def _differences(a: Artefact, f: FileDigest) -> tuple[list[str], list[str]]:
@@ -222,9 +308,9 @@ def _differences(a: Artefact, f: FileDigest) -> tuple[list[str], list[str]]:
     return en, zh
 
 
-def _exact(obj: dict[str, Any], names: set[str], what: str) -> None:
+def _exact(obj: dict[str, Any], names: set[str], what: str, optional: Collection[str] = ()) -> None:
     missing = sorted(names - obj.keys())
-    extra = sorted(obj.keys() - names)
+    extra = sorted(obj.keys() - names - set(optional))
     if missing:
         raise MalformedError(f"{what}: missing {', '.join(missing)}")
     if extra:
@@ -248,7 +334,10 @@ def _artefact(value: object, i: int) -> Artefact:
     where = f"capture manifest: artefacts[{i}]"
     if not isinstance(value, dict):
         raise MalformedError(f"{where} is not an object")
-    _exact(value, _ARTEFACT, where)
+    _exact(value, _ARTEFACT, where, optional=("private",))
+    private = value.get("private", False)
+    if private is not True and "private" in value:
+        raise MalformedError(f"{where}: private must be true when present")
     name, path = value["name"], value["path"]
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise MalformedError(f"{where}: name must be lower-case letters, digits and _")
@@ -266,7 +355,85 @@ def _artefact(value: object, i: int) -> Artefact:
     media = value["media_type"]
     if not isinstance(media, str) or not 0 < len(media) <= 100:
         raise MalformedError(f"{where}: media_type must be a short string")
-    return Artefact(name, path, media, size, digests[0], digests[1])
+    return Artefact(name, path, media, size, digests[0], digests[1], private)
+
+
+def _int(value: object, where: str) -> int:
+    if type(value) is not int or value < 0:
+        raise MalformedError(f"{where} must be a non-negative integer")
+    return value
+
+
+def _named(value: object, artefacts: Mapping[str, Artefact], where: str) -> Artefact:
+    if not isinstance(value, str) or value not in artefacts:
+        raise MalformedError(f"{where} does not name an artefact of this manifest")
+    return artefacts[value]
+
+
+def _recording(value: object, artefacts: Mapping[str, Artefact]) -> Recording:
+    """The ``recording`` member: its video must be one of the artefacts."""
+    where = "capture manifest: recording"
+    if not isinstance(value, dict):
+        raise MalformedError(f"{where} is not an object")
+    _exact(value, _RECORDING, where, optional=value.keys() - _RECORDING)
+    for key in ("container", "codec"):
+        if not isinstance(value[key], str) or not 0 < len(value[key]) <= 40:
+            raise MalformedError(f"{where}: {key} must be a short string")
+    return Recording(
+        artefact=_named(value["artefact"], artefacts, f"{where}: artefact"),
+        container=value["container"],
+        codec=value["codec"],
+        width=_int(value["width"], f"{where}: width"),
+        height=_int(value["height"], f"{where}: height"),
+        duration_ms=_int(value["duration_ms"], f"{where}: duration_ms"),
+        frame_count=_int(value["frame_count"], f"{where}: frame_count"),
+        started_at=_time(value["started_at"], "recording: started_at"),
+        ended_at=_time(value["ended_at"], "recording: ended_at"),
+    )
+
+
+def _actions(value: object, artefacts: Mapping[str, Artefact]) -> tuple[str, ...]:
+    """The action log: numbered steps, each with its times, outcome and, when it has
+    one, a screenshot that is an artefact with the same SHA-256. Returns the outcomes."""
+    where = "capture manifest: actions"
+    if not isinstance(value, list) or len(value) > MAX_ACTIONS:
+        raise MalformedError(f"{where} must be a list of at most {MAX_ACTIONS} steps")
+    outcomes = []
+    for i, entry in enumerate(value, 1):
+        at = f"{where}[{i - 1}]"
+        if not isinstance(entry, dict):
+            raise MalformedError(f"{at} is not an object")
+        for key in ("index", "action", "outcome", "started_at", "ended_at"):
+            if key not in entry:
+                raise MalformedError(f"{at}: missing {key}")
+        if entry["index"] != i or type(entry["index"]) is not int:
+            raise MalformedError(f"{at}: index must be {i}")
+        if entry["action"] not in ACTIONS:
+            raise MalformedError(f"{at}: action must be one of {', '.join(ACTIONS)}")
+        _time(entry["started_at"], f"actions[{i - 1}]: started_at")
+        _time(entry["ended_at"], f"actions[{i - 1}]: ended_at")
+        outcomes.append(_str(entry["outcome"], f"actions[{i - 1}]: outcome"))
+        shot = entry.get("screenshot")
+        if shot is not None:
+            if not isinstance(shot, dict) or set(shot) != {"artefact", "sha256"}:
+                raise MalformedError(f"{at}: screenshot must name an artefact and its sha256")
+            a = _named(shot["artefact"], artefacts, f"{at}: screenshot")
+            if shot["sha256"] != a.sha256:
+                raise MalformedError(f"{at}: screenshot sha256 differs from the artefact's")
+    return tuple(outcomes)
+
+
+def _secrets(value: object, artefacts: Mapping[str, Artefact]) -> None:
+    """The ``secrets`` member: the artefacts it calls private are marked private."""
+    where = "capture manifest: secrets"
+    if not isinstance(value, dict) or not isinstance(value.get("private_artefacts"), list):
+        raise MalformedError(f"{where} must be an object listing private_artefacts")
+    named = set()
+    for name in value["private_artefacts"]:
+        named.add(_named(name, artefacts, f"{where}: private_artefacts").name)
+    marked = {a.name for a in artefacts.values() if a.private}
+    if named != marked:
+        raise MalformedError(f"{where}: private_artefacts are not the artefacts marked private")
 
 
 def expected_members(manifest: CaptureManifest | None) -> Sequence[str]:

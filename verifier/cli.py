@@ -5,7 +5,8 @@ function and prints its report. Exit status: 0 valid, 1 invalid (a check
 failed), 2 an input could not be read or parsed (including bad arguments).
 
 Commands: ``package`` (an evidence package zip), ``certificate`` (a
-certificate and the evidence files), ``log`` (a tlog-tiles export or URL),
+certificate and the evidence files), ``pdf`` (a signed PDF certificate),
+``log`` (a tlog-tiles export or URL),
 all checked against a trust file the judge obtained elsewhere; and
 ``timestamp`` (any RFC 3161 token, against TSA roots given directly).
 """
@@ -91,6 +92,19 @@ BER, or the same as base64 (PEM armour lines allowed). --data is hashed with
 the token's imprint algorithm (SHA-256, SHA-384 or SHA-512; MD5 and SHA-1 are
 refused); --digest gives that hash in hex instead. The TSA certificate must
 chain to one of the --roots certificates, valid at the token's genTime.
+
+exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
+"""
+
+
+_PDF_EPILOG = """\
+example:
+  evidence-verify pdf certificate.pdf --trust trust.json
+  evidence-verify pdf certificate.pdf --trust trust.json --evidence contract.pdf --lang zh
+  evidence-verify pdf certificate.pdf --trust trust.json --log ./export --json
+
+The trust file must list the notary CA roots (notary_ca_roots) that sign the
+notaries' X.509 certificates; it comes from the court or the IP office.
 
 exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
 """
@@ -236,6 +250,32 @@ def build_parser() -> argparse.ArgumentParser:
     _log_option(certificate)
     _common(certificate)
     certificate.set_defaults(run=_run_certificate)
+
+    pdf = commands.add_parser(
+        "pdf",
+        help="verify a signed PDF certificate (存证证书 PDF) against a trust file",
+        description=(
+            "Verify a PDF certificate: its PAdES signature and the signer's chain to a\n"
+            "notary CA root of the trust file at signing time, the signature timestamp,\n"
+            "that nothing was appended after the signature (incremental updates), the\n"
+            "attached certificate.json and proof.txt, that the page says exactly what\n"
+            "certificate.json says, and every check of 'evidence-verify certificate'."
+        ),
+        epilog=_PDF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pdf.add_argument("pdf", metavar="FILE.pdf", help="the PDF certificate")
+    pdf.add_argument(
+        "--evidence",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="the evidence file(s) whose digests must match (none for a hash-only deposit)",
+    )
+    pdf.add_argument("--trust", required=True, metavar="TRUST.json", help="the trust file")
+    _log_option(pdf)
+    _common(pdf)
+    pdf.set_defaults(run=_run_pdf)
     _add_timestamp_command(commands)
     return parser
 
@@ -521,6 +561,18 @@ def _hash_file(path: str, name: str) -> bytes:
     except OSError as e:
         raise _InputError(f"cannot read data {path!r}: {e.strerror}") from e
     return h.digest()
+
+
+def _run_pdf(args: argparse.Namespace, out: TextIO) -> int:
+    from verifier.pdf import MAX_PDF_SIZE, verify_pdf
+
+    trust = read_trust(args.trust)
+    data = _read_file(args.pdf, MAX_PDF_SIZE, "PDF")
+    files: list[FileDigest] = [digest_file(p) for p in args.evidence]
+    report = verify_pdf(
+        data, trust, files, log_status=_log_status(args, trust), name=Path(args.pdf).name
+    )
+    return _emit(report, args, out)
 
 
 def _format_audit(report: LogAudit) -> str:

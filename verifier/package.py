@@ -10,6 +10,9 @@ Format ``evidence-package/v1``. Members, in this order, all stored
     the certificate's exact canonical bytes;
 ``proof.txt``
     the inclusion proof in C2SP tlog-proof form (the leaf bytes as ``extra``);
+``certificate.pdf``
+    the signed PDF rendering of the certificate (packages made before PDF
+    certificates existed have none); checked like ``evidence-verify pdf``;
 ``evidence/<name>``
     the deposited file (absent for hash-only deposits), named by
     :func:`evidence_member_name`; for a web capture, its manifest;
@@ -42,6 +45,7 @@ from typing import BinaryIO
 
 from verifier.capture import (
     ARTEFACT_DIR,
+    MAX_ARTEFACTS,
     MAX_MANIFEST_SIZE,
     CaptureManifest,
     manifest_check,
@@ -73,8 +77,11 @@ PACKAGE_FORMAT = "evidence-package/v1"
 README = "README.txt"
 CERTIFICATE = "certificate.json"
 PROOF = "proof.txt"
+CERTIFICATE_PDF = "certificate.pdf"
+MAX_PDF = 64 << 20
 EVIDENCE_DIR = "evidence/"
-MAX_MEMBERS = 16
+MAX_MEMBERS = 4 + MAX_ARTEFACTS
+"""README, certificate, proof, the evidence file and a capture's artefacts."""
 MAX_README = 64 << 10
 MAX_PROOF = 1 << 20
 MAX_NAME = 255
@@ -137,14 +144,18 @@ def _line(value: str | None) -> str:
     return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in value)
 
 
-def readme_text(cert: Certificate) -> str:
-    """The bilingual README of a package, a pure function of the certificate."""
+def readme_text(cert: Certificate, *, pdf: bool = False) -> str:
+    """The bilingual README of a package, a pure function of the certificate (and of
+    whether the package holds the PDF certificate)."""
     ev = cert.evidence
     cp = cert.checkpoint_body
     has_file = ev.kind != "hash"
     member = evidence_member_name(ev) if has_file else None
     contents_zh = "存证证书（certificate.json）、包含证明（proof.txt）"
     contents_en = "the deposit certificate (certificate.json), the inclusion proof (proof.txt)"
+    if pdf:
+        contents_zh += "、签名的 PDF 证书（certificate.pdf）"
+        contents_en += ", the signed PDF certificate (certificate.pdf)"
     if member and ev.kind == "capture":
         contents_zh += f"、存证的取证清单（{member}）及清单所列的取证文件（{ARTEFACT_DIR}…）"
         contents_en += (
@@ -300,14 +311,21 @@ def write_package(
     cert: Certificate,
     evidence: BinaryIO | None = None,
     artefacts: Sequence[BinaryIO] = (),
+    *,
+    pdf: bytes | None = None,
+    include_private: bool = False,
 ) -> None:
     """Write a package for ``cert`` to the seekable ``out``.
+
+    ``pdf`` is the signed PDF certificate, stored as ``certificate.pdf``.
 
     ``evidence`` is the deposited file (required unless the deposit is
     hash-only); it is streamed, and its size and SHA-256 must equal the
     certificate's or :class:`MalformedError` is raised. For a capture, the
     deposited file is the capture manifest and ``artefacts`` are the files it
-    lists, in its order, each checked against the manifest as it is written.
+    lists, in its order, each checked against the manifest as it is written:
+    its public artefacts, or with ``include_private`` all of them (private
+    artefacts hold secrets typed during the capture).
     """
     ev = cert.evidence
     if (evidence is None) != (ev.kind == "hash"):
@@ -350,21 +368,24 @@ def write_package(
         members.append(m)
         return head
 
-    add(README, readme_text(cert).encode("utf-8"))
+    add(README, readme_text(cert, pdf=pdf is not None).encode("utf-8"))
     add(CERTIFICATE, cert.raw)
     add(PROOF, cert.tlog_proof().to_text().encode("utf-8"))
+    if pdf is not None:
+        add(CERTIFICATE_PDF, pdf)
     if evidence is not None:
         if ev.size is None:
             raise MalformedError("package: the certificate does not state the file's size")
         head = stream(evidence_member_name(ev), ev.size, ev.sha256, evidence)
         if ev.kind == "capture":
             manifest = CaptureManifest.from_json(head)
-            if len(artefacts) != len(manifest.artefacts):
+            packaged = manifest.packaged(include_private)
+            if len(artefacts) != len(packaged):
                 raise MalformedError(
-                    f"package: the manifest lists {len(manifest.artefacts)} artefacts, "
+                    f"package: the manifest lists {len(packaged)} artefacts to package, "
                     f"{len(artefacts)} given"
                 )
-            for a, source in zip(manifest.artefacts, artefacts, strict=True):
+            for a, source in zip(packaged, artefacts, strict=True):
                 stream(a.member, a.size, a.sha256, source)
     if artefacts and ev.kind != "capture":
         raise MalformedError("package: only a capture has artefacts")
@@ -622,7 +643,10 @@ def verify_package(
         evidence file digested from the package (and, with ``log_status``,
         the log view's issuance and revocation checks);
     (7) for a capture: the manifest (the deposited file) parses, and every
-        artefact it lists is in the package with its size and digests.
+        artefact it lists is in the package with its size and digests;
+    (8) ``certificate.pdf``, when present: the checks of
+        :func:`verifier.pdf.pdf_checks` (signature, signer, updates,
+        attachments, page) and its attached certificate is this one.
     """
     with PackageReader(path) as pkg:  # (1)
         if CERTIFICATE not in pkg.by_name:
@@ -643,6 +667,10 @@ def verify_package(
         log = log_status(cert) if log_status is not None else None
         checks += verify_certificate(cert, trust, files, log=log)  # (6)
         checks += capture_checks
+        if CERTIFICATE_PDF in pkg.by_name:  # (8)
+            from verifier.pdf import pdf_checks
+
+            checks += pdf_checks(pkg.read(CERTIFICATE_PDF, MAX_PDF), trust, cert)
     return Report("package", Path(path).name, tuple(checks), cert.facts())
 
 
@@ -676,11 +704,13 @@ def _check_members(
     pkg: PackageReader, cert: Certificate, manifest: CaptureManifest | None
 ) -> Check:
     expected = [README, CERTIFICATE, PROOF]
+    if CERTIFICATE_PDF in pkg.by_name:
+        expected.append(CERTIFICATE_PDF)
     if cert.evidence.kind != "hash":
         expected.append(evidence_member_name(cert.evidence))
-    if manifest is not None:
-        expected += manifest.members()
     actual = list(pkg.names())
+    if manifest is not None:
+        expected += manifest.members(present=actual)
     missing = [n for n in expected if n not in actual]
     unexpected = [n for n in actual if n not in expected]
     if cert.evidence.kind == "capture" and manifest is None:
@@ -745,7 +775,8 @@ def _check_proof(pkg: PackageReader, cert: Certificate) -> Check:
 def _check_readme(pkg: PackageReader, cert: Certificate) -> Check:
     if README not in pkg.by_name:
         return _fail("readme", "README.txt is missing", "缺少 README.txt")
-    if pkg.read(README, MAX_README) != readme_text(cert).encode("utf-8"):
+    standard = readme_text(cert, pdf=CERTIFICATE_PDF in pkg.by_name)
+    if pkg.read(README, MAX_README) != standard.encode("utf-8"):
         return _fail(
             "readme",
             "README.txt differs from the standard text for this certificate",

@@ -64,6 +64,20 @@ _TITLES: dict[str, tuple[str, str]] = {
     "package_members": ("package members", "证据包成员"),
     "proof_file": ("proof.txt matches the certificate", "proof.txt 与证书一致"),
     "readme": ("README.txt is the standard text", "README.txt 为标准文本"),
+    # PDF certificates (verifier.pdf)
+    "pdf_signature": ("PDF signature (PAdES) intact", "PDF 签名（PAdES）完好"),
+    "pdf_signer": ("PDF signer trusted at signing time", "签名时 PDF 签名人可信"),
+    "pdf_timestamp": ("PDF signature timestamp", "PDF 签名时间戳"),
+    "pdf_updates": ("nothing appended after the signature", "签名后无追加内容"),
+    "pdf_attachments": (
+        "attached certificate.json and proof.txt",
+        "附件 certificate.json 与 proof.txt",
+    ),
+    "pdf_certificate": (
+        "certificate.pdf renders this certificate",
+        "certificate.pdf 呈现本证书",
+    ),
+    "pdf_page": ("the page says what the certificate says", "页面内容与证书一致"),
     # certificate
     "certificate_id": ("certificate id", "证书编号"),
     "evidence_file": ("evidence file digest", "证据文件哈希值"),

@@ -9,7 +9,8 @@ under test. Format ``evidence-trust/v1`` (JSON, UTF-8)::
      "notaries": [{"name": str, "vkey": str,
                    "valid_from": str, "valid_until": str | null}],
      "tsa_roots": [PEM str, ...],
-     "tsas": {"quorum": int,
+     "notary_ca_roots": [PEM str, ...],      (optional)
+     "tsas": {"quorum": int,                 (optional)
               "authorities": [{"name": str, "roots": [PEM str, ...]}]}}
 
 ``tsa_roots`` is one TSA (any of these roots); ``tsas``, optional, is a
@@ -18,7 +19,10 @@ checkpoint. A file has at most one of them non-empty.
 
 Verifier keys are in the C2SP signed-note ``name+hash+base64`` form; a log's
 key name is its origin. Times are RFC 3339 UTC (``2025-01-01T00:00:00Z``,
-optionally with up to six fraction digits). Parsing is strict: exact members,
+optionally with up to six fraction digits). ``notary_ca_roots`` lists the CA
+roots of the X.509 certificates that sign PDF certificates (PAdES); a trust
+file without it is still valid, and a PDF signature then cannot be trusted.
+Parsing is strict: exact members,
 no duplicates, and it fails closed: a file without a log key is refused,
 because nothing could be verified against it.
 """
@@ -144,6 +148,9 @@ class Trust:
     tsa_policy: TsaPolicy | None = None
     """Which TSAs must have timestamped a checkpoint; None when the file lists no
     TSA roots (verification reports the timestamp as not applicable)."""
+    notary_ca_roots: tuple[x509.Certificate, ...] = ()
+    """Roots of the notaries' X.509 certificates (PDF signatures)."""
+    notary_ca_roots_pem: tuple[str, ...] = ()
 
     def log_keys(self, origin: str) -> list[VerifierKey]:
         """Trusted keys of the log named ``origin`` (empty if the log is unknown)."""
@@ -196,12 +203,13 @@ def load_trust(data: bytes) -> Trust:
     named after the witness, quorum between 0 and the number of keys;
     (5) notary keys with a valid period; (6) TSA roots that parse as X.509
     certificates; (7) with ``tsas``: named authorities with roots, a quorum
-    from 1 to their number, and ``tsa_roots`` empty.
+    from 1 to their number, and ``tsa_roots`` empty; (8) notary CA roots
+    (optional) that parse as X.509 certificates.
     """
     raw = loads_strict(data)
     members = {"format", "logs", "witnesses", "notaries", "tsa_roots"}
-    if isinstance(raw, dict) and "tsas" in raw:
-        members.add("tsas")
+    if isinstance(raw, dict):
+        members |= {"tsas", "notary_ca_roots"} & set(raw)
     obj = _members(raw, members, "trust")  # (1)
     if obj["format"] != TRUST_FORMAT:  # (2)
         raise MalformedError(f"trust: format is {obj['format']!r}, expected {TRUST_FORMAT!r}")
@@ -265,6 +273,8 @@ def load_trust(data: bytes) -> Trust:
         tsa_policy = _tsa_policy(obj["tsas"])
         pems = [p for a in obj["tsas"]["authorities"] for p in a["roots"]]
         roots = [r for a in tsa_policy.authorities for r in a.roots]
+    ca_pems = _pems(obj.get("notary_ca_roots", []), "trust: notary_ca_roots")  # (8)
+    ca_roots = _certificates(ca_pems, "trust: notary_ca_roots")
     return Trust(
         logs=tuple(logs),
         witnesses=policy,
@@ -273,6 +283,8 @@ def load_trust(data: bytes) -> Trust:
         tsa_roots=tuple(roots),
         tsa_roots_pem=tuple(pems),
         tsa_policy=tsa_policy,
+        notary_ca_roots=tuple(ca_roots),
+        notary_ca_roots_pem=tuple(ca_pems),
     )
 
 

@@ -21,8 +21,16 @@ Procedure of :func:`capture_page`:
     main document served from step (2), everything else through the fetcher;
 (4) wait (load, network idle or a delay); a limit reached ends the capture,
     as partial if the rights holder asked for partial results;
-(5) take the artefacts: viewport and full-page screenshots, DOM, PDF;
-(6) close the browser, then write the TLS chain and the WACZ.
+(5) for a process capture, run the steps (:mod:`ledger.capture.process`),
+    then, for a recording with a duration, keep recording that long; the
+    video (:mod:`ledger.capture.recording`) runs from before the navigation
+    in (3) to the end of this step;
+(6) take the artefacts: viewport and full-page screenshots, DOM, PDF
+    (elements that received a secret masked);
+(7) close the browser, then write the TLS chain and the WACZ.
+
+Exchanges that carry a text typed as a secret (:mod:`ledger.capture.secrets`)
+are written to a WARC of their own, kept out of the public package.
 """
 
 from __future__ import annotations
@@ -49,12 +57,15 @@ from ledger.capture.errors import CaptureFailed
 from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
 from ledger.capture.guard import AddressPolicy, Refused, Resolver
 from ledger.capture.options import CaptureOptions
+from ledger.capture.process import StepContext, run_steps
+from ledger.capture.recording import ScreenRecorder, Video
+from ledger.capture.secrets import Secrets
 from ledger.capture.wacz import WaczPage, write_wacz
 from ledger.capture.warc import WarcRecorder, warc_date
 from ledger.config import CaptureConfig
 from ledger.errors import InvalidInput
 
-__all__ = ["BROWSER_FLAGS", "PageCapture", "capture_page"]
+__all__ = ["BROWSER_FLAGS", "RECORDING_FLAGS", "PageCapture", "capture_page"]
 
 BROWSER_FLAGS = (
     "--headless=new",
@@ -77,6 +88,10 @@ BROWSER_FLAGS = (
 """Chromium flags: headless, no background traffic, and no network of its own
 (a proxy on the closed discard port, no bypass, every name unresolvable)."""
 
+RECORDING_FLAGS = ("--autoplay-policy=no-user-gesture-required", "--mute-audio")
+"""Added when the session is recorded: media plays by itself, muted."""
+SECRET_WARC = "secret-records.warc.gz"  # noqa: S105 - a file name
+
 ACCEPT_LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
 NAVIGATION_ACCEPT = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
@@ -91,6 +106,7 @@ _RENDERABLE = {
     "application/json",
 }
 ARTEFACT_TIMEOUT_MS = 30_000
+MASK_COLOR = "#3c3c3c"
 MAX_LISTED = 200
 
 
@@ -118,6 +134,15 @@ class PageCapture:
     bytes: int = 0
     resolved: dict[str, list[str]] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=lambda: Secrets(()))
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    """The action log of a process capture, one entry per step run."""
+    failed_step: int | None = None
+    video: Video | None = None
+    private: set[str] = field(default_factory=set)
+    """Artefacts kept out of the public package (they hold secrets)."""
+    withheld: list[dict[str, Any]] = field(default_factory=list)
+    """Exchanges written to the secret WARC instead of the public one."""
 
     @property
     def main(self) -> Exchange:
@@ -152,16 +177,40 @@ def _listed(items: list[dict[str, str]], entry: dict[str, str]) -> None:
 class _Session:
     """Per-capture state shared by the route handler and the procedure."""
 
-    def __init__(self, pc: PageCapture, fetcher: Fetcher, budget: Budget) -> None:
+    def __init__(self, pc: PageCapture, fetcher: Fetcher, budget: Budget, ua: str) -> None:
         self.pc = pc
+        self.ua = ua
         self.fetcher = fetcher
         self.budget = budget
-        self.main_pending = True
+        self.pending: Fetched | None = pc.preflight
+        """A main document fetched ahead of its navigation, served when the browser asks."""
         self.closing = False
         self.limit_hit = asyncio.Event()
         self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self.navigating = 0
+        self.follow: asyncio.Task[Any] | None = None
+        self.blocked: list[dict[str, str]] = []
+
+    def _main_navigation(self, route: Route) -> bool:
+        req = route.request
+        return (
+            self.page is not None
+            and req.is_navigation_request()
+            and (req.frame == self.page.main_frame)
+        )
 
     async def on_route(self, route: Route) -> None:
+        main = self._main_navigation(route)
+        if main:
+            self.navigating += 1
+        try:
+            await self._handle(route, main)
+        finally:
+            if main:
+                self.navigating -= 1
+
+    async def _handle(self, route: Route, main_frame: bool) -> None:
         req = route.request
         url = req.url
         try:
@@ -169,11 +218,12 @@ class _Session:
                 self.pc.aborted += 1
                 await route.abort("blockedbyclient")
                 return
-            main = self.pc.preflight
-            if self.main_pending and req.is_navigation_request() and url == main.final.url:
-                self.main_pending = False
+            pending = self.pending
+            if pending is not None and req.is_navigation_request() and url == pending.final.url:
+                self.pending = None
+                final = pending.final
                 await route.fulfill(
-                    status=main.final.status, headers=main.browser_headers(), body=main.body
+                    status=final.status, headers=pending.browser_headers(), body=pending.body
                 )
                 return
             headers = list((await req.all_headers()).items())
@@ -185,9 +235,14 @@ class _Session:
                     )
             got = await self.fetcher.fetch(url, req.method, headers, req.post_data_buffer or b"")
         except Refused as e:
-            _listed(
-                self.pc.refused, {"url": url[:2000], "reason": str(e).removeprefix("capture: ")}
-            )
+            reason = str(e).removeprefix("capture: ")
+            _listed(self.pc.refused, {"url": url[:2000], "reason": reason})
+            if main_frame:
+                # Cancelled rather than blocked: the browser stays on the page it
+                # shows instead of committing an error page.
+                self.blocked.append({"url": url[:2000], "reason": reason})
+                await _abort(route, "aborted")
+                return
             await _abort(route, "blockedbyclient")
             return
         except LimitReached:
@@ -205,12 +260,35 @@ class _Session:
             _listed(self.pc.failed, {"url": url[:2000], "status": "error", "error": _first(e)})
             await _abort(route, "failed")
             return
+        if main_frame and len(got.hops) > 1 and self.page is not None:
+            # Chromium would show the final page under the URL it asked for (and
+            # would not intercept a redirect handed to it): navigate to the final
+            # URL instead, its document served from what was just fetched.
+            self.pending = got
+            await _abort(route, "aborted")
+            self.follow = asyncio.ensure_future(self._follow(self.page, got.final.url))
+            return
         try:
             await route.fulfill(
                 status=got.final.status, headers=got.browser_headers(), body=got.body
             )
         except PlaywrightError:
             return
+
+    async def _follow(self, page: Page, url: str) -> None:
+        with contextlib.suppress(PlaywrightError):
+            timeout = max(1.0, self.budget.remaining()) * 1000
+            await page.goto(url, wait_until="load", timeout=timeout)
+
+    async def navigations(self) -> None:
+        """Wait until no main-frame navigation is being fetched or followed."""
+        while True:
+            while self.navigating > 0 and self.budget.reached is None and not self.closing:
+                await asyncio.sleep(0.05)
+            follow, self.follow = self.follow, None
+            if follow is None:
+                return
+            await follow
 
 
 async def _abort(route: Route, code: str) -> None:
@@ -264,8 +342,12 @@ async def capture_page(
         raise CaptureFailed("refused", str(e)) from e
     version = chromium_version(cfg.chromium)
     ua = user_agent(version, options.user_agent_note)
+    options.check_limits(cfg)
     seconds = min(options.timeout, cfg.max_seconds)
-    budget = Budget(cfg.max_bytes, cfg.max_requests, seconds)
+    # Loading has its limit; steps and a recording's duration come on top of it.
+    total = seconds + (options.steps_seconds() if options.steps else 0) + options.duration
+    budget = Budget(cfg.max_bytes, cfg.max_requests, total)
+    secrets = Secrets(options.secrets)
     started = datetime.now(UTC)
     recorder = WarcRecorder(
         workdir / "data.warc.gz",
@@ -277,7 +359,36 @@ async def capture_page(
             "http-header-user-agent": ua,
         },
     )
-    fetcher = Fetcher(policy, budget, recorder.record, _ssl_context(cfg))
+    withheld: list[dict[str, Any]] = []
+    secret_warc: list[WarcRecorder] = []
+
+    def record(ex: Exchange) -> None:
+        if not secrets.carried_by(ex):
+            recorder.record(ex)
+            return
+        if not secret_warc:
+            secret_warc.append(
+                WarcRecorder(
+                    workdir / SECRET_WARC,
+                    {
+                        "software": "evidence-ledger capture",
+                        "format": "WARC File Format 1.1",
+                        "description": "exchanges carrying a text typed as a secret",
+                        "isPartOf": secrets.redact(url[:2000]),
+                    },
+                )
+            )
+        secret_warc[0].record(ex)
+        withheld.append(
+            {
+                "url": secrets.redact(ex.url)[:2000],
+                "method": ex.method,
+                "status": ex.status,
+                "time": warc_date(ex.time),
+            }
+        )
+
+    fetcher = Fetcher(policy, budget, record, _ssl_context(cfg))
     try:
         nav_headers = [
             ("User-Agent", ua),
@@ -299,33 +410,46 @@ async def capture_page(
         why = _download_reason(final)
         if why is not None:
             raise CaptureFailed("download", f"{final.url}: {why}")
-        pc = PageCapture(requested_url=url, started=started, preflight=pre)
+        pc = PageCapture(requested_url=url, started=started, preflight=pre, secrets=secrets)
         pc.limits = {
             "max_bytes": budget.max_bytes,
             "max_requests": budget.max_requests,
             "max_seconds": int(seconds),
         }
+        if options.video or options.steps:
+            pc.limits |= {
+                "max_total_seconds": int(total),
+                "max_video_bytes": cfg.max_video_bytes,
+                "max_steps": cfg.max_steps,
+            }
         await _run_browser(  # (3)-(5)
             pc, fetcher, budget, options, cfg, version, ua, workdir, driver
         )
         pc.requests, pc.bytes, pc.responses = budget.requests, budget.bytes, len(recorder.entries)
         pc.resolved = dict(fetcher.resolved)
+        pc.withheld = withheld
     finally:
         await fetcher.aclose()
         recorder.close()
-    _write_tls_chain(pc, workdir)  # (6)
+        for w in secret_warc:
+            w.close()
+    _write_tls_chain(pc, workdir)  # (7)
     wacz = workdir / "capture.wacz"
     page_id = f"page-{started.strftime('%Y%m%d%H%M%S%f')}"
+    final_url, title = secrets.redact(pc.final_url), secrets.redact(pc.page_title)
     write_wacz(
         wacz,
         recorder.path,
         recorder.cdxj("data.warc.gz"),
-        WaczPage(page_id, pc.final_url, warc_date(final.time), pc.page_title or pc.final_url),
+        WaczPage(page_id, final_url, warc_date(final.time), title or final_url),
         created=started,
         software="evidence-ledger capture",
-        title=pc.page_title or pc.final_url,
+        title=title or final_url,
     )
     pc.files = {"wacz": (wacz, "application/wacz"), **pc.files}
+    if secret_warc:
+        pc.files["warc_secret"] = (secret_warc[0].path, "application/warc")
+        pc.private.add("warc_secret")
     return pc
 
 
@@ -351,7 +475,8 @@ async def _run_browser(
         "service_workers": "blocked",
         "cache_and_cookies": "new empty profile, no state from earlier captures",
     }
-    session = _Session(pc, fetcher, budget)
+    session = _Session(pc, fetcher, budget, ua)
+    flags = [*BROWSER_FLAGS, *(RECORDING_FLAGS if options.video else ())]
     env: dict[str, str | float | bool] = {
         k: v for k, v in os.environ.items() if "proxy" not in k.lower()
     }
@@ -363,7 +488,7 @@ async def _run_browser(
                     str(profile),
                     executable_path=cfg.chromium,
                     headless=True,
-                    args=list(BROWSER_FLAGS),
+                    args=flags,
                     env=env,
                     viewport={"width": options.viewport_width, "height": options.viewport_height},
                     user_agent=ua,
@@ -376,7 +501,7 @@ async def _run_browser(
                 raise CaptureFailed("browser_error", f"Chromium did not start: {_first(e)}") from e
             session.context = context
             try:
-                await _drive(pc, session, context, budget, options, workdir)
+                await _drive(pc, session, context, budget, options, cfg, workdir)
                 cdp_page = context.pages[0]
                 cdp = await context.new_cdp_session(cdp_page)
                 info = await cdp.send("Browser.getVersion")
@@ -386,7 +511,7 @@ async def _run_browser(
                     "user_agent": ua,
                     "executable": cfg.chromium,
                     "version_from_executable": version,
-                    "flags": list(BROWSER_FLAGS),
+                    "flags": flags,
                     "automation": (
                         "Playwright (driver reused by one worker's captures; "
                         "a new browser process and empty profile for every capture)"
@@ -411,16 +536,121 @@ async def _drive(
     context: BrowserContext,
     budget: Budget,
     options: CaptureOptions,
+    cfg: CaptureConfig,
     workdir: Path,
 ) -> None:
     await context.route("**/*", session.on_route)
     page = context.pages[0] if context.pages else await context.new_page()
+    session.page = page
     page.on(
         "websocket",
         lambda ws: _listed(
             pc.refused, {"url": ws.url[:2000], "reason": "WebSocket connections are not captured"}
         ),
     )
+    recorder: ScreenRecorder | None = None
+    stop = asyncio.Event()
+    secret_selectors: list[str] = []
+    try:
+        if options.video:
+            recorder = ScreenRecorder(
+                workdir, cfg, options.viewport_width, options.viewport_height, pc.secrets
+            )
+            await recorder.start(context, page)
+            rec = recorder
+            page.on(
+                "framenavigated",
+                lambda frame: rec.show(url=frame.url) if frame == page.main_frame else None,
+            )
+        await _load(pc, session, page, budget, options, recorder)  # (3)-(4)
+        limits = [session.limit_hit, *([recorder.limit_hit] if recorder else [])]
+        watch = asyncio.ensure_future(_first_of(limits, stop))
+        try:
+            if options.steps and budget.reached is None:  # (5)
+                ctx = StepContext(
+                    pc=pc,
+                    page=page,
+                    options=options,
+                    workdir=workdir,
+                    recorder=recorder,
+                    preflight=lambda url: _preflight(session, url),
+                    navigations=session.navigations,
+                    secret_selectors=secret_selectors,
+                    blocked=session.blocked,
+                    stop=stop,
+                )
+                await run_steps(ctx)
+            if options.duration and budget.reached is None and pc.failed_step is None:
+                if recorder is not None:
+                    recorder.show(step=f"recording {options.duration} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), options.duration)
+            await session.navigations()
+        finally:
+            watch.cancel()
+        if recorder is not None:
+            rec, recorder = recorder, None
+            pc.video = await rec.stop()
+            pc.files["video"] = (pc.video.path, pc.video.media_type)
+            if pc.video.truncated:
+                budget.reach(
+                    "video_bytes",
+                    f"capture: the video reached {cfg.max_video_bytes} bytes (video size limit)",
+                )
+    finally:
+        if recorder is not None:
+            await recorder.abort()
+    if budget.reached is not None:  # (4)
+        if not options.partial:
+            raise CaptureFailed(
+                "limit_exceeded",
+                f"{budget.reached} (ask for partial results to keep what was captured)",
+                limit=budget.reached.kind,
+            )
+        pc.status, pc.limit = "partial", budget.reached.kind
+    await _artefacts(pc, page, options, workdir, secret_selectors)  # (6)
+
+
+async def _first_of(events: list[asyncio.Event], stop: asyncio.Event) -> None:
+    """Set ``stop`` when the first of ``events`` is set (a limit was reached)."""
+    tasks = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def _preflight(session: _Session, url: str) -> Fetched:
+    """Fetch a ``goto`` step's page like the first one; the browser gets it when it navigates."""
+    headers = [
+        ("User-Agent", session.ua),
+        ("Accept", NAVIGATION_ACCEPT),
+        ("Accept-Language", ACCEPT_LANGUAGE),
+        ("Upgrade-Insecure-Requests", "1"),
+    ]
+    if session.context is not None:
+        cookies = await session.context.cookies([url])
+        if cookies:
+            headers.append(("Cookie", "; ".join(f"{c['name']}={c['value']}" for c in cookies)))
+    got = await session.fetcher.fetch(url, "GET", headers)
+    why = _download_reason(got.final)
+    if why is not None:
+        raise FetchError("download", f"{got.final.url}: {why}")
+    session.pending = got
+    return got
+
+
+async def _load(
+    pc: PageCapture,
+    session: _Session,
+    page: Page,
+    budget: Budget,
+    options: CaptureOptions,
+    recorder: ScreenRecorder | None,
+) -> None:
+    """(3)-(4) Navigate to the first page and wait as asked (or until a limit)."""
     wait_until: Literal["load", "networkidle"] = (
         "networkidle" if options.wait == "networkidle" else "load"
     )
@@ -449,27 +679,38 @@ async def _drive(
         limit.cancel()
         if not load.done():
             load.cancel()
-    if budget.reached is not None:  # (4)
-        if not options.partial:
-            raise CaptureFailed(
-                "limit_exceeded",
-                f"{budget.reached} (ask for partial results to keep what was captured)",
-                limit=budget.reached.kind,
-            )
-        pc.status, pc.limit = "partial", budget.reached.kind
-    await _artefacts(pc, page, options, workdir)  # (5)
 
 
-async def _artefacts(pc: PageCapture, page: Page, options: CaptureOptions, workdir: Path) -> None:
+async def _artefacts(
+    pc: PageCapture,
+    page: Page,
+    options: CaptureOptions,
+    workdir: Path,
+    secret_selectors: list[str],
+) -> None:
     t = ARTEFACT_TIMEOUT_MS
+    masks = [page.locator(s) for s in secret_selectors]
     try:
         view = workdir / "screenshot-viewport.png"
-        await page.screenshot(path=str(view), type="png", timeout=t, animations="disabled")
+        await page.screenshot(
+            path=str(view),
+            type="png",
+            timeout=t,
+            animations="disabled",
+            mask=masks,
+            mask_color=MASK_COLOR,
+        )
         pc.files["screenshot_viewport"] = (view, "image/png")
         if options.full_page:
             full = workdir / "screenshot-full.png"
             await page.screenshot(
-                path=str(full), type="png", full_page=True, timeout=t, animations="disabled"
+                path=str(full),
+                type="png",
+                full_page=True,
+                timeout=t,
+                animations="disabled",
+                mask=masks,
+                mask_color=MASK_COLOR,
             )
             pc.files["screenshot_full"] = (full, "image/png")
         dom = workdir / "dom.html"
@@ -477,11 +718,22 @@ async def _artefacts(pc: PageCapture, page: Page, options: CaptureOptions, workd
         pc.files["dom"] = (dom, "text/html; charset=utf-8")
         pc.page_title = (await page.title())[:1000]
         pc.final_url = page.url
+        for mask in masks:
+            # The print must not show what was typed as a secret either (after the
+            # DOM was serialised: this style is not part of the page's evidence).
+            await mask.evaluate_all(
+                "els => els.forEach(e => "
+                "e.style.setProperty('-webkit-text-security', 'disc', 'important'))"
+            )
         pdf = workdir / "page.pdf"
         await page.pdf(path=str(pdf), print_background=True)
         pc.files["pdf"] = (pdf, "application/pdf")
     except PlaywrightError as e:
         raise CaptureFailed("browser_error", f"could not record the page: {_first(e)}") from e
+    if pc.secrets:
+        for name, (path, media) in pc.files.items():
+            if media.startswith("text/") and pc.secrets.found_in(path.read_bytes()):
+                pc.private.add(name)  # the page itself shows the secret
 
 
 @asynccontextmanager

@@ -17,6 +17,8 @@ FAILURE_STATUSES = (
     "protocol_error",
     "limit_exceeded",
     "browser_error",
+    "step_failed",
+    "recording_error",
 )
 """Statuses of a capture that ended without evidence (no log entry, no blobs)."""
 

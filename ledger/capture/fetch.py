@@ -111,6 +111,10 @@ class Budget:
         """Mark the wall-time limit as reached (the browser's wait ran out)."""
         self._hit("time", "capture: wall-time limit reached")
 
+    def reach(self, kind: str, message: str) -> None:
+        """Mark another limit as reached (the video's size): no request goes out after it."""
+        self._hit(kind, message)
+
     def take_request(self) -> None:
         self.check()
         self.requests += 1

@@ -1,39 +1,69 @@
-"""Capture jobs: a bounded worker pool, with job records on disk.
+"""Capture jobs: a bounded worker pool per process, job records in the database.
 
 ``POST /v1/captures`` submits a job and answers at once; a capture takes
-seconds. At most ``capture.concurrency`` captures run at a time (each is a
-Chromium process) and at most ``capture.queue_max`` more wait; beyond that
-:meth:`CapturePool.submit` raises :class:`QueueFull` (HTTP 429).
+seconds. At most ``capture.concurrency`` captures run at a time in a process
+(each is a Chromium process) and at most ``capture.queue_max`` more wait;
+beyond that :meth:`CapturePool.submit` raises :class:`QueueFull` (HTTP 429).
 
-Job records are small JSON files in ``HOME/captures/jobs/`` written
-atomically, so any API process on the host can answer ``GET`` for a job
-another process runs, and a record survives a restart. A record still
-``queued`` or ``running`` whose process is gone reads as ``interrupted``: the
-capture never produced evidence and can be submitted again.
+Job records live in the ledger's database (table ``capture_jobs``) and the
+artefacts in its blob store, so any API process on any host answers ``GET``
+for a job another one runs, and a record survives a restart. The pool
+renews a heartbeat on the jobs it holds; a record still ``queued`` or
+``running`` whose heartbeat stopped (or, on the same host, whose process is
+gone) reads as ``interrupted``: the capture never produced evidence and can
+be submitted again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.options import CaptureOptions
 from ledger.errors import LedgerError, StorageError
 from ledger.events import format_time, new_id
+from ledger.storage.base import Store
 
-__all__ = ["ACTIVE", "CaptureJob", "CapturePool", "JobStore", "QueueFull"]
+__all__ = [
+    "ACTIVE",
+    "HEARTBEAT",
+    "STALE_AFTER",
+    "CaptureJob",
+    "CapturePool",
+    "JobStore",
+    "QueueFull",
+]
 
 ACTIVE = ("queued", "running")
+HEARTBEAT = 10.0
+"""Seconds between two renewals of the heartbeat of the jobs a pool holds."""
+STALE_AFTER = 60.0
+"""Seconds without a heartbeat after which an active job reads as interrupted."""
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _host_id() -> str:
+    """Names this machine and process namespace, so that a job's pid is only
+    checked where it means the same process."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError), open("/proc/sys/kernel/random/boot_id") as f:
+        parts.append(f.read().strip())
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return "/".join(parts)
+
+
+HOST = _host_id()
 
 
 class QueueFull(LedgerError):
@@ -59,6 +89,7 @@ class CaptureJob:
     evidence_id: str | None = None
     receipt: dict[str, Any] | None = None
     pid: int = field(default_factory=os.getpid)
+    host: str = HOST
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,29 +110,34 @@ def _alive(pid: int) -> bool:
 
 
 class JobStore:
-    """Job records as ``<job_id>.json`` files in one directory."""
+    """Job records in the ledger's database (any host reads any job)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
+    def __init__(self, store: Store, stale_after: float = STALE_AFTER) -> None:
+        self.store = store
+        self.stale_after = stale_after
 
     def save(self, job: CaptureJob) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f".{job.job_id}.{threading.get_ident()}.tmp"
-        tmp.write_text(json.dumps(job.to_json(), ensure_ascii=False, sort_keys=True), "utf-8")
-        os.replace(tmp, self.dir / f"{job.job_id}.json")
+        record = json.dumps(job.to_json(), ensure_ascii=False, sort_keys=True)
+        self.store.put_capture_job(job.job_id, job.owner, job.status, record)
+
+    def touch(self, job_ids: list[str]) -> None:
+        """Renew the heartbeat of jobs this process holds."""
+        self.store.touch_capture_jobs(job_ids)
 
     def load(self, job_id: str) -> CaptureJob | None:
-        """The job, or None; an active job whose process died reads as interrupted."""
+        """The job, or None; an active job whose holder is gone reads as interrupted."""
         if not _ID.fullmatch(job_id):
             return None
-        try:
-            raw = json.loads((self.dir / f"{job_id}.json").read_text("utf-8"))
-            job = CaptureJob(**raw)
-        except FileNotFoundError:
+        row = self.store.capture_job(job_id)
+        if row is None:
             return None
-        except (OSError, ValueError, TypeError) as e:
+        try:
+            job = CaptureJob(**json.loads(row.record))
+        except (ValueError, TypeError) as e:
             raise StorageError(f"capture: job record {job_id} is unreadable ({e})") from e
-        if job.status in ACTIVE and not _alive(job.pid):
+        if job.status in ACTIVE and (
+            row.age > self.stale_after or (job.host == HOST and not _alive(job.pid))
+        ):
             return replace(
                 job,
                 status="interrupted",
@@ -118,13 +154,36 @@ Runner = Callable[[CaptureJob, CaptureOptions], dict[str, Any]]
 class CapturePool:
     """At most ``concurrency`` captures at once, ``queue_max`` more waiting."""
 
-    def __init__(self, store: JobStore, run: Runner, *, concurrency: int, queue_max: int) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        run: Runner,
+        *,
+        concurrency: int,
+        queue_max: int,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
         self.store = store
         self._run = run
         self._slots = threading.BoundedSemaphore(concurrency + queue_max)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="capture")
         self._lock = threading.Lock()
         self._queued: set[str] = set()
+        self._held: set[str] = set()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(
+            target=self._heartbeat, args=(heartbeat,), name="capture-heartbeat", daemon=True
+        )
+        self._beat.start()
+
+    def _heartbeat(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with self._lock:
+                held = sorted(self._held)
+            if held:
+                # A missed beat is harmless; only a long silence marks jobs interrupted.
+                with contextlib.suppress(LedgerError):
+                    self.store.touch(held)
 
     def submit(
         self, url: str, options: CaptureOptions, owner: str | None, title: str | None
@@ -145,8 +204,12 @@ class CapturePool:
             self.store.save(job)
             with self._lock:
                 self._queued.add(job.job_id)
+                self._held.add(job.job_id)
             self._executor.submit(self._work, job, options)
         except BaseException:
+            with self._lock:
+                self._queued.discard(job.job_id)
+                self._held.discard(job.job_id)
             self._slots.release()
             raise
         return job
@@ -179,13 +242,17 @@ class CapturePool:
                 )
             self.store.save(replace(job, finished_at=_now()))
         finally:
+            with self._lock:
+                self._held.discard(job.job_id)
             self._slots.release()
 
     def shutdown(self) -> None:
         """Stop: running captures finish; queued ones are recorded as interrupted."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()
         with self._lock:
             left, self._queued = self._queued, set()
+            self._held.clear()
         for job_id in left:
             job = self.store.load(job_id)
             if job is not None and job.status in ACTIVE:

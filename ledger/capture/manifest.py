@@ -24,6 +24,15 @@ NETWORK_ISOLATION = (
 )
 
 
+PRIVACY_NOTE = (
+    "texts typed as secrets are not in this manifest, its action log or the public "
+    "artefacts: replaced by [secret] in URLs, titles and errors; masked in the video, "
+    "screenshots and PDF; exchanges carrying them are in a separate WARC (warc_secret), "
+    "and any artefact showing them is private, both kept out of the public package"
+)
+MAX_WITHHELD = 200
+
+
 def _time(t: datetime) -> str:
     return format_time(t)
 
@@ -66,7 +75,7 @@ def build_manifest(
     """The manifest object; every member is documented in ``docs/capture.md``."""
     main = pc.main
     assert pc.ended is not None
-    return {
+    manifest: dict[str, Any] = {
         "format": CAPTURE_FORMAT,
         "capture_id": capture_id,
         "requested_url": pc.requested_url,
@@ -115,5 +124,21 @@ def build_manifest(
             "failed": pc.failed,
             "aborted": pc.aborted,
         },
-        "artefacts": artefacts,
     }
+    if pc.video is not None:
+        manifest["recording"] = pc.video.facts("video")
+    if options.steps:
+        manifest["actions"] = pc.actions
+    if pc.secrets:
+        manifest["secrets"] = {
+            "typed": pc.secrets.count,
+            "handling": PRIVACY_NOTE,
+            "withheld_records": pc.withheld[:MAX_WITHHELD],
+            "withheld_records_total": len(pc.withheld),
+            "private_artefacts": sorted(pc.private),
+        }
+    # Page-derived text (URLs, titles, errors) may show a secret typed during
+    # the steps: replaced everywhere before anything is written.
+    manifest = pc.secrets.redact_json(manifest)
+    manifest["artefacts"] = artefacts
+    return manifest

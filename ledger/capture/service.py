@@ -94,9 +94,10 @@ def capture_evidence(
     and SM3; (3) build the manifest and check it with :mod:`verifier.capture`;
     (4) store the manifest and append ``evidence.deposited`` (kind
     ``capture``) committing to the manifest's digests; (5) with ``out_dir``,
-    also write the artefacts and the manifest there. Blocking: runs on this
-    thread's event loop and Playwright driver (:mod:`ledger.capture.driver`),
-    so call it from a thread that runs no event loop.
+    also write the public artefacts and the manifest there (private ones,
+    holding secrets, stay in the blob store for a package that asks for them).
+    Blocking: runs on this thread's event loop and Playwright driver
+    (:mod:`ledger.capture.driver`), so call it from a thread that runs no event loop.
     """
     options = options or CaptureOptions()
     cid = capture_id or new_id()
@@ -132,6 +133,7 @@ def capture_evidence(
                     "size": info.size,
                     "sha256": info.sha256,
                     "sm3": info.sm3,
+                    **({"private": True} if name in pc.private else {}),
                 }
             )
         allowed = sorted({*cfg.allow, *allow})
@@ -143,14 +145,14 @@ def capture_evidence(
             sha256=info.sha256,
             sm3=info.sm3,
             size=info.size,
-            title=(title or pc.page_title or pc.final_url)[:1000],
+            title=(title or manifest.data["page_title"] or manifest.final_url)[:1000],
             file_name=MANIFEST_FILE_NAME,
             media_type="application/json",
             owner=owner,
             extra={
                 "capture_id": cid,
                 "requested_url": url,
-                "final_url": pc.final_url,
+                "final_url": manifest.final_url,
                 "capture_status": pc.status,
                 "artefacts": [{"name": a["name"], "sha256": a["sha256"]} for a in artefacts],
             },
@@ -160,8 +162,9 @@ def capture_evidence(
         receipt = DepositService.receipt_for(draft, ledger.append([draft])[0])
         if out_dir is not None:  # (5)
             out_dir.mkdir(parents=True, exist_ok=True)
-            for path, _ in pc.files.values():
-                shutil.copyfile(path, out_dir / path.name)
+            for name, (path, _) in pc.files.items():
+                if name not in pc.private:
+                    shutil.copyfile(path, out_dir / path.name)
             (out_dir / MANIFEST_FILE_NAME).write_bytes(raw)
         return CaptureResult(cid, receipt, manifest)
     finally:

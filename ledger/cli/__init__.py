@@ -4,15 +4,16 @@ Each module registers its commands on :data:`ledger.cli.common.cli`:
 :mod:`~ledger.cli.core` (init, deposit, seal, export, audit, rebuild, stats,
 serve), :mod:`~ledger.cli.certs` (accounts, certificates, trust file),
 :mod:`~ledger.cli.anchor` (witnesses, TSA, the witness service) and
-:mod:`~ledger.cli.capture` (online capture).
+:mod:`~ledger.cli.capture` (online capture) and :mod:`~ledger.cli.pdf`
+(PDF certificates, notaries' X.509 credentials, the public URL).
 """
 
 from __future__ import annotations
 
-from ledger.cli import anchor, capture, certs, core
+from ledger.cli import anchor, capture, certs, core, pdf
 from ledger.cli.common import cli
 
-__all__ = ["anchor", "capture", "certs", "cli", "core", "main"]
+__all__ = ["anchor", "capture", "certs", "cli", "core", "main", "pdf"]
 
 
 def main() -> None:

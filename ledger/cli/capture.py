@@ -85,6 +85,32 @@ def _viewport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     type=click.Path(exists=True, dir_okay=False),
     help="PEM file of extra root certificates to trust (e.g. an internal CA).",
 )
+@click.option(
+    "--video",
+    is_flag=True,
+    help="Record the browser session as a video (UTC clock and URL on every frame).",
+)
+@click.option(
+    "--steps",
+    "steps_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of steps to run after the page loads (goto, click, type, press, "
+    "scroll, wait, screenshot); each is logged with its time and a screenshot.",
+)
+@click.option(
+    "--duration",
+    type=click.IntRange(0),
+    default=0,
+    help="With --video: keep recording this many seconds after the page loads and the "
+    "steps ran (media muted, autoplay allowed); capped by capture.max_duration.",
+)
+@click.option(
+    "--step-timeout",
+    type=click.IntRange(1, 60),
+    default=10,
+    show_default=True,
+    help="Seconds each step may take.",
+)
 @click.pass_context
 @friendly
 def capture(
@@ -101,17 +127,30 @@ def capture(
     timeout: int,
     partial: bool,
     ca_file: str | None,
+    video: bool,
+    steps_file: Path | None,
+    duration: int,
+    step_timeout: int,
 ) -> None:
     """Capture a web page in headless Chromium and deposit it (在线取证); print the
     receipt JSON (evidence_id, capture_id, digests of the manifest and artefacts).
 
     A capture that does not produce a page (refused address, unreachable, TLS
-    error, HTTP error, download, limit) prints one line and exits 1.
+    error, HTTP error, download, limit, a failed step) prints one line and exits 1;
+    bad options or a malformed steps file exit 2.
+
+    Recorded capture (录屏取证 / 过程取证): --video records the session,
+    --steps FILE runs scripted steps (a step typed with "secret": true stays out
+    of the manifest and the public artefacts), --duration S records S seconds more.
 
     Example: evidence-ledger capture https://example.com/item/42 --out ./capture-42
+
+    Example: evidence-ledger capture https://example.com/shop --video --steps buy.json
     """
     from ledger.capture.service import capture_evidence
+    from ledger.capture.steps import load_steps
 
+    steps = load_steps(steps_file) if steps_file is not None else ()
     options = CaptureOptions(
         viewport_width=viewport[0],
         viewport_height=viewport[1],
@@ -121,6 +160,10 @@ def capture(
         user_agent_note=user_agent_note,
         timeout=timeout,
         partial=partial,
+        video=video,
+        duration=duration,
+        steps=steps,
+        step_timeout=step_timeout,
     )
     with open_ledger(ctx) as ledger:
         if ca_file:

@@ -31,17 +31,34 @@ def account() -> None:
 @click.option(
     "--name", required=True, help="Display name (unique among active accounts of a role)."
 )
+@click.option(
+    "--x509-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Notary only: PEM certificate (then chain) from a CA, for PDF signatures.",
+)
+@click.option(
+    "--x509-key", type=click.Path(dir_okay=False, path_type=Path), help="Its PEM private key."
+)
 @click.pass_context
 @friendly
-def account_create(ctx: click.Context, role: str, name: str) -> None:
+def account_create(
+    ctx: click.Context, role: str, name: str, x509_cert: Path | None, x509_key: Path | None
+) -> None:
     """Register an account in the log; print it, then its bearer token alone on the
     last line (shown once, stored only as a SHA-256). A notary also gets an
-    Ed25519 signing key in HOME/keys (mode 0600), published with key.registered.
+    Ed25519 signing key in HOME/keys (mode 0600), published with key.registered,
+    and an X.509 certificate for PDF signatures: the one given, or later one
+    from the ledger's local CA.
 
     Example: evidence-ledger account create --role rights_holder --name "ACME Ltd"
     """
+    from ledger.cli.pdf import bind_x509, x509_files
+
+    pems = x509_files(role, x509_cert, x509_key)  # checked before anything is written
     with open_services(ctx) as services:
         created = services.accounts.create(OPERATOR, role, name)
+        if pems is not None:
+            bind_x509(services.ledger, created.account_id, *pems)
     click.echo(json.dumps(created.to_json(), ensure_ascii=False, sort_keys=True))
     click.echo(created.token)
 

@@ -25,14 +25,22 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 @cli.command()
 @click.option("--origin", help="Checkpoint origin, a schema-less URL (e.g. example.com/log).")
 @click.option("--database-url", help="sqlite:///PATH (default: HOME/ledger.db) or postgresql://...")
+@click.option(
+    "--blobs",
+    type=click.Choice(["fs", "postgresql"]),
+    help="Where deposited files go: HOME/blobs, or the PostgreSQL database (shared by "
+    "every host). Default: postgresql with a PostgreSQL database, fs otherwise.",
+)
 @click.pass_context
 @friendly
-def init(ctx: click.Context, origin: str | None, database_url: str | None) -> None:
+def init(
+    ctx: click.Context, origin: str | None, database_url: str | None, blobs: str | None
+) -> None:
     """Create a ledger and its log key; print the log's verifier key.
 
     Example: evidence-ledger init --origin court-evidence.example/log
     """
-    with Ledger.init(home(ctx), origin, database_url) as ledger:
+    with Ledger.init(home(ctx), origin, database_url, blobs) as ledger:
         click.echo(ledger.verifier_key.to_text())
 
 
@@ -164,30 +172,61 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
     show_default=True,
     help="Processes for the per-entry checks (0: all in this process).",
 )
+@click.option(
+    "--files/--no-files",
+    default=True,
+    show_default=True,
+    help="Also re-read every stored file and capture artefact against its digests.",
+)
 @click.pass_context
 @friendly
-def audit(ctx: click.Context, workers: int) -> None:
+def audit(ctx: click.Context, workers: int, files: bool) -> None:
     """Re-verify everything; exit 1 naming the first index that fails.
 
     Example: evidence-ledger audit --workers 2
     """
     from ledger.anchoring import audit_publications
     from ledger.audit import audit as do_audit
+    from ledger.blobs.audit import audit_blobs
 
     with open_ledger(ctx) as ledger:
         report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
         published = audit_publications(ledger)
-        emit(
-            {
-                "ok": True,
-                "entries": report.entries,
-                "checkpoints": report.checkpoints,
-                "publications": published,
-                "tiles": report.tiles,
-                "seconds": round(report.seconds, 3),
-                "entries_per_second": round(report.entries_per_second),
-            }
-        )
+        out = {
+            "ok": True,
+            "entries": report.entries,
+            "checkpoints": report.checkpoints,
+            "publications": published,
+            "tiles": report.tiles,
+            "seconds": round(report.seconds, 3),
+            "entries_per_second": round(report.entries_per_second),
+        }
+        if files:
+            checked = audit_blobs(ledger.store, ledger.blobs)
+            out |= {"files": checked.files, "file_bytes": checked.bytes}
+        emit(out)
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds: only writes stalled, and files stored, at least this long ago.",
+)
+@click.pass_context
+@friendly
+def sweep(ctx: click.Context, older_than: float) -> None:
+    """Remove interrupted uploads and stored files no deposit or capture refers to.
+
+    Example: evidence-ledger sweep --older-than 86400
+    """
+    from ledger.blobs.audit import referenced
+
+    with open_ledger(ctx) as ledger:
+        swept = ledger.blobs.sweep(older_than, referenced(ledger.store, ledger.blobs))
+        emit({"partials": swept.partials, "orphans": swept.orphans})
 
 
 @cli.command()

@@ -34,7 +34,7 @@ class CaptureService:
             if self._pool is None:
                 cfg = self._ledger.config.capture
                 self._pool = CapturePool(
-                    JobStore(self._ledger.config.home / "captures" / "jobs"),
+                    JobStore(self._ledger.store),
                     self._run,
                     concurrency=cfg.concurrency,
                     queue_max=cfg.queue_max,
@@ -57,8 +57,10 @@ class CaptureService:
     def create(
         self, actor: Actor, url: str, options: CaptureOptions, title: str | None = None
     ) -> CaptureJob:
-        """Queue a capture of ``url`` for ``actor``; QueueFull when busy."""
+        """Queue a capture of ``url`` for ``actor``; QueueFull when busy;
+        InvalidInput when the options exceed the operator's limits."""
         authorize(actor, "capture.create")
+        options.check_limits(self._ledger.config.capture)
         return self.pool.submit(url, options, actor.account_id or None, title)
 
     def get(self, actor: Actor, job_id: str) -> CaptureJob:

@@ -166,6 +166,13 @@ class CertificateService:
         self.visible(actor, certificate_id)
         write_certificate_package(self._ledger, certificate_id, out)
 
+    def pdf(self, actor: Actor, certificate_id: str) -> bytes:
+        """The signed PDF certificate (PDF/A-3b, PAdES) of a visible certificate."""
+        from ledger.pdfcert.service import certificate_pdf
+
+        self.visible(actor, certificate_id)
+        return certificate_pdf(self._ledger, certificate_id)
+
     def package_to(self, actor: Actor, certificate_id: str, path: Path) -> Path:
         """Write the evidence package to ``path`` atomically (temporary file, fsync, rename)."""
         self.visible(actor, certificate_id)

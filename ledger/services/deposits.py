@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ledger.blobs import BlobInfo
+from ledger.blobs import CHUNK, BlobInfo
 from ledger.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from ledger.events import Draft, evidence_deposited
 from ledger.offload import in_thread
@@ -197,49 +197,47 @@ class DepositService:
         key: str | None = None,
         owner: str | None = None,
     ) -> DepositPlan:
-        """Check and draft a deposit of files already in the blob store."""
+        """Check and draft a deposit of files already streamed to the blob
+        store (staged or published; a caller that staged them publishes them
+        only once this plan is made, so a refused deposit leaves nothing)."""
         stored = [f.info.sha256 for f in files if f.info.data is None]
-        try:
-            owner = self.resolve_owner(actor, owner)
-            if not files:
-                raise InvalidInput("deposit: no file")
-            digest = ""
-            if key is not None:
-                self._check_key(owner, key)
-                digest = _request_digest(
-                    {
-                        "title": title,
-                        "description": description,
-                        "files": [
-                            {
-                                "name": f.file_name,
-                                "media_type": f.media_type,
-                                "sha256": f.info.sha256,
-                            }
-                            for f in files
-                        ],
-                    }
-                )
-            drafts = [
-                evidence_deposited(
-                    kind="file",
-                    sha256=f.info.sha256,
-                    sm3=f.info.sm3,
-                    size=f.info.size,
-                    title=title,
-                    description=description,
-                    file_name=f.file_name,
-                    media_type=f.media_type,
-                    owner=owner,
-                    idempotency_key=f"{key}#{i}" if key else None,
-                    request_sha256=digest or None,
-                    content=f.info.data,
-                )
-                for i, f in enumerate(files)
-            ]
-        except BaseException:
-            self._drop_orphans(stored)
-            raise
+        owner = self.resolve_owner(actor, owner)
+        if not files:
+            raise InvalidInput("deposit: no file")
+        digest = ""
+        if key is not None:
+            self._check_key(owner, key)
+            digest = _request_digest(
+                {
+                    "title": title,
+                    "description": description,
+                    "files": [
+                        {
+                            "name": f.file_name,
+                            "media_type": f.media_type,
+                            "sha256": f.info.sha256,
+                        }
+                        for f in files
+                    ],
+                }
+            )
+        drafts = [
+            evidence_deposited(
+                kind="file",
+                sha256=f.info.sha256,
+                sm3=f.info.sm3,
+                size=f.info.size,
+                title=title,
+                description=description,
+                file_name=f.file_name,
+                media_type=f.media_type,
+                owner=owner,
+                idempotency_key=f"{key}#{i}" if key else None,
+                request_sha256=digest or None,
+                content=f.info.data,
+            )
+            for i, f in enumerate(files)
+        ]
         return DepositPlan(owner, key, digest, drafts, stored=stored)
 
     def plan_stream(
@@ -253,12 +251,17 @@ class DepositService:
         owner: str | None = None,
     ) -> DepositPlan:
         """Stream one file into the blob store (hashed as it goes, within the
-        upload limit) and plan its deposit."""
+        upload limit) and plan its deposit; the file is published only once
+        the plan is made, so a refused deposit leaves nothing stored."""
         self.resolve_owner(actor, owner)  # refuse before storing anything
         blobs, limit = self._ledger.blobs, self._ledger.config.max_upload_bytes
-        info = blobs.put_file(stream, limit)
-        deposit = FileDeposit(info, file_name, media_type)
-        return self.plan_files(actor, [deposit], title=title, owner=owner)
+        chunks = iter(lambda: stream.read(CHUNK), b"")
+        with blobs.staged(chunks, limit) as staged:
+            info = staged.finish()
+            deposit = FileDeposit(info, file_name, media_type)
+            plan = self.plan_files(actor, [deposit], title=title, owner=owner)
+            staged.commit()
+        return plan
 
     @staticmethod
     def _check_key(owner: str | None, key: str) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "FORMAT",
     "Appended",
     "CheckpointRow",
+    "JobRecord",
     "Publication",
     "SealTxn",
     "Store",
@@ -66,6 +67,18 @@ class CheckpointRow:
     root: bytes
     note: str
     time: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A stored capture job (:mod:`ledger.capture.jobs`) and how fresh it is."""
+
+    job_id: str
+    record: str
+    """The job as JSON."""
+    age: float
+    """Seconds since its last heartbeat, by the database's clock (the same
+    for every host, whatever their own clocks say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +245,20 @@ class Store(ABC):
     @abstractmethod
     def snapshot(self) -> AbstractContextManager[SealTxn]:
         """A read-only view of one committed state, taking no lock (writes fail)."""
+
+    # -- capture jobs ----------------------------------------------------
+    # Mutable records, not part of the log: any host answers for any job.
+    @abstractmethod
+    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+        """Insert or replace a job's record; its heartbeat becomes now."""
+
+    @abstractmethod
+    def capture_job(self, job_id: str) -> JobRecord | None:
+        """A job's record, or None."""
+
+    @abstractmethod
+    def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
+        """Renew the heartbeat of jobs this process still holds."""
 
     # -- projections -----------------------------------------------------
     @abstractmethod

@@ -5,6 +5,11 @@ The site is a real ``ThreadingHTTPServer`` on 127.0.0.1 (HTTPS through
 with images, CSS, a script that changes the DOM after load, a redirect of the
 page and a redirect of an image. Other paths exercise failures: a 404, a
 download, a page that never answers, a large body, many requests.
+
+For recorded captures, ``/clock.html`` changes every 100 ms (a counter and a
+bar of changing width), has a button whose click adds ``#bought`` to the DOM,
+a login form posted to ``/login`` (answered 303 to ``/welcome.html``; the
+bodies are kept in :attr:`Site.posts`) and a link to a private address.
 """
 
 from __future__ import annotations
@@ -217,6 +222,57 @@ APP_JS = b"""window.addEventListener('load', function () {
 """
 
 
+CLOCK_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>录屏测试 clock</title>
+<style>
+body { margin: 0; font-family: sans-serif; background: rgb(250, 250, 250); }
+#tick { position: absolute; left: 20px; top: 20px; font-size: 40px; }
+#bar { position: absolute; left: 20px; top: 90px; height: 40px; width: 10px;
+       background: rgb(30, 90, 200); }
+#buy { position: absolute; left: 20px; top: 160px; width: 160px; height: 40px; }
+#user { position: absolute; left: 20px; top: 240px; width: 240px; height: 30px; }
+#code { position: absolute; left: 20px; top: 300px; width: 240px; height: 30px;
+        font-size: 20px; }
+#go { position: absolute; left: 20px; top: 360px; }
+#private { position: absolute; left: 20px; top: 420px; }
+#tall { position: absolute; left: 0; top: 0; width: 1px; height: 3000px; }
+</style></head><body>
+<div id="tick">tick 0</div><div id="bar"></div>
+<button id="buy" type="button">购买 buy</button>
+<form method="post" action="/login">
+<input id="user" name="user" autocomplete="off">
+<input id="code" name="code" autocomplete="off">
+<button id="go" type="submit">登录</button>
+</form>
+<a id="private" href="http://10.0.0.1/secret">内网 intranet</a>
+<div id="tall"></div>
+<script>
+var n = 0;
+setInterval(function () {
+  n++;
+  document.getElementById('tick').textContent = 'tick ' + n;
+  document.getElementById('bar').style.width = (10 + (n * 37) % 600) + 'px';
+}, 100);
+document.getElementById('buy').addEventListener('click', function () {
+  var p = document.createElement('p');
+  p.id = 'bought';
+  p.textContent = '已购买 bought';
+  p.style.cssText = 'position: absolute; left: 220px; top: 160px; margin: 0;';
+  document.body.appendChild(p);
+});
+</script>
+</body></html>
+""".encode()
+
+WELCOME_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>欢迎 welcome</title></head>
+<body><h1 id="welcome">欢迎 welcome</h1><p id="tick">0</p>
+<script>var n = 0; setInterval(function () {
+  document.getElementById('tick').textContent = ++n; }, 100);</script>
+</body></html>
+""".encode()
+
+
 @dataclass
 class Site:
     """A running local site; ``base`` is ``http(s)://127.0.0.1:PORT``."""
@@ -229,6 +285,8 @@ class Site:
     cookies: list[tuple[str, str]] = field(default_factory=list)
     """(path, Cookie header) of every request, in order."""
     extra: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    posts: list[tuple[str, bytes]] = field(default_factory=list)
+    """(path, body) of every POST, in order."""
 
 
 def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
@@ -279,6 +337,8 @@ def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
     res["/hang-img.html"] = (200, html, b'<!doctype html><body><img src="/hang"></body>')
     res["/to-private"] = (302, {"Location": "http://10.0.0.1/secret"}, b"")
     res["/loop"] = (302, {"Location": "/loop"}, b"")
+    res["/clock.html"] = (200, html, CLOCK_PAGE)
+    res["/welcome.html"] = (200, html, WELCOME_PAGE)
     res.update(site.extra)
     return res
 
@@ -289,6 +349,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.site.hits.append(path)
+        self.site.posts.append((path, body))
+        self.send_response(303 if path == "/login" else 404)
+        if path == "/login":
+            self.send_header("Location", "/welcome.html")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]

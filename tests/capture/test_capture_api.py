@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import threading
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,10 @@ import pytest
 from capture_support import Pki, make_pki, serve
 
 from ledger.capture import CaptureFailed, CaptureOptions
-from ledger.capture.jobs import CaptureJob, CapturePool, JobStore, QueueFull
+from ledger.capture.jobs import HOST, CaptureJob, CapturePool, JobStore, QueueFull
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.config import CaptureConfig
+from ledger.storage import create_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api_v1"))
 from v1_support import Service, service
@@ -128,7 +131,8 @@ def test_capture_to_verified_evidence_package(tmp_path: Path, pki: Pki) -> None:
         names = z.namelist()
         manifest = json.loads(z.read("evidence/capture-manifest.json"))
     artefacts = [f"capture/{a['path']}" for a in manifest["artefacts"]]
-    assert names[4:] == artefacts and len(artefacts) == 6
+    assert names[3] == "certificate.pdf"
+    assert names[5:] == artefacts and len(artefacts) == 6
     for name in artefacts:
         assert checks[("capture_artefact", name)]["status"] == "passed", name
 
@@ -227,8 +231,10 @@ def test_unreadable_job_record_is_a_problem_not_a_crash(tmp_path: Path) -> None:
         )
         job = _wait(svc, r.json()["job_id"])
         assert job["status"] == "refused"
-        path = svc.ledger.config.home / "captures" / "jobs" / f"{job['job_id']}.json"
-        path.write_text("{truncated")
+        with sqlite3.connect(svc.ledger.store.path) as db:  # type: ignore[attr-defined]
+            db.execute(
+                "update capture_jobs set record = '{truncated' where job_id = ?", (job["job_id"],)
+            )
         r = svc.client.get(f"/v1/captures/{job['job_id']}", headers=svc.auth("rights_holder"))
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
@@ -246,7 +252,17 @@ def test_openapi_documents_the_capture_routes(tmp_path: Path) -> None:
 # -- the pool and the job store ---------------------------------------------------------
 
 
-def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -> None:
+@pytest.fixture
+def job_store(store_url: str) -> Iterator[JobStore]:
+    """Job records in a fresh ledger database, on each backend."""
+    store = create_store(store_url)
+    try:
+        yield JobStore(store)
+    finally:
+        store.close()
+
+
+def test_pool_records_every_outcome_and_interrupts_queued_jobs(job_store: JobStore) -> None:
     gate = threading.Event()
     calls: list[str] = []
 
@@ -257,7 +273,7 @@ def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -
             raise CaptureFailed("http_error", "answered 404")
         return {"evidence_id": "e" * 32, "capture_id": job.job_id, "capture_status": "complete"}
 
-    store = JobStore(tmp_path / "jobs")
+    store = job_store
     pool = CapturePool(store, run, concurrency=1, queue_max=2)
     a = pool.submit("http://a.test/fail", CaptureOptions(), "owner", None)
     b = pool.submit("http://b.test/", CaptureOptions(), "owner", None)
@@ -279,15 +295,8 @@ def test_pool_records_every_outcome_and_interrupts_queued_jobs(tmp_path: Path) -
         assert j is not None and j.status == "interrupted" and "submit it again" in (j.detail or "")
 
 
-def test_job_of_a_dead_process_reads_as_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    store = JobStore(tmp_path)
-    job = CaptureJob(
+def _running(pid: int, host: str = HOST) -> CaptureJob:
+    return CaptureJob(
         job_id="a" * 32,
         owner=None,
         url="http://x.test/",
@@ -295,11 +304,120 @@ def test_job_of_a_dead_process_reads_as_interrupted(tmp_path: Path) -> None:
         title=None,
         status="running",
         created_at="2026-01-01T00:00:00.000000Z",
-        pid=int(proc.stdout),
+        pid=pid,
+        host=host,
     )
-    store.save(job)
+
+
+def test_job_of_a_dead_process_reads_as_interrupted(job_store: JobStore) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    store = job_store
+    store.save(_running(int(proc.stdout)))
     got = store.load("a" * 32)
     assert got is not None and got.status == "interrupted"
-    store.save(CaptureJob(**{**job.to_json(), "pid": os.getpid()}))
+    store.save(_running(os.getpid()))
+    assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
+    # On another host the pid means nothing: only the heartbeat tells.
+    store.save(_running(int(proc.stdout), host="elsewhere"))
     assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
     assert store.load("../../etc/passwd") is None
+    assert store.load("b" * 32) is None
+
+
+def test_a_job_whose_heartbeat_stopped_reads_as_interrupted(job_store: JobStore) -> None:
+    """Any host judges a job by its heartbeat, by the database's clock: the
+    pool that holds a job renews it; when the pool's host dies, it stops."""
+    store = JobStore(job_store.store, stale_after=1.0)
+    store.save(_running(12345, host="a-host-that-died"))
+    assert store.load("a" * 32).status == "running"  # type: ignore[union-attr]
+    time.sleep(1.3)
+    got = store.load("a" * 32)
+    assert got is not None and got.status == "interrupted"
+    assert "submit it again" in (got.detail or "")
+
+    gate = threading.Event()
+
+    def run(job: CaptureJob, options: CaptureOptions) -> dict[str, Any]:
+        gate.wait(10)
+        return {"evidence_id": "e" * 32, "capture_id": job.job_id, "capture_status": "complete"}
+
+    pool = CapturePool(store, run, concurrency=1, queue_max=1, heartbeat=0.2)
+    try:
+        held = pool.submit("http://a.test/", CaptureOptions(), "owner", None)
+        queued = pool.submit("http://b.test/", CaptureOptions(), "owner", None)
+        time.sleep(1.6)  # longer than stale_after: only the heartbeat keeps them alive
+        assert store.load(held.job_id).status == "running"  # type: ignore[union-attr]
+        assert store.load(queued.job_id).status == "queued"  # type: ignore[union-attr]
+        gate.set()
+        deadline = time.monotonic() + 10
+        while store.load(queued.job_id).status != "complete":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        gate.set()
+        pool.shutdown()
+    time.sleep(1.3)  # finished jobs need no heartbeat
+    assert store.load(held.job_id).status == "complete"  # type: ignore[union-attr]
+
+
+def test_recorded_capture_through_the_api(tmp_path: Path) -> None:
+    cfg = CaptureConfig(allow=("127.0.0.0/8",), max_duration=20)
+    secret = "api-secret-7781"
+    steps = [
+        {"action": "click", "selector": "#buy"},
+        {"action": "type", "selector": "#code", "text": secret, "secret": True},
+        {"action": "press", "key": "Enter"},
+    ]
+    with serve() as site, service(tmp_path / "home", capture=cfg) as svc:
+        r = svc.client.post(
+            "/v1/captures",
+            json={
+                "url": site.base + "/clock.html",
+                "options": {"video": True, "duration": 1, "steps": steps, "step_timeout": 5},
+            },
+            headers=svc.auth("rights_holder"),
+        )
+        assert r.status_code == 202, r.text
+        assert secret not in r.text
+        job = r.json()
+        assert job["options"]["steps"][1] == {
+            "action": "type",
+            "selector": "#code",
+            "text": None,
+            "secret": True,
+        }
+        done = _wait(svc, job["job_id"], limit=180)
+        assert done["status"] == "complete", done
+        names = {a["name"] for a in done["receipt"]["artefacts"]}
+        assert {"video", "step_1", "step_2", "step_3", "warc_secret"} <= names
+        assert done["receipt"]["final_url"] == site.base + "/welcome.html"
+        # The secret went to the site, and nowhere into the job's record or answer.
+        assert any(secret.encode() in body for _, body in site.posts)
+        record = (tmp_path / "home" / "captures" / "jobs" / f"{job['job_id']}.json").read_text()
+        assert secret not in record
+        got = svc.client.get(f"/v1/captures/{job['job_id']}", headers=svc.auth("rights_holder"))
+        assert secret not in got.text
+        # Bad recording options are problems, before any job starts.
+        for options, code, text in [
+            ({"steps": [{"action": "click"}]}, 400, "steps[0] (click): missing selector"),
+            ({"steps": [{"action": "wait", "seconds": 99}]}, 400, "at most 60"),
+            ({"duration": 5}, 400, "duration needs video"),
+            ({"video": True, "duration": 21}, 400, "duration 21 s, the limit is 20 s"),
+            ({"video": True, "duration": 3601}, 422, ""),
+            ({"steps": [{"action": "press", "key": "Tab"}] * 201}, 422, ""),
+            ({"steps": [{"action": "press", "key": "Tab"}] * 51}, 400, "51 steps, the limit is 50"),
+            ({"step_timeout": 0}, 422, ""),
+        ]:
+            r = svc.client.post(
+                "/v1/captures",
+                json={"url": site.base + "/clock.html", "options": options},
+                headers=svc.auth("rights_holder"),
+            )
+            assert r.status_code == code, (options, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert text in r.json()["detail"], r.text

@@ -151,3 +151,78 @@ def test_no_ledger_is_a_one_line_error(tmp_path: Path) -> None:
         cli, ["--home", str(tmp_path / "none"), "capture", "https://example.com/"]
     )
     assert r.exit_code == 1 and r.output.startswith("error: config: no ledger in ")
+
+
+def test_recorded_capture_from_the_command_line(home: Path, tmp_path: Path) -> None:
+    steps = tmp_path / "steps.json"
+    steps.write_text(
+        json.dumps(
+            [
+                {"action": "click", "selector": "#buy"},
+                {"action": "type", "selector": "#code", "text": "cli-secret-42", "secret": True},
+                {"action": "screenshot", "name": "done"},
+            ]
+        )
+    )
+    with serve() as site:
+        out = tmp_path / "out"
+        p = _el(
+            home,
+            "capture",
+            site.base + "/clock.html",
+            "--allow",
+            "127.0.0.0/8",
+            "--video",
+            "--steps",
+            str(steps),
+            "--duration",
+            "1",
+            "--out",
+            str(out),
+        )
+    assert p.returncode == 0, p.stderr
+    receipt = json.loads(p.stdout)
+    names = {a["name"] for a in receipt["artefacts"]}
+    assert {"video", "step_1", "step_3", "step_3_dom"} <= names
+    assert "warc_secret" not in names  # the secret was typed but never sent
+    m = CaptureManifest.from_json((out / MANIFEST_FILE_NAME).read_bytes())
+    assert m.recording is not None and m.recording.duration_ms >= 1000 and m.actions == 3
+    assert (out / "recording.mp4").stat().st_size == m.recording.artefact.size
+    assert m.data["secrets"]["withheld_records_total"] == 0
+    assert b"cli-secret-42" not in (out / MANIFEST_FILE_NAME).read_bytes() + p.stdout.encode()
+
+
+@pytest.mark.parametrize(
+    ("steps", "args", "text"),
+    [
+        ('[{"action": "click"}]', [], "error: steps[0] (click): missing selector"),
+        ("[{", [], "is not UTF-8 JSON"),
+        ("[]", [], "error: steps: give 1 to 200 steps (got 0)"),
+        (None, ["--duration", "5"], "error: capture: duration needs video"),
+        (None, ["--video", "--duration", "99999"], "duration must be 0 to 3600"),
+        (None, ["--step-timeout", "0"], "Invalid value for '--step-timeout'"),
+    ],
+)
+def test_bad_recording_arguments(
+    home: Path, tmp_path: Path, steps: str | None, args: list[str], text: str
+) -> None:
+    extra = list(args)
+    if steps is not None:
+        f = tmp_path / "steps.json"
+        f.write_text(steps)
+        extra += ["--steps", str(f)]
+    r = CliRunner().invoke(cli, ["--home", str(home), "capture", "https://example.com/", *extra])
+    assert r.exit_code == 2, r.output
+    assert text in r.output and "Traceback" not in r.output
+    assert r.output.count("\n") <= 4  # one line, or click's usage and its error
+
+
+def test_the_operators_recording_limits_are_one_line_errors(home: Path) -> None:
+    cfg = json.loads((home / "config.json").read_text())
+    cfg["capture"]["max_duration"] = 10
+    (home / "config.json").write_text(json.dumps(cfg))
+    r = CliRunner().invoke(
+        cli, ["--home", str(home), "capture", "https://example.com/", "--video", "--duration", "11"]
+    )
+    assert r.exit_code == 2, r.output
+    assert r.output == ("error: capture: duration 11 s, the limit is 10 s (capture.max_duration)\n")

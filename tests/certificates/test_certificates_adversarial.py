@@ -123,7 +123,7 @@ def _flip_evidence_in_package(w: World) -> Report:
     name = "evidence/contract.txt"
     start = member_data_offset(bytes(data), name)
     data[start + 5] ^= 0x01
-    size = len(package_members(w.file_package.read_bytes())[3][1])
+    size = len(dict(package_members(w.file_package.read_bytes()))[name])
     crc = zlib.crc32(bytes(data[start : start + size]))
     # Fix the CRC in both headers, so only the digest can notice.
     for pos, n in central_entries(bytes(data)):
@@ -392,25 +392,32 @@ def _pkg_members(w: World) -> list[tuple[str, bytes]]:
     return package_members(w.file_package.read_bytes())
 
 
+def _evidence_member(members: list[tuple[str, bytes]]) -> int:
+    return [n for n, _ in members].index("evidence/contract.txt")
+
+
 def _issued_at(w: World) -> str:
     return str(json.loads(w.file_cert)["issued_at"])
 
 
 def _path_traversal(w: World) -> Report:
     members = _pkg_members(w)
-    members[3] = ("../../evidence/contract.txt", members[3][1])
+    i = _evidence_member(members)
+    members[i] = ("../../evidence/contract.txt", members[i][1])
     return _verify_pkg(w, canonical_zip(members, _issued_at(w)))
 
 
 def _absolute_path(w: World) -> Report:
     members = _pkg_members(w)
-    members[3] = ("/etc/cron.d/evidence", members[3][1])
+    i = _evidence_member(members)
+    members[i] = ("/etc/cron.d/evidence", members[i][1])
     return _verify_pkg(w, _zipfile_package(w, members))
 
 
 def _backslash_path(w: World) -> Report:
     members = _pkg_members(w)
-    members[3] = ("evidence\\..\\..\\x", members[3][1])
+    i = _evidence_member(members)
+    members[i] = ("evidence\\..\\..\\x", members[i][1])
     return _verify_pkg(w, canonical_zip(members, _issued_at(w)))
 
 

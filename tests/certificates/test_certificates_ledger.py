@@ -172,6 +172,13 @@ def test_issue_refuses_unknown_inputs(ledger: Ledger) -> None:
         issue_certificate(ledger, eid, "Notary Zhang")
 
 
+def _members(data: bytes) -> list[tuple[str, bytes]]:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
 def test_packages_verify(ledger: Ledger, tmp_path: Path) -> None:
     create_account(ledger, "notary", "Notary Zhang")
     file_id = _deposit_file(ledger, "../../etc/合同:v2?.pdf")
@@ -181,8 +188,17 @@ def test_packages_verify(ledger: Ledger, tmp_path: Path) -> None:
     ledger.seal()
     trust = load_trust(_trust(ledger))
     for eid, members in (
-        (file_id, ["README.txt", "certificate.json", "proof.txt", "evidence/合同_v2_.pdf"]),
-        (hash_id, ["README.txt", "certificate.json", "proof.txt"]),
+        (
+            file_id,
+            [
+                "README.txt",
+                "certificate.json",
+                "proof.txt",
+                "certificate.pdf",
+                "evidence/合同_v2_.pdf",
+            ],
+        ),
+        (hash_id, ["README.txt", "certificate.json", "proof.txt", "certificate.pdf"]),
     ):
         issued = issue_certificate(ledger, eid, "Notary Zhang")
         out = package_certificate(ledger, issued.certificate_id, tmp_path / f"{eid}.zip")
@@ -193,7 +209,12 @@ def test_packages_verify(ledger: Ledger, tmp_path: Path) -> None:
         assert report.valid, [(c.key, c.reason) for c in report.failed]
         buf = io.BytesIO()
         write_certificate_package(ledger, issued.certificate_id, buf)
-        assert buf.getvalue() == out.read_bytes()  # deterministic
+        # Deterministic, but for the PDF's signature (its time, its timestamp).
+        again = dict(_members(buf.getvalue()))
+        first = dict(_members(out.read_bytes()))
+        assert again.keys() == first.keys()
+        assert all(again[n] == first[n] for n in first if n != "certificate.pdf")
+        assert again["certificate.pdf"] != first["certificate.pdf"]
 
 
 def test_revocation_and_trust_export(ledger: Ledger) -> None:
@@ -303,6 +324,7 @@ def test_capture_package_holds_and_checks_every_artefact(ledger: Ledger, tmp_pat
             "README.txt",
             "certificate.json",
             "proof.txt",
+            "certificate.pdf",
             "evidence/capture-manifest.json",
             "capture/page.wacz",
             "capture/screenshot.png",

@@ -107,8 +107,8 @@ class RawDb:
     def __init__(self, conn: Any, kind: str) -> None:
         self.conn = conn
         self.kind = kind
-        # The tiles' inner-node column ("inner" is reserved in PostgreSQL).
-        self.inner = "inner" if kind == "sqlite" else "inner_nodes"
+        # The tiles' inner-node column (the same name on both databases).
+        self.inner = "inner_nodes"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.kind == "postgresql":

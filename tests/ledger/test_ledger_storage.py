@@ -25,7 +25,8 @@ from ledger.events import account_registered, evidence_deposited, key_registered
 from ledger.services import OPERATOR, Receipt, Services
 from ledger.storage import create_store, open_store
 from ledger.storage.base import FORMAT
-from ledger.storage.postgres import _SEQUENCE_LOCK as SEQUENCE_LOCK
+from ledger.storage.migrations import LATEST, MIGRATIONS
+from ledger.storage.sql import SEQUENCE as SEQUENCE_LOCK
 from verifier.note import VerifierKey
 from verifier.record import GENESIS_PREV, decode_record
 
@@ -355,3 +356,101 @@ def test_keys_and_accounts_append_through_the_ledger(ledger: Ledger) -> None:
         {"name": "公证员"}
     ]
     assert ledger.store.query("select account_id from keys") == [{"account_id": aid}]
+
+
+# -- one schema, versioned ------------------------------------------------------------
+
+
+def _columns(url: str) -> set[tuple[str, str]]:
+    """(table, column) of every table in a ledger database, read by the plain driver."""
+    with raw_db(url) as db:
+        if db.kind == "sqlite":
+            tables = [
+                r[0] for r in db.execute("select name from sqlite_master where type = 'table'")
+            ]
+            return {(t, r[1]) for t in tables for r in db.execute(f"pragma table_info({t})")}
+        rows = db.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = current_schema()"
+        )
+        return {(str(t), str(c)) for t, c in rows}
+
+
+@pytest.mark.postgres
+def test_both_databases_have_the_same_tables_and_columns(tmp_path: Path, pg_schema: str) -> None:
+    from conftest import pg_url
+
+    lite = "sqlite:///" + str(tmp_path / "ledger.db")
+    pg = pg_url(pg_schema)
+    for url in (lite, pg):
+        create_store(url).close()
+    assert _columns(lite) == _columns(pg)
+    assert ("tiles", "inner_nodes") in _columns(lite)
+
+
+def _downgrade(url: str) -> None:
+    """Turn a database into what evidence-ledger made before schema versions:
+    no publications, inline blobs or capture jobs, SQLite tiles with ``inner``."""
+    with raw_db(url, bypass_triggers=True) as db:
+        for table in ("publications", "blob_data", "capture_jobs"):
+            db.execute(f"drop table {table}")
+        db.execute("delete from meta where key = 'schema_version'")
+        if db.kind == "sqlite":
+            db.execute("alter table tiles rename column inner_nodes to inner")
+
+
+def test_an_older_database_is_migrated_on_open(ledger: Ledger, home: Path) -> None:
+    receipts = list(Services(ledger).deposits.bulk(hash_drafts(300)))
+    ledger.seal()
+    cp = ledger.latest_checkpoint()
+    proof = ledger.inclusion_proof(123, cp.size)
+    url = ledger.config.database_url
+    ledger.close()
+    _downgrade(url)
+    assert ("publications", "size") not in _columns(url)
+    with Ledger.open(home) as led:
+        assert led.store.get_meta("schema_version") == str(LATEST)
+        # What the older database sealed counts as published (it was, when sealed).
+        assert [p.size for p in led.store.publications()] == [
+            c.size for c in led.store.checkpoints()
+        ]
+        assert led.inclusion_proof(123, cp.size) == proof
+        assert led.store.entries(0, 300)[299][4].hex() == receipts[299].leaf_hash
+        led.store.put_capture_job("a" * 32, None, "queued", "{}")
+        led.append(hash_drafts(2))
+        led.seal()
+        audit(led.store, led.verifier_key, led.config.origin)
+    assert ("tiles", "inner_nodes") in _columns(url)
+    with Ledger.open(home) as led:  # opening again changes nothing
+        assert led.store.size() == 302
+
+
+def test_a_newer_database_is_refused_with_one_line(ledger: Ledger, home: Path) -> None:
+    url = ledger.config.database_url
+    ledger.append(hash_drafts(3))
+    ledger.close()
+    with raw_db(url) as db:
+        db.execute("update meta set value = ? where key = 'schema_version'", (str(LATEST + 1),))
+        before = db.snapshot()
+    message = (
+        f"database: schema version {LATEST + 1} is newer than this evidence-ledger "
+        f"supports ({LATEST}); upgrade evidence-ledger"
+    )
+    with pytest.raises(StorageError) as e:
+        open_store(url)
+    assert str(e.value) == message
+    cli = Path(sys.executable).with_name("evidence-ledger")
+    proc = subprocess.run(
+        [str(cli), "--home", str(home), "stats"], capture_output=True, text=True, check=False
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"error: {message}\n")
+    with raw_db(url) as db:
+        assert db.snapshot() == before  # refused untouched
+        db.execute("update meta set value = 'v2' where key = 'schema_version'")
+    with pytest.raises(StorageError, match=r"^database: schema version 'v2' is not a number$"):
+        open_store(url)
+
+
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
+    assert all(m.summary for m in MIGRATIONS)

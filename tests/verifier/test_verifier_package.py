@@ -1,5 +1,6 @@
 """The verifier package stands alone: stdlib and ``cryptography`` only (plus
-``rfc3161-client`` for RFC 3161 tokens, in ``timestamp.py`` alone), never
+``rfc3161-client`` for RFC 3161 tokens, and pyHanko and segno for PDF
+certificates, each in the modules that need it), never
 ``ledger`` or ``api`` (a judge installs it without the platform)."""
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "verifier"
 ALLOWED = set(sys.stdlib_module_names) | {"cryptography", "verifier"}
 # What RFC 3161 token checking strictly needs (DESIGN.md), and only there.
-ALLOWED_IN = {"timestamp.py": {"rfc3161_client"}}
+ALLOWED_IN = {
+    "timestamp.py": {"rfc3161_client"},
+    # PDF certificates: the page's QR code and the certificate's TSA time
+    # (pdflayout.py), the PAdES signature (pdf.py), and only there.
+    "pdflayout.py": {"rfc3161_client", "segno"},
+    "pdf.py": {"pyhanko", "pyhanko_certvalidator", "asn1crypto"},
+}
 
 
 def _imports(path: Path) -> set[str]:

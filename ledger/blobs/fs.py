@@ -1,0 +1,130 @@
+"""Filesystem blob store (the default with SQLite): one file per blob.
+
+A write goes to a temporary file in ``ROOT/tmp``; finishing it fsyncs the
+file, committing renames it to ``ROOT/<sha256[:2]>/<sha256>`` and fsyncs the
+directory. An interrupted write leaves only a temporary file, which the
+sweep removes once it has not been touched for a while.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ledger.blobs.base import BlobInfo, BlobStore, Staging, age_cutoff, check_address
+from ledger.errors import StorageError
+
+__all__ = ["FsBlobStore"]
+
+
+class _FileStaging(Staging):
+    """A temporary file in the store's ``tmp`` directory."""
+
+    def __init__(self, store: FsBlobStore) -> None:
+        self._store = store
+        store.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="up-")
+        self._path: Path | None = Path(name)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+
+    def write(self, block: bytes) -> None:
+        assert self._file is not None
+        self._file.write(block)
+
+    def commit(self, info: BlobInfo) -> None:
+        assert self._file is not None
+        assert self._path is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        dest = self._store.path_for(info.sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Same content, same name: replacing an existing copy is harmless.
+        try:
+            os.replace(self._path, dest)
+        except FileNotFoundError as e:
+            raise StorageError("blobs: the upload was swept as stalled; send it again") from e
+        self._path = None
+        _fsync_dir(dest.parent)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+            self._path = None
+
+
+class FsBlobStore(BlobStore):
+    """Blobs as files under one directory."""
+
+    kind = "fs"
+
+    def __init__(self, root: Path, inline: Callable[[str], bytes | None] | None = None) -> None:
+        super().__init__(inline)
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the blob of ``sha256`` lives (whether or not it exists)."""
+        check_address(sha256)
+        return self.root / sha256[:2] / sha256
+
+    def _stage(self) -> Staging:
+        return _FileStaging(self)
+
+    def _open(self, sha256: str) -> BinaryIO | None:
+        try:
+            return self.path_for(sha256).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def _exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def _delete(self, sha256: str) -> bool:
+        path = self.path_for(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+
+    def _sweep_partials(self, older_than: float) -> int:
+        n = 0
+        if self.tmp.exists():
+            cutoff = age_cutoff(older_than)
+            for p in self.tmp.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if p.stat().st_mtime < cutoff:
+                        p.unlink()
+                        n += 1
+        return n
+
+    def _stored(self, older_than: float) -> Iterator[str]:
+        if not self.root.exists():
+            return
+        cutoff = age_cutoff(older_than)
+        for sub in sorted(self.root.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue
+            for p in sorted(sub.iterdir()):
+                with contextlib.suppress(FileNotFoundError):
+                    if p.name.startswith(sub.name) and p.stat().st_mtime < cutoff:
+                        yield p.name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

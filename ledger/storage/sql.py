@@ -1,0 +1,499 @@
+"""One SQL event store for SQLite and PostgreSQL; a :class:`Dialect` says what differs.
+
+Every statement is written once, with ``?`` placeholders, against the same
+table and column names on both databases. A dialect supplies the rest:
+connections (one per thread), write transactions and their locking,
+read-only snapshots, bulk inserts (``executemany`` or ``COPY``), streaming
+reads, column types, the append-only triggers and error mapping.
+
+Writes take named locks: ``SEQUENCE`` for appends (and anything that must
+not interleave with them), ``SEAL`` for the sealer. On SQLite every write
+transaction is serialised anyway; on PostgreSQL they are transaction-scoped
+advisory locks (see :mod:`ledger.storage.postgres` for why that orders
+commits by index).
+
+The schema is versioned (:mod:`ledger.storage.migrations`): an older
+database is migrated when opened, a newer one refused.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from ledger.errors import StorageError
+from ledger.events import Draft
+from ledger.projections import (
+    PROJECTIONS,
+    Update,
+    index_ddl,
+    projections_signature,
+)
+from ledger.storage.base import (
+    FORMAT,
+    Appended,
+    CheckpointRow,
+    JobRecord,
+    Publication,
+    Rows,
+    Store,
+    TileRow,
+    build_rows,
+    insert_columns,
+    op_batches,
+    replay_ops,
+)
+
+__all__ = ["SEAL", "SEQUENCE", "Dialect", "SqlStore"]
+
+SEQUENCE = 0x6C6F67  # lock ids: 'log' for appends
+SEAL = 0x7365616C  # and 'seal' for the sealer
+
+_SELECT_PUB = (
+    "select p.size, c.root, p.note, p.time, p.token from publications p "
+    "join checkpoints c on c.size = p.size"
+)
+_SET_SIGNATURE = (
+    "insert into meta values ('projections', ?) "
+    "on conflict (key) do update set value = excluded.value"
+)
+
+
+class Dialect(ABC):
+    """What differs between SQLite and PostgreSQL, behind one small interface."""
+
+    kind: str
+    url: str
+    int64: str
+    """Column type of 64-bit integers."""
+    bytes_type: str
+    float_type: str
+    epoch_now: str
+    """SQL expression: the database's clock, in seconds since the epoch."""
+
+    @abstractmethod
+    def conn(self) -> Any:
+        """This thread's connection (autocommit; opened on first use)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close this thread's connection."""
+
+    @abstractmethod
+    def sql(self, query: str) -> Any:
+        """``query`` (with ``?`` placeholders) as the driver takes it."""
+
+    @abstractmethod
+    def write(self, conn: Any, locks: Sequence[int]) -> AbstractContextManager[None]:
+        """A write transaction holding ``locks``; driver errors become ledger errors."""
+
+    @abstractmethod
+    def snapshot(self, conn: Any) -> AbstractContextManager[None]:
+        """A read-only transaction over one committed state, taking no lock."""
+
+    @abstractmethod
+    def insert_rows(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert many rows at once."""
+
+    @abstractmethod
+    def executemany(self, conn: Any, query: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run ``query`` (``?`` placeholders) once per row."""
+
+    @abstractmethod
+    def stream(self, conn: Any, query: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of ``query`` in batches of ``size``, without holding them all
+        (inside a transaction)."""
+
+    @abstractmethod
+    def has_table(self, conn: Any, name: str) -> bool: ...
+
+    @abstractmethod
+    def has_column(self, conn: Any, table: str, column: str) -> bool: ...
+
+    @abstractmethod
+    def append_only(self, table: str) -> list[str]:
+        """DDL making ``table`` refuse UPDATE and DELETE (and TRUNCATE where it exists)."""
+
+    @abstractmethod
+    def storage_bytes(self, conn: Any, tables: Sequence[str]) -> int: ...
+
+    def error(self, e: Exception) -> Exception | None:
+        """The ledger error for a driver error, or None if ``e`` is not one."""
+        return None
+
+
+class SqlStore(Store):
+    """The event store, on any :class:`Dialect`."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.d = dialect
+        self.kind = dialect.kind
+        self.url = dialect.url
+
+    # -- creation and opening (called by the backends) ---------------------
+    def _create(self) -> None:
+        from ledger.storage.migrations import LATEST, migrate
+
+        conn = self.d.conn()
+        with self.d.write(conn, (SEQUENCE, SEAL)):
+            migrate(self.d, conn, 0)
+            for stmt in self._projection_ddl():
+                conn.execute(self.d.sql(stmt))
+            self._x(conn, "insert into meta values ('format', ?)", (FORMAT,))
+            self._x(conn, "insert into meta values ('schema_version', ?)", (str(LATEST),))
+            self._x(conn, _SET_SIGNATURE, (projections_signature(),))
+
+    def _open(self) -> None:
+        from ledger.storage.migrations import LATEST, migrate
+
+        version = self._version()
+        if version > LATEST:
+            raise StorageError(
+                f"database: schema version {version} is newer than this evidence-ledger "
+                f"supports ({LATEST}); upgrade evidence-ledger"
+            )
+        if version < LATEST:
+            conn = self.d.conn()
+            with self.d.write(conn, (SEQUENCE, SEAL)):
+                version = self._version()  # another process may have migrated meanwhile
+                if version < LATEST:
+                    migrate(self.d, conn, version)
+                    self._x(
+                        conn,
+                        "insert into meta values ('schema_version', ?) "
+                        "on conflict (key) do update set value = excluded.value",
+                        (str(LATEST),),
+                    )
+        if self.get_meta("projections") != projections_signature():
+            self.rebuild()
+
+    def _version(self) -> int:
+        # Databases made before versioning had format evidence-ledger/1: version 1.
+        raw = self.get_meta("schema_version")
+        try:
+            return 1 if raw is None else int(raw)
+        except ValueError as e:
+            raise StorageError(f"database: schema version {raw!r} is not a number") from e
+
+    def _projection_ddl(self) -> list[str]:
+        out = []
+        for table, cols in PROJECTIONS.items():
+            body = ", ".join(
+                f"{name} {decl.replace('bigint', self.d.int64)}" for name, decl in cols
+            )
+            out.append(f"create table {table} ({body})")
+        out.extend(index_ddl())
+        return out
+
+    # -- helpers ---------------------------------------------------------
+    def _x(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
+        return conn.execute(self.d.sql(query), tuple(params))
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(r) for r in self._x(self.d.conn(), query, params)]
+        except Exception as e:
+            mapped = self.d.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def _one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self._read(query, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def _write(self, *locks: int) -> Iterator[Any]:
+        conn = self.d.conn()
+        with self.d.write(conn, locks):
+            yield conn
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:
+        self.d.close()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("select value from meta where key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    # -- the log ---------------------------------------------------------
+    def append(self, drafts: Sequence[Draft]) -> list[Appended]:
+        if not drafts:
+            return []
+        with self._write(SEQUENCE) as conn:
+            head = self._x(
+                conn, "select idx, leaf_hash, time from events order by idx desc limit 1"
+            ).fetchone()
+            if head is None:
+                rows = build_rows(drafts, 0, None, "")
+            else:
+                rows = build_rows(drafts, head[0] + 1, bytes(head[1]), head[2])
+            self._insert(conn, rows)
+        return rows.appended
+
+    def _insert(self, conn: Any, rows: Rows) -> None:
+        cols = ("idx", "type", "time", "leaf", "leaf_hash")
+        self.d.insert_rows(conn, "events", cols, rows.events)
+        self.d.insert_rows(conn, "private", ("idx", "salt", "body"), rows.private)
+        if rows.blobs:
+            self.d.executemany(
+                conn, "insert into blob_data values (?, ?) on conflict do nothing", rows.blobs
+            )
+        self._apply(conn, rows.ops)
+
+    def _apply(self, conn: Any, ops: Sequence[Any]) -> None:
+        for batch in op_batches(ops):
+            if isinstance(batch, Update):
+                # Table and column names come from PROJECTIONS, never from input.
+                sets = ", ".join(f"{k} = ?" for k in batch.values)
+                # Only-once updates (a revocation, a request's closing) touch a
+                # row whose column is still null: the first one wins.
+                guard = f" and {batch.if_null} is null" if batch.if_null else ""
+                self._x(
+                    conn,
+                    f"update {batch.table} set {sets} where {batch.key} = ?{guard}",  # noqa: S608
+                    (*batch.values.values(), batch.key_value),
+                )
+            else:
+                table, rows = batch
+                self.d.insert_rows(conn, table, insert_columns(table), rows)
+
+    def size(self) -> int:
+        row = self._one("select max(idx) from events")
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def inline_blob(self, sha256: str) -> bytes | None:
+        row = self._one("select data from blob_data where sha256 = ?", (sha256,))
+        return None if row is None else bytes(row[0])
+
+    def entries(self, start: int, end: int) -> list[tuple[int, str, str, bytes, bytes]]:
+        rows = self._read(
+            "select idx, type, time, leaf, leaf_hash from events "
+            "where idx >= ? and idx < ? order by idx",
+            (start, end),
+        )
+        return [(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows]
+
+    def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        rows = self._read(
+            "select idx, salt, body from private where idx >= ? and idx < ? order by idx",
+            (start, end),
+        )
+        return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
+
+    # -- tree ------------------------------------------------------------
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
+        return _read_tiles(self, self.d.conn(), keys)
+
+    def all_tiles(self) -> Iterator[TileRow]:
+        for r in self._read(
+            "select level, idx, width, hashes, inner_nodes from tiles order by level, idx"
+        ):
+            yield TileRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]))
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        return _latest(self, self.d.conn())
+
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        r = self._one("select size, root, note, time from checkpoints where size = ?", (size,))
+        return None if r is None else CheckpointRow(r[0], bytes(r[1]), r[2], r[3])
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        rows = self._read("select size, root, note, time from checkpoints order by size")
+        return [CheckpointRow(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
+
+    def publish(self, pub: Publication) -> bool:
+        with self._write(SEAL) as conn:
+            cur = self._x(
+                conn,
+                "insert into publications values (?, ?, ?, ?) on conflict (size) do nothing",
+                (pub.size, pub.note, pub.token, pub.time),
+            )
+            return bool(cur.rowcount == 1)
+
+    def latest_publication(self) -> Publication | None:
+        r = self._one(_SELECT_PUB + " order by p.size desc limit 1")
+        return None if r is None else _publication(r)
+
+    def publication(self, size: int) -> Publication | None:
+        r = self._one(_SELECT_PUB + " where p.size = ?", (size,))
+        return None if r is None else _publication(r)
+
+    def publications(self) -> list[Publication]:
+        return [_publication(r) for r in self._read(_SELECT_PUB + " order by p.size")]
+
+    @contextmanager
+    def sealing(self) -> Iterator[SqlSealTxn]:
+        with self._write(SEAL) as conn:
+            yield SqlSealTxn(self, conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlSealTxn]:
+        conn = self.d.conn()
+        with self.d.snapshot(conn):
+            yield SqlSealTxn(self, conn)
+
+    # -- capture jobs ----------------------------------------------------
+    # Heartbeats are epoch seconds by the database's clock, shared by every host.
+    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+        with self._write() as conn:
+            self._x(
+                conn,
+                f"insert into capture_jobs values (?, ?, ?, {self.d.epoch_now}, ?) "  # noqa: S608
+                "on conflict (job_id) do update set owner = excluded.owner, "
+                "status = excluded.status, heartbeat = excluded.heartbeat, "
+                "record = excluded.record",
+                (job_id, owner, status, record),
+            )
+
+    def capture_job(self, job_id: str) -> JobRecord | None:
+        row = self._one(
+            f"select record, {self.d.epoch_now} - heartbeat from capture_jobs "  # noqa: S608
+            "where job_id = ?",
+            (job_id,),
+        )
+        return None if row is None else JobRecord(job_id, str(row[0]), max(0.0, float(row[1])))
+
+    def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        marks = ", ".join("?" * len(job_ids))
+        with self._write() as conn:
+            self._x(
+                conn,
+                f"update capture_jobs set heartbeat = {self.d.epoch_now} "  # noqa: S608
+                f"where job_id in ({marks})",
+                job_ids,
+            )
+
+    # -- operational rows (sessions) ----------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._write() as conn:
+            return int(self._x(conn, sql, params).rowcount)
+
+    # -- projections -----------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            cur = self._x(self.d.conn(), sql, params)
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in cur]
+        except Exception as e:
+            mapped = self.d.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def rebuild(self) -> int:
+        count = 0
+        # The sequencing lock keeps appends out while the tables are replaced.
+        with self._write(SEQUENCE) as conn:
+            for table in PROJECTIONS:
+                conn.execute(self.d.sql(f"drop table if exists {table}"))
+            for stmt in self._projection_ddl():
+                conn.execute(self.d.sql(stmt))
+            for chunk in self.d.stream(
+                conn,
+                "select e.idx, e.type, e.time, e.leaf, p.salt, p.body "
+                "from events e join private p on p.idx = e.idx order by e.idx",
+                10000,
+            ):
+                rows = [(a, b, c, bytes(d), bytes(e), bytes(f)) for a, b, c, d, e, f in chunk]
+                self._apply(conn, list(replay_ops(iter(rows))))
+                count += len(chunk)
+            self._x(conn, _SET_SIGNATURE, (projections_signature(),))
+        return count
+
+    def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            t: sorted(
+                (
+                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
+                    for r in self._read(f"select * from {t}")  # noqa: S608
+                ),
+                key=repr,
+            )
+            for t in PROJECTIONS
+        }
+
+    def storage_bytes(self) -> int:
+        tables = ("events", "private", "tiles", "checkpoints", "publications", *PROJECTIONS)
+        return self.d.storage_bytes(self.d.conn(), tables)
+
+
+def _latest(store: SqlStore, conn: Any) -> CheckpointRow | None:
+    r = store._x(
+        conn, "select size, root, note, time from checkpoints order by size desc limit 1"
+    ).fetchone()
+    return None if r is None else CheckpointRow(r[0], bytes(r[1]), r[2], r[3])
+
+
+def _publication(r: Sequence[Any]) -> Publication:
+    return Publication(r[0], bytes(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4]))
+
+
+def _read_tiles(
+    store: SqlStore, conn: Any, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], TileRow]:
+    out: dict[tuple[int, int], TileRow] = {}
+    for level, idx in keys:
+        r = store._x(
+            conn,
+            "select level, idx, width, hashes, inner_nodes from tiles where level = ? and idx = ?",
+            (level, idx),
+        ).fetchone()
+        if r is not None:
+            out[(level, idx)] = TileRow(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]))
+    return out
+
+
+class SqlSealTxn:
+    """The sealer's reads and writes inside its transaction (a ``SealTxn``)."""
+
+    def __init__(self, store: SqlStore, conn: Any) -> None:
+        self._s = store
+        self._c = conn
+
+    def size(self) -> int:
+        row = self._s._x(self._c, "select max(idx) from events").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        return _latest(self._s, self._c)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        cur = self._s._x(
+            self._c,
+            "select leaf_hash from events where idx >= ? and idx < ? order by idx",
+            (start, end),
+        )
+        return [bytes(r[0]) for r in cur]
+
+    def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
+        return _read_tiles(self._s, self._c, keys)
+
+    def put_tiles(self, rows: Sequence[TileRow]) -> None:
+        self._s.d.executemany(
+            self._c,
+            "insert into tiles values (?, ?, ?, ?, ?) on conflict (level, idx) do update "
+            "set width = excluded.width, hashes = excluded.hashes, "
+            "inner_nodes = excluded.inner_nodes",
+            [(t.level, t.index, t.width, t.hashes, t.inner) for t in rows],
+        )
+
+    def add_checkpoint(self, row: CheckpointRow) -> None:
+        self._s._x(
+            self._c,
+            "insert into checkpoints values (?, ?, ?, ?)",
+            (row.size, row.root, row.note, row.time),
+        )
+
+    def publish(self, pub: Publication) -> None:
+        self._s._x(
+            self._c,
+            "insert into publications values (?, ?, ?, ?)",
+            (pub.size, pub.note, pub.token, pub.time),
+        )
