@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.certificates import RateLimiter
 from api.web import console, errors, public, staff
+from api.web.context import LoginGuard
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
 
@@ -25,7 +26,7 @@ class WebSettings:
     """Per-application state of the console: sessions and rate limits."""
 
     sessions: Sessions
-    login_limiter: RateLimiter
+    login_guard: LoginGuard
     check_limiter: RateLimiter
 
 
@@ -33,8 +34,8 @@ def install(app: FastAPI, ledger: Ledger) -> None:
     """Register the console's routes, its error pages and its state on ``app``."""
     app.state.web = WebSettings(
         sessions=Sessions(ledger),
-        # Ten attempts at once, then one every ten seconds per client address.
-        login_limiter=RateLimiter(rate=0.1, burst=10),
+        # Ten wrong tokens at once, then one every ten seconds per client address.
+        login_guard=LoginGuard(rate=0.1, burst=10),
         check_limiter=RateLimiter(rate=1.0, burst=20),
     )
     app.include_router(public.router)

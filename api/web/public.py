@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from api.certificates import MAX_VERIFY_BYTES, RateLimiter
 from api.upload import TempSink, read_multipart
 from api.web import adapter, csp
-from api.web.context import check_csrf, check_origin, safe_next, web_state
+from api.web.context import LoginGuard, check_csrf, check_origin, safe_next, web_state
 from api.web.errors import WebRoute
 from api.web.i18n import N_, Formatter, translations
 from api.web.render import STATIC_DIR, redirect, render
@@ -88,13 +88,20 @@ def login(
     csrf: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    """Open a session for the account whose API token was given (rate-limited)."""
-    _limit(request.app.state.web.login_limiter, request, "login")
+    """Open a session for the account whose API token was given (wrong tokens
+    are rate-limited per client address)."""
+    guard: LoginGuard = request.app.state.web.login_guard
+    wait = guard.wait(_client(request))
+    if wait:
+        raise HTTPException(
+            429, "login: too many wrong tokens", headers={"Retry-After": str(int(wait) + 1)}
+        )
     check_csrf(request, csrf)
     state = web_state(request)
     try:
         session_id, session = request.app.state.web.sessions.login(token)
     except LoginFailed:
+        guard.failed(_client(request))
         error = _t(request, "This token is unknown or has been revoked.")
         return render(
             request,

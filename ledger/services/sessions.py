@@ -10,8 +10,8 @@ lookup joins the account and refuses a revoked one, and revoking an account
 through :meth:`Sessions.end_account` also deletes its rows.
 
 Sessions are operational state, not evidence: they live beside the log in the
-same database (so every API host sees the same sessions) and are never
-appended to it.
+same database (the ``sessions`` table, schema migration 6), so every API host
+sees the same sessions, and are never appended to it.
 """
 
 from __future__ import annotations
@@ -19,24 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.accounts import authenticate
 from ledger.core import Ledger
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import LedgerError
 
 __all__ = ["LoginFailed", "Session", "Sessions", "csrf_token", "session_digest"]
 
-# One DDL for both backends (SQLite reads ``bigint`` as an integer affinity).
-_DDL = (
-    "create table if not exists sessions ("
-    "id_sha256 text primary key, account_id text not null, "
-    "created bigint not null, seen bigint not null)",
-    "create index if not exists sessions_account_id on sessions (account_id)",
-)
 _LOOKUP = (
     "select s.account_id, s.created, s.seen, a.role, a.name from sessions s "
     "join accounts a on a.account_id = s.account_id "
@@ -98,26 +90,9 @@ class Sessions:
         self.lifetime = lifetime
         self.touch_every = touch_every
         self._clock = clock
-        self._ready = False
-        self._ready_lock = threading.Lock()
 
     def _now(self) -> int:
         return int(self._clock())
-
-    def ensure_table(self) -> None:
-        """Create the ``sessions`` table if this database has none yet."""
-        if self._ready:
-            return
-        with self._ready_lock:
-            if self._ready:
-                return
-            for stmt in _DDL:
-                try:
-                    self.ledger.store.execute(stmt)
-                except StorageError:
-                    # Another host created it in the same instant: check it is there.
-                    self.ledger.store.query("select count(*) as n from sessions where 1 = 0")
-            self._ready = True
 
     def login(self, token: str) -> tuple[str, Session]:
         """Open a session for the active account that ``token`` belongs to.
@@ -133,7 +108,6 @@ class Sessions:
 
     def open(self, account_id: str) -> tuple[str, Session]:
         """Open a session for ``account_id`` (already authenticated)."""
-        self.ensure_table()
         session_id = secrets.token_urlsafe(32)
         now = self._now()
         self.ledger.store.execute(
@@ -150,7 +124,6 @@ class Sessions:
         or its account was revoked. An expired session's row is deleted."""
         if not session_id or len(session_id) > 100:
             return None
-        self.ensure_table()
         digest = session_digest(session_id)
         rows = self.ledger.store.query(_LOOKUP, (digest,))
         if not rows:
@@ -177,7 +150,6 @@ class Sessions:
 
     def end(self, session_id: str) -> bool:
         """Close one session (logout); True if it was open."""
-        self.ensure_table()
         done = self.ledger.store.execute(
             "delete from sessions where id_sha256 = ?", (session_digest(session_id),)
         )
@@ -185,12 +157,10 @@ class Sessions:
 
     def end_account(self, account_id: str) -> int:
         """Close every session of an account (after it is revoked); how many."""
-        self.ensure_table()
         return self.ledger.store.execute("delete from sessions where account_id = ?", (account_id,))
 
     def count(self, account_id: str) -> int:
         """Open (not yet purged) sessions of an account."""
-        self.ensure_table()
         rows = self.ledger.store.query(
             "select count(*) as n from sessions where account_id = ?", (account_id,)
         )
@@ -198,7 +168,6 @@ class Sessions:
 
     def purge(self) -> int:
         """Delete every idle or too old session; how many."""
-        self.ensure_table()
         now = self._now()
         return self.ledger.store.execute(
             "delete from sessions where seen < ? or created < ?",

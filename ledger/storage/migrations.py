@@ -103,12 +103,28 @@ def _inner_nodes(d: Dialect, conn: Any) -> None:
         _run(d, conn, ["alter table tiles rename column inner to inner_nodes"])
 
 
+def _sessions(d: Dialect, conn: Any) -> None:
+    """Web console sessions (ledger.services.sessions): mutable rows beside the
+    log, keyed by the SHA-256 of the session id."""
+    if not d.has_table(conn, "sessions"):
+        _run(
+            d,
+            conn,
+            [
+                "create table sessions (id_sha256 text primary key, account_id text not null, "
+                f"created {d.int64} not null, seen {d.int64} not null)",
+                "create index sessions_account_id on sessions (account_id)",
+            ],
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
     Migration(3, "inline blobs", _blob_data),
     Migration(4, "capture jobs", _capture_jobs),
     Migration(5, "tiles.inner_nodes on both databases", _inner_nodes),
+    Migration(6, "web console sessions", _sessions),
 )
 LATEST = MIGRATIONS[-1].version
 

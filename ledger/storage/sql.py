@@ -370,6 +370,11 @@ class SqlStore(Store):
                 job_ids,
             )
 
+    # -- operational rows (sessions) ----------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._write() as conn:
+            return int(self._x(conn, sql, params).rowcount)
+
     # -- projections -----------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement in its own transaction; return the rows it

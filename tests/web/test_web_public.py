@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Pages, run_axe
 from playwright.sync_api import expect
-from web_support import World
 
 from verifier.digest import digest_file
+
+from .web_support import Pages, World, run_axe
 
 PUBLIC = ["/", "/login", "/verify", "/log", "/docs", "/logout", "/no-such-page"]
 

@@ -8,13 +8,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import Pages, run_axe
 from playwright.sync_api import expect
-from web_support import World
 
 from ledger.core import Ledger
 from ledger.services.sessions import session_digest
 from verifier.digest import digest_file
+
+from .web_support import Pages, World, run_axe
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

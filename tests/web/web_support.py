@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from ledger.accounts import create_account
 from ledger.certificates import issue_certificate, package_certificate, trust_export
@@ -194,3 +196,66 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             z.writestr(name, data)
     return buf.getvalue()
+
+
+class Pages:
+    """Opens browser contexts against the server and screenshots them on failure."""
+
+    def __init__(self, browser: Browser, server: Server) -> None:
+        self.browser = browser
+        self.server = server
+        self.contexts: list[BrowserContext] = []
+        self.requests: list[str] = []
+        self.console_errors: list[str] = []
+
+    def new(self, lang: str = "zh", **options: Any) -> Page:
+        """A page in a fresh context whose browser prefers ``lang``."""
+        ctx = self.browser.new_context(
+            base_url=self.server.url,
+            locale="zh-CN" if lang == "zh" else "en-US",
+            extra_http_headers={
+                "Accept-Language": "zh-CN,zh;q=0.9" if lang == "zh" else "en-US,en;q=0.9"
+            },
+            accept_downloads=True,
+            **options,
+        )
+        self.contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on(
+            "console",
+            lambda m: self.console_errors.append(m.text) if m.type == "error" else None,
+        )
+        return page
+
+    def login(self, page: Page, token: str, next_path: str | None = None) -> None:
+        """Log in through the form, as a user would."""
+        page.goto("/login" + (f"?next={next_path}" if next_path else ""))
+        page.fill("input[name=token]", token)
+        page.click("[type=submit] >> nth=-1")
+        page.wait_for_load_state()
+
+    def screenshot_all(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for i, ctx in enumerate(self.contexts):
+            for j, page in enumerate(ctx.pages):
+                safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+                page.screenshot(path=str(ARTIFACTS / f"{safe}-{i}-{j}.png"), full_page=True)
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()
+
+
+def run_axe(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the current page.
+
+    The script is evaluated through the debugging protocol, which the page's
+    Content-Security-Policy does not govern (the pages allow no inline script).
+    """
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result: dict[str, Any] = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
+    return [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
