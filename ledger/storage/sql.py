@@ -372,11 +372,6 @@ class SqlStore(Store):
 
     # -- operational rows (sessions) ----------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._write() as conn:
-            return int(self._x(conn, sql, params).rowcount)
-
-    # -- projections -----------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement in its own transaction; return the rows it
         changed. Only for operational tables outside the log (``sessions``)."""
         try:
@@ -390,6 +385,7 @@ class SqlStore(Store):
                 raise
             raise mapped from e
 
+    # -- projections -----------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             cur = self._x(self.d.conn(), sql, params)
