@@ -204,24 +204,20 @@ def display_text(text: str, covered: Callable[[str], bool]) -> str:
 
 
 def token_time(token: bytes | None) -> str | None:
-    """The genTime of an RFC 3161 token as ``YYYY-MM-DDTHH:MM:SSZ`` (not verified here)."""
+    """The genTime of a checkpoint's RFC 3161 token as ``YYYY-MM-DDTHH:MM:SSZ``
+    (not verified here); for a set of tokens from several TSAs, the latest
+    genTime, by which the checkpoint surely existed whatever the quorum.
+    Tokens are read as real TSAs send them (BER, unsorted certificate sets)."""
     if token is None:
         return None
-    import rfc3161_client
+    from verifier import cms
+    from verifier.timestamp import gen_time
 
-    granted = bytes.fromhex("3003020100") + token
-    n = len(granted)
-    length = (
-        bytes([n])
-        if n < 0x80
-        else bytes([0x80 | ((n.bit_length() + 7) // 8)])
-        + (n.to_bytes((n.bit_length() + 7) // 8, "big"))
-    )
     try:
-        resp = rfc3161_client.decode_timestamp_response(b"\x30" + length + granted)
-        return resp.tst_info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-    except ValueError as e:
+        times = [gen_time(t) for t in cms.split_token_set(token)]
+    except MalformedError as e:
         raise MalformedError(f"pdf: the certificate's timestamp token does not parse ({e})") from e
+    return max(times).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _beijing(t: str) -> str:

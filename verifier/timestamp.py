@@ -45,6 +45,7 @@ __all__ = [
     "StampedCheckpoint",
     "TimestampInfo",
     "encode_token_set",
+    "gen_time",
     "imprint_algorithm",
     "load_roots",
     "message_digest",
@@ -149,6 +150,12 @@ def imprint_algorithm(token: bytes, algorithms: dict[str, str] | None = None) ->
     """
     info = _parse(cms.normalise_token(token).der).tst_info
     return _algorithm(info, IMPRINT_ALGORITHMS if algorithms is None else algorithms)
+
+
+def gen_time(token: bytes) -> datetime:
+    """The genTime a token states (UTC), read as sent (BER, unsorted
+    certificate sets). Nothing is verified here."""
+    return _parse(cms.normalise_token(token).der).tst_info.gen_time.astimezone(UTC)
 
 
 def _algorithm(info: TimeStampTokenInfo, allowed: dict[str, str]) -> str:

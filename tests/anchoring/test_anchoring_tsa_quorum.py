@@ -188,10 +188,16 @@ def test_a_certificate_and_package_carry_every_token(up: Two, tmp_path: Path) ->
     report = verify_package(package, load_trust(json.dumps({**doc, "tsas": tsas}).encode()))
     assert {c.key for c in report.failed} == {"timestamp"}
     assert "2 of 3 TSAs timestamped the checkpoint, quorum is 3" in report.check("timestamp").reason
-    # The same package against the older single-root form of either TSA alone: valid.
+    # The same package against the older single-root form of either TSA alone:
+    # the checkpoint's timestamp is valid; the PDF's signature timestamp (made by
+    # one TSA) is trusted only when that TSA's roots are the ones given.
+    trusted_pdf_stamp = 0
     for authority in doc["tsas"]["authorities"]:
         single = {k: v for k, v in doc.items() if k != "tsas"} | {"tsa_roots": authority["roots"]}
-        assert verify_package(package, load_trust(json.dumps(single).encode())).valid
+        alone = verify_package(package, load_trust(json.dumps(single).encode()))
+        assert {c.key for c in alone.failed} <= {"pdf_timestamp"}, alone.failed
+        trusted_pdf_stamp += alone.valid
+    assert trusted_pdf_stamp == 1
 
 
 # ---------------------------------------------------------------- the verifier's count

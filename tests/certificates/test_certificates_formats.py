@@ -238,5 +238,4 @@ def test_deposit_number_is_the_catalogue_s() -> None:
 
     assert deposit_number is verifier.events.deposit_number
     assert ledger.projections.deposit_number is verifier.events.deposit_number
-    assert ledger.core.deposit_number is verifier.events.deposit_number
     assert deposit_number(123456789, "2030-12-31T23:59:59.999999Z") == "EL-20301231-0123456789"

@@ -230,7 +230,7 @@ def test_revocation_and_trust_export(ledger: Ledger) -> None:
     rec = _record(ledger, r["index"])
     assert rec == {"type": "certificate.revoked", "body": {"certificate_id": issued.certificate_id}}
     row = certificate_row(ledger, issued.certificate_id)
-    assert (row["revoked_idx"], row["revoked_reason"]) == (r["index"], "issued in error")
+    assert (row.revoked_index, row.revoked_reason) == (r["index"], "issued in error")
     with pytest.raises(Conflict, match="already revoked"):
         revoke_certificate(ledger, issued.certificate_id, "again")
     # The notary leaves: its key's validity ends at the key.revoked event.
@@ -246,7 +246,7 @@ def test_revocation_and_trust_export(ledger: Ledger) -> None:
     checks = {c.key: c for c in verify_certificate(cert, load_trust(json.dumps(doc).encode()))}
     assert checks["notary_signature"].ok and checks["notary_key_validity"].ok
     ledger.store.rebuild()
-    assert certificate_row(ledger, issued.certificate_id)["revoked_idx"] == r["index"]
+    assert certificate_row(ledger, issued.certificate_id).revoked_index == r["index"]
 
 
 # ------------------------------------------------------------------ web captures

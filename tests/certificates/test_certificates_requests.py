@@ -72,7 +72,7 @@ def test_request_then_reject(ledger: Ledger) -> None:
     with pytest.raises(Conflict, match="still open"):
         request_certificate(ledger, eid, holder.account_id)
     row = request_row(ledger, req.request_id)
-    assert (row["status"], row["requester"], row["idx"], row["closed_idx"]) == (
+    assert (row.status, row.requester, row.index, row.closed_index) == (
         REQUEST_OPEN,
         holder.account_id,
         req.index,
@@ -97,7 +97,7 @@ def test_request_then_reject(ledger: Ledger) -> None:
         holder.account_id,
     )
     row = request_row(ledger, req.request_id)
-    assert (row["status"], row["closed_idx"], row["reason"], row["closed_by"]) == (
+    assert (row.status, row.closed_index, row.reason, row.closed_by) == (
         REQUEST_REJECTED,
         done["index"],
         "the title is wrong",
@@ -142,7 +142,7 @@ def test_issuing_closes_the_request(ledger: Ledger) -> None:
         notary.account_id,
     )
     row = request_row(ledger, req.request_id)
-    assert (row["status"], row["certificate_id"], row["closed_idx"]) == (
+    assert (row.status, row.certificate_id, row.closed_index) == (
         REQUEST_ISSUED,
         issued.certificate_id,
         issued.index,
@@ -177,7 +177,7 @@ def test_status_follows_the_log_and_the_first_revocation_wins(ledger: Ledger) ->
     status = certificate_status(ledger, issued.certificate_id)
     assert status.revoked == Revocation(first.index, first.time, "first", None)
     row = certificate_row(ledger, issued.certificate_id)
-    assert (row["revoked_idx"], row["revoked_time"], row["revoked_reason"]) == (
+    assert (row.revoked_index, row.revoked_time, row.revoked_reason) == (
         first.index,
         first.time,
         "first",
