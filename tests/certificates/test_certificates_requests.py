@@ -147,7 +147,7 @@ def test_issuing_closes_the_request(ledger: Ledger) -> None:
         issued.certificate_id,
         issued.index,
     )
-    with pytest.raises(InvalidInput, match="already issued"):
+    with pytest.raises(Conflict, match="already issued"):
         reject_request(ledger, req.request_id, "too late")
     # Without a request, the issued event keeps the body it always had.
     plain = issue_certificate(ledger, other, notary.account_id)
