@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pg_support import PG_ADMIN_URL, pg_url
 
 from ledger.core import Ledger
 
-PG_ADMIN_URL = os.environ.get("EVIDENCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ORIGIN = "ledger.test/log"  # also in tests/ledger/ledger_helpers.py
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -48,10 +48,6 @@ def require_postgres() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)", pytrace=False)
     pytest.skip(reason)
-
-
-def pg_url(schema: str) -> str:
-    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import pg_url
+from pg_support import pg_url
 
 from ledger.blobs import BlobStore, FsBlobStore, open_blob_store
 from ledger.blobs.audit import audit_blobs

@@ -378,7 +378,7 @@ def _columns(url: str) -> set[tuple[str, str]]:
 
 @pytest.mark.postgres
 def test_both_databases_have_the_same_tables_and_columns(tmp_path: Path, pg_schema: str) -> None:
-    from conftest import pg_url
+    from pg_support import pg_url
 
     lite = "sqlite:///" + str(tmp_path / "ledger.db")
     pg = pg_url(pg_schema)

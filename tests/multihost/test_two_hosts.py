@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import pg_url
+from pg_support import pg_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "capture"))
 from capture_support import serve as serve_site
