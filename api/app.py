@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from api import captures, certificates, checkpoints, evidence, pdf, problems, proofs, tiles, web
 from api.auth import TokenCache
 from api.fastpath import FastPath
+from api.limits import BodyLimits, route_limits
+from api.proxies import ClientAddress
 from ledger.core import Ledger
 from ledger.errors import LedgerError
 from ledger.services import Services
@@ -77,12 +79,16 @@ def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
     app.state.ledger = ledger
     app.state.services = Services(ledger)
     app.state.token_cache = TokenCache()
-    app.state.verify_limiter = certificates.RateLimiter()
     app.state.fast_path_served = 0
     problems.install(app)
     # Added first, so it is the innermost middleware: every middleware added
     # after it sees every request, including those the fast path answers.
     app.add_middleware(FastPath, fastapi=app)
+    app.add_middleware(ClientAddress, trusted_proxies=ledger.config.http.trusted_proxies)
+    # Added last, so it is the outermost: a body over its route's limit is
+    # refused before authentication, the fast path or any parsing.
+    routes, default = route_limits(ledger.config)
+    app.add_middleware(BodyLimits, routes=routes, default=default)
     app.include_router(tiles.router)
     app.include_router(evidence.router)
     app.include_router(proofs.router)

@@ -9,8 +9,6 @@ rate-limited per client address.
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,14 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Account, permit
 from api.deps import ServicesDep
 from api.schemas import TEXT, problem_responses
-from api.upload import TempSink, read_multipart
+from api.upload import FilePart, TempSink, read_multipart
 from ledger.offload import in_thread
 from ledger.services import Services
 from ledger.storage.queries import RequestRecord
+from verifier.certificate import MAX_CERTIFICATE_SIZE
 from verifier.errors import Error as VerifierError
 from verifier.report import Report, render_json
 
-__all__ = ["RateLimiter", "router"]
+__all__ = ["MAX_VERIFY_BYTES", "VERIFY_PARTS", "router"]
 
 router = APIRouter(
     prefix="/v1", tags=["certificates"], responses=problem_responses(400, 401, 403, 404, 409, 422)
@@ -41,6 +40,13 @@ Requester = Annotated[Account, Depends(permit("certificate.request"))]
 Revoker = Annotated[Account, Depends(permit("certificate.revoke"))]
 Reader = Annotated[Account, Depends(permit("certificate.read"))]
 MAX_VERIFY_BYTES = 256 * 1024 * 1024
+# What a verification may upload: one package, or one certificate (the
+# verifier's own size limit, applied while it streams in) and its files.
+VERIFY_PARTS = {
+    "package": FilePart(1, MAX_VERIFY_BYTES),
+    "certificate": FilePart(1, MAX_CERTIFICATE_SIZE),
+    "evidence": FilePart(16, MAX_VERIFY_BYTES),
+}
 
 
 class CertificateRequest(BaseModel):
@@ -263,30 +269,6 @@ def trust(services: ServicesDep) -> JSONResponse:
 # -- 在线验真 -------------------------------------------------------------------
 
 
-class RateLimiter:
-    """Token bucket per client address: ``rate`` requests/s, bursts of ``burst``."""
-
-    def __init__(self, rate: float = 2.0, burst: int = 10) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> float:
-        """0 if allowed, else seconds until the next request would be."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._buckets) > 100_000:
-                self._buckets.clear()
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                return (1 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1, now)
-            return 0.0
-
-
 def _verify(services: Services, upload: Any) -> Report:
     packages, certs, evidence = (
         upload.of("package"),
@@ -338,15 +320,13 @@ async def verify(
     """Public 在线验真: the same checks as ``evidence-verify``, with this server's
     trust file and its log for revocation. Upload a ``package``, or a
     ``certificate`` with its ``evidence`` file(s)."""
-    limiter: RateLimiter = request.app.state.verify_limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.allow(client)
+    client = request.client.host if request.client else None
+    wait = await in_thread(services.limits.verify.take, client)
     if wait:
         raise HTTPException(
             429, "verify: too many requests", headers={"Retry-After": str(int(wait) + 1)}
         )
-    fields = {"package": 1, "certificate": 1, "evidence": 16}
-    upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, fields, {})
+    upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, VERIFY_PARTS, {})
     try:
         for f in upload.files:
             f.path = await in_thread(f.writer.commit)

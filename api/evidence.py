@@ -41,7 +41,7 @@ from ledger.services import (
 from ledger.services import HashDeposit as HashDepositIn
 from ledger.services.evidence import b64
 
-__all__ = ["router"]
+__all__ = ["CONTENT_HEADERS", "MAX_JSON_DEPOSIT", "router"]
 
 router = APIRouter(
     prefix="/v1", tags=["evidence"], responses=problem_responses(400, 401, 403, 404, 413, 415, 422)
@@ -50,6 +50,14 @@ router = APIRouter(
 Depositor = Annotated[Account, Depends(permit("evidence.deposit"))]
 Reader = Annotated[Account, Depends(permit("evidence.read"))]
 MAX_JSON_DEPOSIT = 64 * 1024
+# A deposited file is the depositor's bytes, served from this origin: a
+# browser must neither guess it is a page (nosniff) nor run it as one of
+# ours (an opaque-origin sandbox with nothing allowed to load).
+CONTENT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 class Wait(StrEnum):
@@ -248,6 +256,7 @@ def get_content(evidence_id: str, services: ServicesDep, account: Reader) -> Str
         content.chunks,
         media_type=r.media_type or "application/octet-stream",
         headers={
+            **CONTENT_HEADERS,
             "Content-Length": str(r.size),
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
             "Digest": "sha-256=" + b64(bytes.fromhex(r.sha256)),

@@ -2,12 +2,16 @@
 
 The request body is parsed as it arrives (``python_multipart``): file parts go
 straight into blob writers, hashed with SHA-256 and SM3 on the way, so memory
-stays constant for any size. The size limit is enforced on the bytes actually
-received, whatever Content-Length claims. Once the whole request has been
-read every file is hashed and staged, not yet published: the caller commits
-the upload (:meth:`Upload.commit`) when the deposit is accepted, or aborts
-it. A client that disconnects, a limit exceeded or a deposit refused leaves
-no blob and no staged data behind.
+stays constant for any size. The size limits (of the whole upload, and of
+each part of a field: :class:`FilePart`) are enforced on the bytes actually
+received, as they arrive, whatever Content-Length claims. A body must end
+with its closing delimiter (RFC 2046 §5.1.1): one cut short, even exactly
+between two parts, is refused (400), so a truncated file never becomes
+evidence. Once the whole request has been read every file is hashed and
+staged, not yet published: the caller commits the upload
+(:meth:`Upload.commit`) when the deposit is accepted, or aborts it. A client
+that disconnects, a limit exceeded, a truncated body or a deposit refused
+leaves no blob and no staged data behind.
 """
 
 from __future__ import annotations
@@ -21,14 +25,24 @@ from typing import Any, Protocol
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from ledger.blobs import BlobInfo, BlobStore, BlobWriter
 from ledger.errors import TooLarge
 from ledger.offload import in_thread
 
-__all__ = ["TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
+__all__ = ["FilePart", "TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file field of a multipart body: at most ``count`` parts, each at most
+    ``size`` bytes (refused with 413 as soon as a part passes it)."""
+
+    count: int
+    size: int
+
 
 FILE_FIELDS = ("file", "files")
 TEXT_FIELDS = {"title": 1000, "description": 10000}
@@ -105,7 +119,7 @@ class _Parser:
         self,
         make_sink: Callable[[], Any],
         limit: int,
-        file_fields: dict[str, int],
+        file_fields: dict[str, FilePart],
         text_fields: dict[str, int],
     ) -> None:
         self.make_sink = make_sink
@@ -119,6 +133,7 @@ class _Parser:
         self._text: bytearray | None = None
         self._name = ""
         self._current: UploadedFile | None = None
+        self._part_size = 0
         self.total = 0
 
     def on_part_begin(self) -> None:
@@ -141,8 +156,8 @@ class _Parser:
         name = params[b"name"].decode("utf-8", "replace")
         self._name = name
         if name in self.file_fields:
-            if len(self.upload.of(name)) >= self.file_fields[name]:
-                limit = self.file_fields[name]
+            if len(self.upload.of(name)) >= self.file_fields[name].count:
+                limit = self.file_fields[name].count
                 raise HTTPException(400, f"multipart: at most {limit} {name!r} parts")
             raw_name = params.get(b"filename", b"")
             file_name = raw_name.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
@@ -155,6 +170,7 @@ class _Parser:
                 writer=self.make_sink(),
             )
             self.upload.files.append(self._current)
+            self._part_size = 0
         elif name in self.text_fields:
             if name in self.upload.fields:
                 raise HTTPException(400, f"multipart: field {name!r} given twice")
@@ -166,8 +182,12 @@ class _Parser:
         n = end - start
         if self._current is not None:
             self.total += n
+            self._part_size += n
             if self.total > self.limit:
                 raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
+            part = self.file_fields[self._name].size
+            if self._part_size > part:
+                raise TooLarge(f"upload: part {self._name!r} is larger than {part} bytes")
             self._current.writer.write(data[start:end])
         elif self._text is not None:
             self._text += data[start:end]
@@ -195,7 +215,7 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
         request,
         lambda: blobs.writer(inline_max=INLINE_MAX),
         limit,
-        dict.fromkeys(FILE_FIELDS, MAX_FILES),
+        dict.fromkeys(FILE_FIELDS, FilePart(MAX_FILES, limit)),
         TEXT_FIELDS,
         finish=_finish_blobs,
     )
@@ -213,7 +233,7 @@ async def read_multipart(
     request: Request,
     make_sink: Callable[[], Any],
     limit: int,
-    file_fields: dict[str, int],
+    file_fields: dict[str, FilePart],
     text_fields: dict[str, int],
     finish: Callable[[Upload], None] | None = None,
 ) -> Upload:
@@ -247,6 +267,8 @@ async def read_multipart(
         if block:
             parser.write(block)
         parser.finalize()
+        if parser.state != MultipartState.END:
+            raise HTTPException(400, "multipart: the body ends before its closing boundary")
         if finish is not None:
             finish(cb.upload)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from ledger.blobs import BLOB_KINDS
 from ledger.errors import ConfigError
+from ledger.files import private_dir, write_private
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
 
@@ -24,6 +24,8 @@ __all__ = [
     "HOME_FORMAT",
     "CaptureConfig",
     "Config",
+    "HttpConfig",
+    "RateLimit",
     "SealPolicy",
     "TsaConfig",
     "WitnessEntry",
@@ -116,6 +118,70 @@ def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: ``burst`` requests at once, then ``rate`` per second."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """What the HTTP service accepts from a client, and whom it believes.
+
+    ``trusted_proxies`` lists the addresses (CIDR ranges) of the reverse
+    proxies in front of the service: only a request arriving from one of them
+    may name its client in ``X-Forwarded-For`` (and its scheme in
+    ``X-Forwarded-Proto``). Empty by default, so the peer address is the
+    client, whatever the request says.
+
+    ``max_header_bytes`` bounds a request's line and headers;
+    ``max_body_bytes`` the body of every request that is not an upload (JSON
+    and forms); uploads are bounded by ``max_upload_bytes`` (deposits) and
+    the verification limits. ``verify``, ``check`` and ``login`` are the rate
+    limits of the public verification (API and page), the page's deposit
+    check, and wrong tokens at the login page, per client address (an IPv6
+    client by its /64), shared by every worker and host through the database.
+    """
+
+    trusted_proxies: tuple[str, ...] = ()
+    max_header_bytes: int = 32 * 1024
+    max_body_bytes: int = 64 * 1024
+    verify: RateLimit = field(default_factory=lambda: RateLimit(2.0, 10))
+    check: RateLimit = field(default_factory=lambda: RateLimit(1.0, 20))
+    login: RateLimit = field(default_factory=lambda: RateLimit(0.1, 10))
+
+
+def _http(raw: Any) -> HttpConfig:
+    """HTTP settings from JSON; absent (older homes) means the defaults."""
+    if raw is None:
+        return HttpConfig()
+    if not isinstance(raw, dict):
+        raise TypeError("http must be an object")
+    limits = {k: RateLimit(**raw[k]) for k in ("verify", "check", "login") if k in raw}
+    return HttpConfig(**{**raw, **limits, "trusted_proxies": tuple(raw.get("trusted_proxies", ()))})
+
+
+def check_http(h: HttpConfig, where: str) -> HttpConfig:
+    """Refuse unusable HTTP settings; normalise the trusted proxy ranges."""
+    nets = []
+    for cidr in h.trusted_proxies:
+        try:
+            nets.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError as e:
+            raise ConfigError(
+                f"config: {where}: http trusted_proxies: {cidr!r} is not an address or CIDR range"
+            ) from e
+    if h.max_header_bytes < 1024 or h.max_body_bytes < 1024:
+        raise ConfigError(f"config: {where}: http size limits must be at least 1024 bytes")
+    for name in ("verify", "check", "login"):
+        limit: RateLimit = getattr(h, name)
+        if not limit.rate > 0 or limit.burst < 1:
+            raise ConfigError(f"config: {where}: http {name}: rate and burst must be positive")
+    return replace(h, trusted_proxies=tuple(nets))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Settings stored in ``config.json``."""
 
@@ -132,6 +198,7 @@ class Config:
     tsa_quorum: int = 0
     """TSAs whose tokens a checkpoint needs before it is published (0: no TSA)."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     blobs: str = "fs"
     """Where deposited files go: ``fs`` (``blob_dir``) or ``postgresql`` (the
     ledger's database, shared by every host)."""
@@ -204,6 +271,7 @@ def load_config(home: Path) -> Config:
             quorum=int(raw.get("quorum", 0)),
             **_tsas(raw),
             capture=_capture(raw.get("capture")),
+            http=_http(raw.get("http")),
             # Homes made before the choice existed kept their files on disk.
             blobs=str(raw.get("blobs", "fs")),
             public_base_url=raw.get("public_base_url"),
@@ -216,7 +284,11 @@ def load_config(home: Path) -> Config:
         raise ConfigError(f"config: {path}: blobs must be one of {', '.join(BLOB_KINDS)}")
     check_anchoring(cfg, str(path))
     check_public_url(cfg, str(path))
-    return replace(cfg, capture=check_capture(cfg.capture, str(path)))
+    return replace(
+        cfg,
+        capture=check_capture(cfg.capture, str(path)),
+        http=check_http(cfg.http, str(path)),
+    )
 
 
 def _tsas(raw: dict[str, Any]) -> dict[str, Any]:
@@ -303,11 +375,10 @@ def check_public_url(cfg: Config, where: str) -> None:
 
 
 def save_config(cfg: Config) -> None:
-    """Write ``config.json`` atomically."""
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    tmp = cfg.home / "config.json.tmp"
-    tmp.write_text(json.dumps(cfg.to_json(), indent=2, sort_keys=True) + "\n", "utf-8")
-    os.replace(tmp, cfg.home / "config.json")
+    """Write ``config.json`` atomically, mode 0600 (a database URL may hold a password)."""
+    private_dir(cfg.home)
+    text = json.dumps(cfg.to_json(), indent=2, sort_keys=True) + "\n"
+    write_private(cfg.home / "config.json", text.encode("utf-8"))
 
 
 def with_seal(cfg: Config, **changes: Any) -> Config:

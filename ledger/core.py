@@ -18,6 +18,7 @@ from ledger.blobs import BLOB_KINDS, default_blob_kind, open_blob_store
 from ledger.config import Config, check_origin, default_database_url, load_config, save_config
 from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound
 from ledger.events import Draft, format_time
+from ledger.files import private_dir, secure_home
 from ledger.keys import NoteSigner, generate_key_file, load_signer
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
@@ -76,7 +77,7 @@ class Ledger:
         if kind == "postgresql" and default_blob_kind(url) != "postgresql":
             raise InvalidInput("init: --blobs postgresql needs a PostgreSQL database")
         cfg = Config(home=home, origin=origin, database_url=url, blobs=kind)
-        home.mkdir(parents=True, exist_ok=True)
+        private_dir(home)
         generate_key_file(cfg.key_path)
         try:
             store = create_store(cfg.database_url)
@@ -93,6 +94,7 @@ class Ledger:
 
     @classmethod
     def open(cls, home: Path) -> Ledger:
+        secure_home(home)
         cfg = load_config(home)
         signer = load_signer(cfg.key_path, cfg.origin)
         store = open_store(cfg.database_url)

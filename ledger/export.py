@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from ledger.files import private_dir, write_private
 from ledger.storage.base import CheckpointRow, Store
 from verifier.merkle import HASH_SIZE
 from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, encode_bundle, encode_index, tile_path
@@ -48,6 +49,13 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Private bodies: a 0700 directory, files 0600 (the public tiles beside
+    them keep the umask, to be served by any web server)."""
+    private_dir(path.parent)
+    write_private(path, data)
+
+
 def export(store: Store, out: Path, cp: CheckpointRow, private: bool = False) -> int:
     """Export the tree of checkpoint ``cp`` to ``out``; return files written."""
     files = 0
@@ -76,7 +84,7 @@ def export(store: Store, out: Path, cp: CheckpointRow, private: bool = False) ->
                 json.dumps({"index": i, "salt": s.hex(), "body": json.loads(b)}, sort_keys=True)
                 for i, s, b in store.privates(start, start + width)
             ]
-            _write(
+            _write_private(
                 out / "private" / f"{encode_index(index).replace('/', '-')}.jsonl",
                 ("\n".join(lines) + "\n").encode(),
             )

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import ConfigError
+from ledger.files import private_dir
 from verifier.note import Note, NoteSignature, VerifierKey, parse_note
 
 __all__ = ["NoteSigner", "generate_key_file", "load_signer"]
@@ -46,8 +47,9 @@ class NoteSigner:
 
 
 def generate_key_file(path: Path) -> None:
-    """Write a new Ed25519 private key (PKCS#8 PEM) with mode 0600; never overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a new Ed25519 private key (PKCS#8 PEM) with mode 0600, in a
+    directory of mode 0700; never overwrite."""
+    private_dir(path.parent)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

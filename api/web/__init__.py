@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from api.certificates import RateLimiter
 from api.web import console, errors, public, staff
-from api.web.context import LoginGuard
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
 
@@ -23,21 +21,15 @@ __all__ = ["WebSettings", "install"]
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """Per-application state of the console: sessions and rate limits."""
+    """Per-application state of the console: its sessions. (Its rate limits
+    are the services' own, shared by every worker: ``Services.limits``.)"""
 
     sessions: Sessions
-    login_guard: LoginGuard
-    check_limiter: RateLimiter
 
 
 def install(app: FastAPI, ledger: Ledger) -> None:
     """Register the console's routes, its error pages and its state on ``app``."""
-    app.state.web = WebSettings(
-        sessions=Sessions(ledger),
-        # Ten wrong tokens at once, then one every ten seconds per client address.
-        login_guard=LoginGuard(rate=0.1, burst=10),
-        check_limiter=RateLimiter(rate=1.0, burst=20),
-    )
+    app.state.web = WebSettings(sessions=Sessions(ledger))
     app.include_router(public.router)
     app.include_router(console.router)
     app.include_router(staff.router)

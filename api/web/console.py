@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from api.evidence import deposit_request
+from api.evidence import CONTENT_HEADERS, deposit_request
 from api.web import adapter, csp
 from api.web.context import check_csrf, check_origin, require_actor
 from api.web.errors import WebRoute
@@ -159,6 +159,7 @@ def content(request: Request, evidence_id: str) -> Response:
         },
     )
     finish(request, response)
+    response.headers.update(CONTENT_HEADERS)  # the file's policy, not the page's
     return response
 
 

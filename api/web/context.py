@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
 from starlette.responses import Response
 
-from api.certificates import RateLimiter
 from api.web.i18n import LOCALES, negotiate
 from ledger.services.policy import Actor
 from ledger.services.sessions import Session, Sessions
@@ -29,7 +26,6 @@ from ledger.services.sessions import Session, Sessions
 __all__ = [
     "CSRF_COOKIE",
     "LANG_COOKIE",
-    "LoginGuard",
     "LoginRequired",
     "WebState",
     "check_csrf",
@@ -94,32 +90,6 @@ class WebState:
             )
         elif self.clear_session:
             response.delete_cookie(name, httponly=True, samesite="strict", secure=secure, path="/")
-
-
-class LoginGuard:
-    """Failed logins per client address: ``burst`` at once, then one every
-    ``1 / rate`` seconds; an address over its budget is refused (429) until it
-    has waited, whatever token it sends. Successful logins cost nothing."""
-
-    def __init__(self, rate: float = 0.1, burst: int = 10) -> None:
-        self._failures = RateLimiter(rate=rate, burst=burst)
-        self._blocked: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, key: str) -> float:
-        """Seconds ``key`` must still wait before it may try again (0: it may)."""
-        with self._lock:
-            until = self._blocked.get(key, 0.0)
-        return max(0.0, until - time.monotonic())
-
-    def failed(self, key: str) -> None:
-        """Count a wrong token from ``key``."""
-        wait = self._failures.allow(key)
-        if wait:
-            with self._lock:
-                if len(self._blocked) > 100_000:
-                    self._blocked.clear()
-                self._blocked[key] = time.monotonic() + wait
 
 
 def session_cookie(https: bool) -> str:

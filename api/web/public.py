@@ -10,16 +10,16 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
-from api.certificates import MAX_VERIFY_BYTES, RateLimiter
+from api.certificates import MAX_VERIFY_BYTES, VERIFY_PARTS
 from api.upload import TempSink, read_multipart
 from api.web import adapter, csp
-from api.web.context import LoginGuard, check_csrf, check_origin, safe_next, web_state
+from api.web.context import check_csrf, check_origin, safe_next, web_state
 from api.web.errors import WebRoute
 from api.web.i18n import N_, Formatter, translations
 from api.web.render import STATIC_DIR, redirect, render
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.services import Services
+from ledger.services import RateLimiter, Services
 from ledger.services.sessions import LoginFailed
 from verifier.report import Report, dumps, render_json, render_text, title
 
@@ -45,7 +45,8 @@ def _client(request: Request) -> str:
 
 
 def _limit(limiter: RateLimiter, request: Request, what: str) -> None:
-    wait = limiter.allow(_client(request))
+    """Count this request against ``limiter`` (blocking: a database write)."""
+    wait = limiter.take(_client(request))
     if wait:
         raise HTTPException(
             429, f"{what}: too many requests", headers={"Retry-After": str(int(wait) + 1)}
@@ -90,7 +91,7 @@ def login(
 ) -> Response:
     """Open a session for the account whose API token was given (wrong tokens
     are rate-limited per client address)."""
-    guard: LoginGuard = request.app.state.web.login_guard
+    guard = _services(request).limits.login
     wait = guard.wait(_client(request))
     if wait:
         raise HTTPException(
@@ -101,7 +102,7 @@ def login(
     try:
         session_id, session = request.app.state.web.sessions.login(token)
     except LoginFailed:
-        guard.failed(_client(request))
+        guard.take(_client(request))
         error = _t(request, "This token is unknown or has been revoked.")
         return render(
             request,
@@ -199,11 +200,10 @@ def verify_form(request: Request) -> Response:
 @router.post("/verify")
 async def verify(request: Request) -> Response:
     """Verify an uploaded package, or a certificate with its evidence files."""
-    _limit(request.app.state.verify_limiter, request, "verify")
+    await run_in_threadpool(_limit, _services(request).limits.verify, request, "verify")
     await run_in_threadpool(web_state, request)
     check_origin(request)  # before reading the body; the token is checked after
-    fields = {"package": 1, "certificate": 1, "evidence": 16}
-    upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, fields, {"csrf": 100})
+    upload = await read_multipart(request, TempSink, MAX_VERIFY_BYTES, VERIFY_PARTS, {"csrf": 100})
     try:
         check_csrf(request, upload.fields.get("csrf"))
         for f in upload.files:
@@ -236,7 +236,7 @@ def verify_deposit(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """核验通过 / 比对不一致 / 尚未存证 for a deposit number and a file's digests."""
-    _limit(request.app.state.web.check_limiter, request, "check")
+    _limit(_services(request).limits.check, request, "check")
     check_csrf(request, csrf)
     result = adapter.check_deposit(_ledger(request), deposit_no, sha256, sm3 or None)
     return render(

@@ -148,6 +148,8 @@ def witness_serve(ctx: click.Context, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from api.server import server_options
+    from ledger.config import HttpConfig
     from ledger.witness import Witness
 
     Witness.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
@@ -158,6 +160,7 @@ def witness_serve(ctx: click.Context, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="warning",
+        **server_options(HttpConfig()),  # bounded request heads, no proxy headers
     )
 
 

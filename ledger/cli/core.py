@@ -284,11 +284,17 @@ def serve(
 ) -> None:
     """Serve the HTTP API and the C2SP tlog-tiles endpoints (and seal pending entries).
 
+    Request heads, bodies, trusted proxies and rate limits follow the
+    home's ``http`` settings (config.json).
+
     Example: evidence-ledger serve --host 0.0.0.0 --port 8000
     """
     import uvicorn
 
-    Ledger.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
+    from api.server import server_options
+
+    with Ledger.open(home(ctx)) as ledger:  # fail fast, with a clear message, on a bad home
+        http = ledger.config.http
     os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
     os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
     uvicorn.run(
@@ -299,4 +305,5 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        **server_options(http),
     )

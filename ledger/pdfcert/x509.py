@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ledger.errors import ConfigError, InvalidInput
+from ledger.files import private_dir
 
 __all__ = [
     "CA_CERT",
@@ -83,7 +84,7 @@ def notary_credential_paths(home: Path, account_id: str) -> tuple[Path, Path]:
 
 def _write_private(path: Path, key: SigningKey) -> None:
     """Write a PKCS#8 key with mode 0600 atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

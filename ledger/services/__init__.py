@@ -23,6 +23,7 @@ from ledger.services.deposits import (
     Receipt,
 )
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
+from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
@@ -46,6 +47,8 @@ __all__ = [
     "FileDeposit",
     "HashDeposit",
     "Inclusion",
+    "RateLimiter",
+    "RateLimits",
     "Receipt",
     "RequestPage",
     "Revocation",
@@ -66,6 +69,7 @@ class Services:
         self.accounts = AccountService(ledger, self.reads)
         self.captures = CaptureService(ledger)
         self.log = LogService(ledger)
+        self.limits = RateLimits.of(ledger)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""

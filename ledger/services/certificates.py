@@ -33,7 +33,12 @@ from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.services.evidence import EvidenceService
 from ledger.services.policy import Actor, authorize, sees_all
 from ledger.storage.queries import CertificateRecord, ReadModel, RequestRecord
-from verifier.certificate import Certificate, LogStatus, verify_certificate
+from verifier.certificate import (
+    MAX_CERTIFICATE_SIZE,
+    Certificate,
+    LogStatus,
+    verify_certificate,
+)
 from verifier.digest import digest_file
 from verifier.package import verify_package
 from verifier.report import Report
@@ -220,7 +225,8 @@ class CertificateService:
     ) -> Report:
         """Public: a certificate and its evidence files, checked as
         ``evidence-verify certificate`` checks them."""
-        cert = Certificate.from_json(certificate.read_bytes())
+        with certificate.open("rb") as f:  # from_json refuses more than the limit
+            cert = Certificate.from_json(f.read(MAX_CERTIFICATE_SIZE + 1))
         files = [digest_file(p) for p in evidence]
         checks = verify_certificate(cert, self.trust(), files, log=self.log_status(cert))
         return Report("certificate", name or certificate.name, tuple(checks), cert.facts())

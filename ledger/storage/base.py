@@ -260,6 +260,26 @@ class Store(ABC):
     def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
         """Renew the heartbeat of jobs this process still holds."""
 
+    # -- rate limits -----------------------------------------------------
+    # Token buckets shared by every worker and host (GCRA: one "theoretical
+    # arrival time" per bucket, on the database's clock).
+    @abstractmethod
+    def take_rate(self, bucket: str, interval: float, tolerance: float) -> float:
+        """Take one request from ``bucket`` atomically: 0.0 if it is allowed,
+        else the seconds until one would be (and nothing is taken).
+
+        One request every ``interval`` seconds, ``tolerance / interval + 1``
+        at once (the burst).
+        """
+
+    @abstractmethod
+    def rate_wait(self, bucket: str, tolerance: float) -> float:
+        """Seconds until ``bucket`` would allow a request (0.0: now), taking nothing."""
+
+    @abstractmethod
+    def prune_rates(self) -> int:
+        """Forget buckets that are full again (as good as absent); return how many."""
+
     # -- projections -----------------------------------------------------
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -118,6 +118,20 @@ def _sessions(d: Dialect, conn: Any) -> None:
         )
 
 
+def _rate_buckets(d: Dialect, conn: Any) -> None:
+    """Rate limits shared by every worker and host (ledger.services.limits):
+    one row per bucket, its theoretical arrival time (GCRA) in epoch seconds."""
+    if not d.has_table(conn, "rate_buckets"):
+        _run(
+            d,
+            conn,
+            [
+                "create table rate_buckets (bucket text primary key, "
+                f"tat {d.float_type} not null, granted integer not null)",
+            ],
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
@@ -125,6 +139,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "capture jobs", _capture_jobs),
     Migration(5, "tiles.inner_nodes on both databases", _inner_nodes),
     Migration(6, "web console sessions", _sessions),
+    Migration(7, "rate limit buckets", _rate_buckets),
 )
 LATEST = MIGRATIONS[-1].version
 

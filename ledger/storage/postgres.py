@@ -42,6 +42,8 @@ class PostgresDialect(Dialect):
     bytes_type = "bytea"
     float_type = "double precision"
     epoch_now = "extract(epoch from clock_timestamp())"
+    epoch_statement = "extract(epoch from statement_timestamp())::double precision"
+    greatest = "greatest"
 
     def __init__(self, url: str) -> None:
         self.url = url

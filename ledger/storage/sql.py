@@ -72,6 +72,10 @@ class Dialect(ABC):
     float_type: str
     epoch_now: str
     """SQL expression: the database's clock, in seconds since the epoch."""
+    epoch_statement: str
+    """The same clock, one value for a whole statement."""
+    greatest: str
+    """The scalar function of the larger of two values."""
 
     @abstractmethod
     def conn(self) -> Any:
@@ -369,6 +373,49 @@ class SqlStore(Store):
                 f"where job_id in ({marks})",
                 job_ids,
             )
+
+    # -- rate limits -------------------------------------------------------
+    def take_rate(self, bucket: str, interval: float, tolerance: float) -> float:
+        # GCRA in one statement, so concurrent takers of one bucket (any
+        # worker, any host) serialise on its row: a request is allowed when
+        # the bucket's theoretical arrival time is at most ``tolerance``
+        # ahead of now, and then moves it one ``interval`` on. Every SET
+        # expression reads the row as it was before the update.
+        now = self.d.epoch_statement
+        top = f"{self.d.greatest}(rate_buckets.tat, {now})"
+        allowed = f"{top} - {now} <= ?"
+        query = (
+            "insert into rate_buckets (bucket, tat, granted) "  # noqa: S608 - no input
+            f"values (?, {now} + ?, 1) on conflict (bucket) do update set "
+            f"tat = case when {allowed} then {top} + ? else rate_buckets.tat end, "
+            f"granted = case when {allowed} then 1 else 0 end "
+            f"returning tat, granted, {now}"
+        )
+        params = (bucket, interval, tolerance, interval, tolerance)
+        try:
+            with self._write() as conn:
+                tat, granted, at = self._x(conn, query, params).fetchone()
+        except LedgerError:
+            raise
+        except Exception as e:
+            mapped = self.d.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+        return 0.0 if granted else max(0.0, float(tat) - float(at) - tolerance)
+
+    def rate_wait(self, bucket: str, tolerance: float) -> float:
+        now = self.d.epoch_statement
+        row = self._one(
+            f"select tat, {now} from rate_buckets where bucket = ?",  # noqa: S608 - no input
+            (bucket,),
+        )
+        if row is None:
+            return 0.0
+        return max(0.0, float(row[0]) - float(row[1]) - tolerance)
+
+    def prune_rates(self) -> int:
+        return self.execute(f"delete from rate_buckets where tat < {self.d.epoch_statement}")  # noqa: S608
 
     # -- operational rows (sessions) ----------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.errors import IntegrityError, StorageError
+from ledger.files import PRIVATE_FILE
 from ledger.storage.base import FORMAT
 from ledger.storage.sql import Dialect, SqlStore
 
@@ -32,6 +33,9 @@ class SqliteDialect(Dialect):
     bytes_type = "blob"
     float_type = "real"
     epoch_now = "((julianday('now') - 2440587.5) * 86400.0)"
+    # 'now' is one value for every use within one sqlite3_step().
+    epoch_statement = epoch_now
+    greatest = "max"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -178,6 +182,9 @@ class SqliteStore(SqlStore):
             if path.exists():
                 raise StorageError(f"database: {path} already exists")
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Created empty with mode 0600 before SQLite opens it: SQLite gives
+            # the -wal and -shm files the database file's mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
             self._create()
         else:
             if not path.exists():

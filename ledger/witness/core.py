@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ledger.errors import ConfigError, LedgerError
 from ledger.events import format_time
+from ledger.files import private_dir
 from ledger.keys import NoteSigner, generate_key_file, load_signer
 from ledger.witness.store import Cosigned, WitnessStore
 from verifier.checkpoint import Checkpoint
@@ -214,7 +215,7 @@ class Witness:
         cfg = home / "witness.json"
         if cfg.exists():
             raise ConfigError(f"witness: {home} already holds a witness")
-        home.mkdir(parents=True, exist_ok=True)
+        private_dir(home)
         generate_key_file(home / "keys" / "witness.key")
         store = WitnessStore(home / "witness.db", create=True)
         tmp = home / "witness.json.tmp"

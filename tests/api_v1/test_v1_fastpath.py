@@ -82,7 +82,6 @@ def test_file_deposit_receipts_match(svc: Service) -> None:
         ({"json": {"sha256": "zz"}}, 422),
         ({"json": {"sha256": "ab" * 32, "surprise": 1}}, 422),
         ({"json": {"sha256": "ab" * 32, "title": "bell\x07"}}, 422),
-        ({"content": b"x" * 70_000, "headers": {"Content-Type": "application/json"}}, 413),
         ({"content": b"sha256=ab", "headers": {"Content-Type": "text/plain"}}, 415),
         ({"files": {"other": ("a", b"x")}}, 400),
         ({"files": {"file": ("big", b"x" * 70_000)}}, 413),
@@ -100,6 +99,23 @@ def test_bad_deposits_get_the_same_problem(
     )
     assert fast.json() == slow.json()
     assert svc.ledger.store.size() == size  # nothing was deposited
+
+
+def test_oversized_json_is_refused_before_either_path(svc: Service) -> None:
+    """The body limit stands outside the fast path: neither path reads the body."""
+    before = served(svc)
+    answers = [
+        svc.client.post(
+            url,
+            content=b"x" * 70_000,
+            headers={**svc.auth("rights_holder"), "Content-Type": "application/json"},
+        )
+        for url in ("/v1/evidence", "/v1/evidence?wait=durable")
+    ]
+    assert served(svc) == before
+    assert [r.status_code for r in answers] == [413, 413]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].headers["content-type"] == "application/problem+json"
 
 
 def test_requests_the_fast_path_leaves_to_the_routes(svc: Service) -> None:
