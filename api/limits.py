@@ -11,7 +11,9 @@ as the bytes received pass the limit. Either way the 413 is an RFC 9457
 problem with ``Connection: close``, so the client cannot go on sending, and
 the server never holds more than the limit (and one read) of any body:
 an anonymous client cannot make it buffer a large JSON document only to
-learn that it needed a token.
+learn that it needed a token. Any other answer given before the body was
+read to its end (a part over its limit, a 429, a 401) closes the connection
+too, rather than reading and discarding the rest.
 """
 
 from __future__ import annotations
@@ -113,9 +115,12 @@ class BodyLimits:
         received = 0
         over = False
         started = False
+        unread = (declared is not None and declared.strip() not in (b"", b"0")) or (
+            _header(scope, b"transfer-encoding") is not None
+        )
 
         async def limited() -> Message:
-            nonlocal received, over
+            nonlocal received, over, unread
             if over:
                 raise BodyTooLarge(limit)
             message = await receive()
@@ -124,13 +129,15 @@ class BodyLimits:
                 if received > limit:
                     over = True
                     raise BodyTooLarge(limit)
+                if not message.get("more_body", False):
+                    unread = False
             return message
 
         async def sending(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if over:  # whatever answered, the rest of the body is not wanted
+                if over or unread:  # the rest of the body is not wanted: no draining it
                     headers = [(k, v) for k, v in message.get("headers", ()) if k != b"connection"]
                     message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)

@@ -50,7 +50,7 @@ MAX_FILES = 64
 # Deposited files up to this size are kept inline: stored with their event in
 # the database (one transaction, no file creation or extra fsync).
 INLINE_MAX = 64 * 1024
-_FEED = 1 << 20  # bytes gathered before a hop to the parsing thread
+_FEED = 256 * 1024  # bytes gathered before a hop to the parsing thread
 
 
 class Sink(Protocol):
@@ -187,7 +187,9 @@ class _Parser:
                 raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
             part = self.file_fields[self._name].size
             if self._part_size > part:
-                raise TooLarge(f"upload: part {self._name!r} is larger than {part} bytes")
+                raise TooLarge(
+                    f"upload: part {self._name!r} is larger than its limit of {part} bytes"
+                )
             self._current.writer.write(data[start:end])
         elif self._text is not None:
             self._text += data[start:end]
@@ -272,14 +274,16 @@ async def read_multipart(
         if finish is not None:
             finish(cb.upload)
 
-    pending = bytearray()
+    pending: list[bytes] = []
+    size = 0
     try:
         async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= _FEED:
-                block, pending = bytes(pending), bytearray()
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _FEED:
+                block, pending, size = b"".join(pending), [], 0
                 await in_thread(parser.write, block)
-        await in_thread(last, bytes(pending))
+        await in_thread(last, b"".join(pending))
     except ClientDisconnect:
         cb.upload.abort()
         raise HTTPException(400, "upload: the client disconnected") from None
