@@ -4,7 +4,8 @@
 ``DIR/tile/entries/<N>[.p/<W>]`` for the latest checkpoint, so the directory
 can be served by any web server and audited by any tlog-tiles client. With
 ``private=True`` it adds ``DIR/private/<N>.jsonl`` (salt and private body of
-every entry, per bundle) for an authorised auditor.
+every entry, per bundle) for an authorised auditor: mode 0600, in a 0700
+directory.
 """
 
 from __future__ import annotations

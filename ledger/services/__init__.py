@@ -3,8 +3,9 @@
 The JSON API, the web pages and the command line call these services and
 nothing below them: who may do and see what (:mod:`ledger.services.policy`),
 deposits and their idempotency, evidence listings, certificates, accounts,
-captures, the trust file and the audit. :class:`Services` builds them all
-over one open :class:`~ledger.core.Ledger` (the composition root).
+captures, the trust file, the audit and the rate limits of public routes.
+:class:`Services` builds them all over one open :class:`~ledger.core.Ledger`
+(the composition root).
 """
 
 from __future__ import annotations
