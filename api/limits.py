@@ -78,11 +78,16 @@ class BodyTooLarge(HTTPException):
         )
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+_WANTED = (b"content-type", b"content-length", b"transfer-encoding")
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """The (first) Content-Type, Content-Length and Transfer-Encoding, in one pass."""
+    found: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+        if key in _WANTED and key not in found:
+            found[key] = bytes(value)
+    return found
 
 
 class BodyLimits:
@@ -95,19 +100,19 @@ class BodyLimits:
         self._routes = dict(routes)
         self._default = default
 
-    def limit(self, scope: Scope) -> int:
+    def limit(self, scope: Scope, content_type: bytes) -> int:
         """The limit of this request's body, from its route and media type."""
         rule = self._routes.get((scope["method"], scope["path"]), self._default)
-        ctype = _header(scope, b"content-type") or b""
-        media = ctype.split(b";", 1)[0].strip().lower()
+        media = content_type.split(b";", 1)[0].strip().lower()
         return rule.multipart if media == MULTIPART else rule.other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit(scope)
-        declared = _header(scope, b"content-length")
+        headers = _headers(scope)
+        limit = self.limit(scope, headers.get(b"content-type", b""))
+        declared = headers.get(b"content-length")
         # The server has checked Content-Length is a number; be safe anyway.
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, limit)
@@ -116,7 +121,7 @@ class BodyLimits:
         over = False
         started = False
         unread = (declared is not None and declared.strip() not in (b"", b"0")) or (
-            _header(scope, b"transfer-encoding") is not None
+            b"transfer-encoding" in headers
         )
 
         async def limited() -> Message:

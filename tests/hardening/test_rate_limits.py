@@ -10,6 +10,7 @@ address reached from another loopback address.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import threading
@@ -20,6 +21,7 @@ import pytest
 from hardening_support import Exchange, exchange, http_head, make_home, serving
 from pg_support import pg_url
 
+from api.proxies import forwarded_client
 from ledger.config import RateLimit
 from ledger.core import Ledger
 from ledger.services import RateLimiter
@@ -188,3 +190,20 @@ def test_forwarded_for_is_honoured_from_a_trusted_proxy(proxied: int) -> None:
     assert spoofed.status == 429
     # The proxy's peers are not the proxy: 127.0.0.1 still has its own two.
     assert [_verify(proxied).status for _ in range(3)] == [422, 422, 429]
+
+
+def test_forwarded_client_reads_from_the_right() -> None:
+    proxies = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
+    # An untrusted peer: whatever it forwards is ignored.
+    assert forwarded_client("192.0.2.9", "203.0.113.1", proxies) == "192.0.2.9"
+    # A trusted peer names its client; two proxies in a row are both skipped.
+    assert forwarded_client("10.0.0.1", "203.0.113.1", proxies) == "203.0.113.1"
+    assert forwarded_client("10.0.0.1", "198.51.100.1, 203.0.113.1, 10.0.0.2", proxies) == (
+        "203.0.113.1"
+    )
+    # Entries with ports and brackets; IPv6 proxies.
+    assert forwarded_client("fd00::1", "[2001:db8::5]:443", proxies) == "2001:db8::5"
+    assert forwarded_client("10.0.0.1", "203.0.113.1:5555", proxies) == "203.0.113.1"
+    # Garbage where a trusted proxy's entry should be: the last trusted address stands.
+    assert forwarded_client("10.0.0.1", "junk, 10.0.0.3", proxies) == "10.0.0.3"
+    assert forwarded_client("10.0.0.1", "", proxies) == "10.0.0.1"
