@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -131,6 +132,11 @@ def main() -> None:
     ap.add_argument("--serial", type=int, default=10, help="captures for wall time and memory")
     ap.add_argument("--parallel", type=int, default=12, help="captures at concurrency 2")
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="a capture-bench.json from an earlier run, printed side by side",
+    )
     a = ap.parse_args()
 
     work = fresh_home("capture-bench")
@@ -207,6 +213,17 @@ def main() -> None:
     print(f"capture wall time: {s}")
     print(f"concurrency {a.concurrency}: {p}")
     print(json.dumps(results))
+    if a.baseline is not None:
+        _side_by_side(json.loads(a.baseline.read_text()), results)
+
+
+def _side_by_side(before: dict[str, Any], now: dict[str, Any]) -> None:
+    """Every figure of both runs, baseline first."""
+    print(f"{'figure':<36} {'baseline':>12} {'now':>12}")
+    for part in ("serial", "pool", "machine"):
+        for key, value in now.get(part, {}).items():
+            old = before.get(part, {}).get(key, "-")
+            print(f"{part + '.' + key:<36} {old!s:>12} {value!s:>12}")
 
 
 def _span(start: str | None, end: str | None) -> float:

@@ -69,6 +69,7 @@ from ledger.capture.wacz import WaczPage, write_wacz
 from ledger.capture.warc import WarcRecorder, warc_date
 from ledger.config import CaptureConfig
 from ledger.errors import InvalidInput
+from ledger.offload import in_thread
 
 __all__ = ["BROWSER_FLAGS", "RECORDING_FLAGS", "PageCapture", "capture_page"]
 
@@ -357,7 +358,7 @@ async def capture_page(
         policy.check_url(url)  # (1)
     except Refused as e:
         raise CaptureFailed("refused", str(e)) from e
-    jail = open_jail(cfg)  # refused at once when the browser cannot be isolated
+    jail = await in_thread(open_jail, cfg)  # refused at once when it cannot be isolated
     version = chromium_version(cfg.chromium)
     ua = user_agent(version, options.user_agent_note)
     options.check_limits(cfg)
