@@ -43,9 +43,11 @@ import os
 import pwd
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,13 +57,22 @@ from typing import Any
 from ledger.capture.errors import CaptureFailed
 from ledger.config import CaptureConfig
 
-__all__ = ["SETPRIV", "UNSHARE", "USERADD", "Jail", "browser_dir", "open_jail"]
+__all__ = [
+    "SETPRIV",
+    "UNSHARE",
+    "USERADD",
+    "Jail",
+    "browser_dir",
+    "open_jail",
+    "sweep_browser_dirs",
+]
 
 UNSHARE = "/usr/bin/unshare"
 SETPRIV = "/usr/bin/setpriv"
 USERADD = "/usr/sbin/useradd"
 MOUNT = "/usr/bin/mount"
 SH = "/bin/sh"
+_PREFIX = "evidence-browser-"
 _user_lock = threading.Lock()
 # Kept from this process's environment for the browser (nothing else: the
 # environment may hold a database URL or other secrets).
@@ -216,7 +227,7 @@ def open_jail(cfg: CaptureConfig) -> Jail:
 def browser_dir(jail: Jail) -> Iterator[Path]:
     """A new directory for the browser's profile and HOME, 0700, owned by the
     browser user, outside the ledger's home; removed on exit."""
-    root = Path(tempfile.mkdtemp(prefix="evidence-browser-"))
+    root = Path(tempfile.mkdtemp(prefix=_PREFIX))
     try:
         for sub in (root / "profile", root / "home"):
             sub.mkdir(mode=0o700)
@@ -227,3 +238,18 @@ def browser_dir(jail: Jail) -> Iterator[Path]:
     finally:
         # Symbolic links the browser may have left are removed, not followed.
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_browser_dirs(older_than: float) -> int:
+    """Remove browser directories left by captures that died (killed process)."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for entry in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            st = entry.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed

@@ -38,7 +38,7 @@ from test_capture_browser import capture_ledger
 
 from ledger.capture import CaptureFailed, CaptureOptions
 from ledger.capture.guard import AddressPolicy, Refused
-from ledger.capture.jail import SETPRIV, Jail, open_jail
+from ledger.capture.jail import SETPRIV, Jail, browser_dir, open_jail, sweep_browser_dirs
 from ledger.capture.service import capture_evidence
 from ledger.config import CaptureConfig
 
@@ -516,3 +516,15 @@ def test_an_international_name_resolving_to_a_refused_address_is_refused(
         led.close()
     assert e.value.status == "refused"
     assert f"{IDN_ASCII} resolves to 10.0.0.1" in str(e.value)
+
+
+def test_browser_directories_of_dead_captures_are_swept() -> None:
+    jail = open_jail(CaptureConfig())
+    with browser_dir(jail) as live:
+        old = Path(tempfile.mkdtemp(prefix="evidence-browser-"))
+        (old / "profile").mkdir()
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+        assert sweep_browser_dirs(3600) >= 1
+        assert not old.exists() and live.exists()
+        assert live.stat().st_uid == jail.uid and oct(live.stat().st_mode & 0o777) == "0o700"
+    assert not live.exists()
