@@ -2,6 +2,7 @@
 
     python bench/capture_bench.py                  # 10 serial, 12 at concurrency 2
     python bench/capture_bench.py --serial 20 --parallel 20
+    python bench/capture_bench.py --jail-cost 10 --baseline before.json
 
 The test page of ``tests/capture`` (HTML, CSS, a script changing the DOM
 after load, two images one of them through a 301, a redirect of the page
@@ -17,6 +18,11 @@ PDF, TLS chain, manifest, blobs and the deposit in the log.
    of PSS (proportional set size, so shared pages are not counted twice) of
    every Chromium process descended from this process; the peak of each
    capture, and the same for the Playwright driver (node).
+4. With ``--jail-cost N``: N captures jailed and N in the weaker mode
+   (``capture.isolation = none``: root, no sandbox, no namespace, as
+   before the jail existed), alternated so both see the same load.
+
+``--baseline FILE`` prints every figure beside those of an earlier run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -131,6 +138,18 @@ def main() -> None:
     ap.add_argument("--serial", type=int, default=10, help="captures for wall time and memory")
     ap.add_argument("--parallel", type=int, default=12, help="captures at concurrency 2")
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="a capture-bench.json from an earlier run, printed side by side",
+    )
+    ap.add_argument(
+        "--jail-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N captures in each isolation mode, alternated (what the jail costs)",
+    )
     a = ap.parse_args()
 
     work = fresh_home("capture-bench")
@@ -171,6 +190,9 @@ def main() -> None:
             "chromium_processes": procs,
         }
 
+        if a.jail_cost:
+            results["jail"] = _jail_cost(led, url, opts, a.jail_cost)
+
         pool = CapturePool(
             JobStore(led.store),
             lambda job, o: capture_evidence(led, job.url, o, capture_id=job.job_id).to_json(),
@@ -207,6 +229,45 @@ def main() -> None:
     print(f"capture wall time: {s}")
     print(f"concurrency {a.concurrency}: {p}")
     print(json.dumps(results))
+    if a.baseline is not None:
+        _side_by_side(json.loads(a.baseline.read_text()), results)
+
+
+def _jail_cost(led: Ledger, url: str, opts: CaptureOptions, n: int) -> dict[str, float]:
+    """Captures alternated between the jailed browser and the weaker mode (no
+    namespace, root, no sandbox), so that both see the same machine load."""
+    walls: dict[str, list[float]] = {"namespace": [], "none": []}
+    cfg = led.config
+    try:
+        for _ in range(n):
+            for mode, times in walls.items():
+                led.config = replace(cfg, capture=replace(cfg.capture, isolation=mode))
+                t = time.perf_counter()
+                r = capture_evidence(led, url, opts)
+                times.append(time.perf_counter() - t)
+                assert r.manifest.data["browser"]["isolation"]["mode"] == mode
+    finally:
+        led.config = cfg
+    jailed, weak = walls["namespace"], walls["none"]
+    return {
+        "n_each": n,
+        "jailed_wall_s_p50": round(pct(jailed, 50), 3),
+        "unjailed_wall_s_p50": round(pct(weak, 50), 3),
+        "jailed_wall_s_mean": round(statistics.fmean(jailed), 3),
+        "unjailed_wall_s_mean": round(statistics.fmean(weak), 3),
+        "pairwise_difference_s_p50": round(
+            pct([j - w for j, w in zip(jailed, weak, strict=True)], 50), 3
+        ),
+    }
+
+
+def _side_by_side(before: dict[str, Any], now: dict[str, Any]) -> None:
+    """Every figure of both runs, baseline first."""
+    print(f"{'figure':<36} {'baseline':>12} {'now':>12}")
+    for part in ("serial", "pool", "jail", "machine"):
+        for key, value in now.get(part, {}).items():
+            old = before.get(part, {}).get(key, "-")
+            print(f"{part + '.' + key:<36} {old!s:>12} {value!s:>12}")
 
 
 def _span(start: str | None, end: str | None) -> float:

@@ -81,6 +81,11 @@ class CaptureConfig:
     and their waits and timeouts added up), ``max_video_bytes`` the video
     file; ``ffmpeg`` and ``ffprobe`` encode and measure it, ``font`` draws
     the clock and URL on every frame.
+
+    The browser's jail (:mod:`ledger.capture.jail`): ``isolation`` is
+    ``namespace`` (its own network namespace, run as ``browser_user`` with
+    Chromium's sandbox on; captures are refused when that cannot be set up)
+    or ``none`` (the weaker mode, chosen explicitly: no namespace).
     """
 
     allow: tuple[str, ...] = ()
@@ -98,6 +103,12 @@ class CaptureConfig:
     ffmpeg: str = "/usr/bin/ffmpeg"
     ffprobe: str = "/usr/bin/ffprobe"
     font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    isolation: str = "namespace"
+    browser_user: str = "evidence-capture"
+
+
+ISOLATION_MODES = ("namespace", "none")
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
@@ -114,6 +125,15 @@ def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
     recording = (c.max_duration, c.max_steps, c.max_steps_seconds, c.max_video_bytes)
     if min(*limits, *recording) < 1:
         raise ConfigError(f"config: {where}: capture limits must be positive")
+    if c.isolation not in ISOLATION_MODES:
+        raise ConfigError(
+            f"config: {where}: capture isolation must be one of {', '.join(ISOLATION_MODES)}"
+        )
+    if not _USER_NAME.fullmatch(c.browser_user) or c.browser_user == "root":
+        raise ConfigError(
+            f"config: {where}: capture browser_user {c.browser_user!r} must be an "
+            "unprivileged system user name (not root)"
+        )
     return replace(c, allow=tuple(nets))
 
 

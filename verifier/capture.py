@@ -14,6 +14,9 @@ Only the members needed for that chain are parsed strictly here; the rest
 of the manifest (settings, environment checks, request log) is informative
 and shown as it is. ``docs/capture.md`` documents every member.
 
+``requested_url_sent`` (the requested URL as sent: host in IDNA, the rest
+percent-encoded) is absent from manifests made before it existed.
+
 A recorded capture (录屏取证 / 过程取证) adds optional members, absent from
 manifests of plain captures (which verify as before): ``recording`` (the
 video artefact's codec, size in pixels, duration, frame count and times),
@@ -85,7 +88,7 @@ _TOP = {
     "started_at",
     "status",
 }
-_OPTIONAL = {"actions", "recording", "secrets"}
+_OPTIONAL = {"actions", "recording", "requested_url_sent", "secrets"}
 _ARTEFACT = {"media_type", "name", "path", "sha256", "size", "sm3"}
 _RECORDING = {
     "artefact",
@@ -171,6 +174,8 @@ class CaptureManifest:
                 f"capture manifest: format is {obj.get('format')!r}, expected {CAPTURE_FORMAT!r}"
             )
         _exact(obj, _TOP, "capture manifest", optional=_OPTIONAL)
+        if "requested_url_sent" in obj:
+            _str(obj["requested_url_sent"], "requested_url_sent")
         status = _str(obj["status"], "status")
         if status not in STATUSES:
             raise MalformedError(f"capture manifest: status {status!r} is not one of {STATUSES}")

@@ -3,9 +3,12 @@
 Isolation: each capture launches its own browser process with a new, empty
 profile directory (checked empty before launch, deleted afterwards), no
 extensions, service workers blocked, and *no network of its own*: Chromium
-is started with a proxy on a closed loopback port (no bypass, not even for
-loopback) and a host resolver that resolves nothing, so any request that
-escaped interception (a preconnect, a WebSocket) fails. Every request the
+runs in its own network namespace as an unprivileged user with its sandbox
+on (:mod:`ledger.capture.jail`), and is also started with a proxy on a closed
+loopback port (no bypass, not even for loopback), a host resolver that
+resolves nothing, WebRTC restricted to proxied connections and no network
+prediction, so any request that escaped interception (a preconnect, a
+WebSocket, a STUN packet) fails. Every request the
 page makes is intercepted (``BrowserContext.route``) and fetched by
 :class:`~ledger.capture.fetch.Fetcher`, which checks it against the SSRF
 policy, counts it against the limits and records it in the WARC; the browser
@@ -17,8 +20,9 @@ Procedure of :func:`capture_page`:
 (2) fetch the main document, following and recording redirects: failures
     end here without launching a browser (unreachable, timeout, TLS error,
     HTTP error status, a download instead of a page);
-(3) launch Chromium in a fresh profile and navigate to the final URL, the
-    main document served from step (2), everything else through the fetcher;
+(3) launch Chromium, jailed, in a fresh profile and navigate to the final
+    URL, the main document served from step (2), everything else through
+    the fetcher;
 (4) wait (load, network idle or a delay); a limit reached ends the capture,
     as partial if the rights holder asked for partial results;
 (5) for a process capture, run the steps (:mod:`ledger.capture.process`),
@@ -37,8 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import shutil
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -55,7 +59,8 @@ from ledger.capture.driver import Driver
 from ledger.capture.env import chromium_version
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
-from ledger.capture.guard import AddressPolicy, Refused, Resolver
+from ledger.capture.guard import AddressPolicy, Refused, Resolver, navigation_key
+from ledger.capture.jail import Jail, browser_dir, open_jail
 from ledger.capture.options import CaptureOptions
 from ledger.capture.process import StepContext, run_steps
 from ledger.capture.recording import ScreenRecorder, Video
@@ -64,12 +69,12 @@ from ledger.capture.wacz import WaczPage, write_wacz
 from ledger.capture.warc import WarcRecorder, warc_date
 from ledger.config import CaptureConfig
 from ledger.errors import InvalidInput
+from ledger.offload import in_thread
 
 __all__ = ["BROWSER_FLAGS", "RECORDING_FLAGS", "PageCapture", "capture_page"]
 
 BROWSER_FLAGS = (
     "--headless=new",
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -84,9 +89,17 @@ BROWSER_FLAGS = (
     "--proxy-server=http://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
     "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 """Chromium flags: headless, no background traffic, and no network of its own
-(a proxy on the closed discard port, no bypass, every name unresolvable)."""
+(a proxy on the closed discard port, no bypass, every name unresolvable,
+WebRTC only through the proxy: no UDP, no host candidates). Chromium's
+sandbox is on unless the operator chose the unjailed mode as root
+(Playwright then adds ``--no-sandbox``)."""
+
+PREFERENCES = {"net": {"network_prediction_options": 2}}
+"""Written into the new profile before launch: no DNS prefetching or
+preconnecting (2 = never)."""
 
 RECORDING_FLAGS = ("--autoplay-policy=no-user-gesture-required", "--mute-audio")
 """Added when the session is recorded: media plays by itself, muted."""
@@ -117,6 +130,7 @@ class PageCapture:
     requested_url: str
     started: datetime
     preflight: Fetched
+    jail: Jail | None = None
     status: str = "complete"
     limit: str | None = None
     final_url: str = ""
@@ -219,7 +233,11 @@ class _Session:
                 await route.abort("blockedbyclient")
                 return
             pending = self.pending
-            if pending is not None and req.is_navigation_request() and url == pending.final.url:
+            if (
+                pending is not None
+                and req.is_navigation_request()
+                and navigation_key(url) == navigation_key(pending.final.url)
+            ):
                 self.pending = None
                 final = pending.final
                 await route.fulfill(
@@ -340,6 +358,7 @@ async def capture_page(
         policy.check_url(url)  # (1)
     except Refused as e:
         raise CaptureFailed("refused", str(e)) from e
+    jail = await in_thread(open_jail, cfg)  # refused at once when it cannot be isolated
     version = chromium_version(cfg.chromium)
     ua = user_agent(version, options.user_agent_note)
     options.check_limits(cfg)
@@ -410,7 +429,9 @@ async def capture_page(
         why = _download_reason(final)
         if why is not None:
             raise CaptureFailed("download", f"{final.url}: {why}")
-        pc = PageCapture(requested_url=url, started=started, preflight=pre, secrets=secrets)
+        pc = PageCapture(
+            requested_url=url, started=started, preflight=pre, jail=jail, secrets=secrets
+        )
         pc.limits = {
             "max_bytes": budget.max_bytes,
             "max_requests": budget.max_requests,
@@ -464,32 +485,31 @@ async def _run_browser(
     workdir: Path,
     driver: Driver | None,
 ) -> None:
-    profile = workdir / "profile"
-    profile.mkdir()
-    home = workdir / "home"
-    home.mkdir()
-    pc.profile = {
-        "user_data_dir_empty_before_launch": not any(profile.iterdir()),
-        "user_data_dir_removed_after": True,
-        "extensions": "none (--disable-extensions)",
-        "service_workers": "blocked",
-        "cache_and_cookies": "new empty profile, no state from earlier captures",
-    }
-    session = _Session(pc, fetcher, budget, ua)
-    flags = [*BROWSER_FLAGS, *(RECORDING_FLAGS if options.video else ())]
-    env: dict[str, str | float | bool] = {
-        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
-    }
-    env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home)})
-    try:
+    jail = pc.jail
+    assert jail is not None
+    with browser_dir(jail) as root:
+        profile, home = root / "profile", root / "home"
+        pc.profile = {
+            "user_data_dir_empty_before_launch": not any(profile.iterdir()),
+            "user_data_dir_removed_after": True,
+            "preferences_written_before_launch": PREFERENCES,
+            "extensions": "none (--disable-extensions)",
+            "service_workers": "blocked",
+            "cache_and_cookies": "new empty profile, no state from earlier captures",
+        }
+        _write_preferences(profile, jail)
+        executable = jail.launcher(cfg.chromium, workdir / "chromium-jail.sh")
+        session = _Session(pc, fetcher, budget, ua)
+        flags = [*BROWSER_FLAGS, *(RECORDING_FLAGS if options.video else ())]
         async with _playwright(driver) as pw:
             try:
                 context = await pw.chromium.launch_persistent_context(
                     str(profile),
-                    executable_path=cfg.chromium,
+                    executable_path=executable,
                     headless=True,
                     args=flags,
-                    env=env,
+                    env=jail.env(home),
+                    chromium_sandbox=jail.sandbox,
                     viewport={"width": options.viewport_width, "height": options.viewport_height},
                     user_agent=ua,
                     locale="zh-CN",
@@ -511,7 +531,8 @@ async def _run_browser(
                     "user_agent": ua,
                     "executable": cfg.chromium,
                     "version_from_executable": version,
-                    "flags": flags,
+                    "flags": flags if jail.sandbox else [*flags, "--no-sandbox"],
+                    "isolation": jail.facts(),
                     "automation": (
                         "Playwright (driver reused by one worker's captures; "
                         "a new browser process and empty profile for every capture)"
@@ -524,10 +545,17 @@ async def _run_browser(
             finally:
                 session.closing = True
                 await context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
     pc.ended = datetime.now(UTC)
+
+
+def _write_preferences(profile: Path, jail: Jail) -> None:
+    default = profile / "Default"
+    default.mkdir(mode=0o700)
+    prefs = default / "Preferences"
+    prefs.write_text(json.dumps(PREFERENCES), "utf-8")
+    if jail.mode == "namespace":
+        os.chown(default, jail.uid, jail.gid)
+        os.chown(prefs, jail.uid, jail.gid)
 
 
 async def _drive(

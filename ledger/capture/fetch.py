@@ -344,7 +344,7 @@ class Fetcher:
             if not (follow and ex.status in REDIRECTS and location):
                 decoded = _decode(ex.body, ex.header("content-encoding"), self.budget.max_bytes)
                 return Fetched(tuple(hops), decoded)
-            url = urljoin(url, location.strip())
+            url = urljoin(target.url, _location(location))
             if ex.status == 303 or (ex.status in (301, 302) and method == "POST"):
                 method, body = ("HEAD" if method == "HEAD" else "GET"), b""
                 headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
@@ -423,6 +423,16 @@ class Fetcher:
         if ex.ip and self.policy.refusal(ex.ip) is not None:
             # Defence in depth: the backend already refused such addresses.
             raise Refused(f"capture: refused: connected to {ex.ip}")
+
+
+def _location(value: str) -> str:
+    """A Location header's URL: its bytes as UTF-8 (as browsers read them), or
+    percent-encoded when they are not UTF-8."""
+    raw = value.strip().encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
 
 
 def _is_tls(e: BaseException) -> bool:

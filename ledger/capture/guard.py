@@ -14,6 +14,12 @@ operator allowed its range explicitly (``capture.allow`` / ``--allow``).
 A hostname is refused if *any* of its addresses is refused: a name that
 resolves to both a public and a private address is an attack, not a
 choice.
+
+International names and non-ASCII paths are requested in their ASCII form
+(:attr:`Target.url`): the host in IDNA (UTS #46 nontransitional processing,
+as browsers do, RFC 5891 A-labels), the path, query and fragment with every
+byte that is not printable ASCII percent-encoded in UTF-8 (RFC 3986 section
+2.1); the policy judges the addresses that ASCII name resolves to.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import idna
 
 from ledger.errors import InvalidInput
 
@@ -33,6 +41,8 @@ __all__ = [
     "Refused",
     "Resolver",
     "Target",
+    "ascii_host",
+    "navigation_key",
     "system_resolver",
 ]
 
@@ -43,6 +53,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL = 8192
+# Printable ASCII but space stays as it is; "%" too (an escape already made).
+_KEEP = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 class Refused(InvalidInput):
@@ -51,7 +63,11 @@ class Refused(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A checked URL: scheme, host (IDNA, lower case, no brackets) and port."""
+    """A checked URL: scheme, host (IDNA, lower case, no brackets) and port.
+
+    ``url`` is the URL as requested: ASCII only (host in IDNA, the rest
+    percent-encoded), the default port left out.
+    """
 
     url: str
     scheme: str
@@ -150,16 +166,22 @@ class AddressPolicy:
         except ValueError:
             ip = None
         if ip is None:
-            try:
-                host = host.encode("idna").decode("ascii").lower()
-            except UnicodeError as e:
-                raise Refused(f"capture: host {host[:100]!r} is not a valid name") from e
+            host = ascii_host(host)
+        given_port = port
         port = port if port is not None else SCHEMES[scheme]
         if not 0 < port < 65536:  # (5)
             raise Refused(f"capture: port {port} is out of range")
         if ip is not None:  # (6)
             self._refuse(host, [str(ip)])
-        return Target(url=url, scheme=scheme, host=host, port=port)
+        netloc = f"[{ip.compressed}]" if isinstance(ip, ipaddress.IPv6Address) else host
+        if given_port is not None and given_port != SCHEMES[scheme]:
+            netloc += f":{port}"
+        ascii_url = urlunsplit(
+            (scheme, netloc, _escape(parts.path) or "/", _escape(parts.query), "")
+        )
+        if parts.fragment:
+            ascii_url += "#" + _escape(parts.fragment)
+        return Target(url=ascii_url, scheme=scheme, host=host, port=port)
 
     def resolve(self, host: str, port: int) -> list[str]:
         """Resolve ``host`` and check every address; return them in connection order."""
@@ -182,3 +204,25 @@ class AddressPolicy:
                     f"capture: refused: {shown} is not a public address ({category}); "
                     "the operator can allow its range explicitly"
                 )
+
+
+def ascii_host(host: str) -> str:
+    """``host`` as requested: lower case; IDNA A-labels when it is not ASCII."""
+    if host.isascii():
+        return host.lower()
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as e:
+        raise Refused(f"capture: host {host[:100]!r} is not a valid international name") from e
+
+
+def _escape(text: str) -> str:
+    """Percent-encode (UTF-8) every character that is not printable ASCII."""
+    return quote(text, safe=_KEEP)
+
+
+def navigation_key(url: str) -> str:
+    """What identifies a navigation's URL whatever its spelling: the URL without
+    its fragment, percent-escapes decoded (Chromium and this module escape
+    different sets of printable characters)."""
+    return unquote(url.split("#", 1)[0])

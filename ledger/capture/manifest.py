@@ -18,7 +18,15 @@ from verifier.capture import CAPTURE_FORMAT
 __all__ = ["build_manifest"]
 
 NETWORK_ISOLATION = (
-    "the browser has no network of its own (proxy on a closed port, no resolver); "
+    "the browser has no network of its own (its own network namespace with no "
+    "interface up, as an unprivileged user with Chromium's sandbox on; proxy on a "
+    "closed port, no resolver, WebRTC without UDP); every request it makes is "
+    "intercepted, checked against the address policy, fetched by the platform and "
+    "recorded in the WARC before the browser sees it"
+)
+WEAK_ISOLATION = (
+    "the browser runs without a network namespace (capture.isolation = none, chosen "
+    "by the operator): proxy on a closed port, no resolver, WebRTC without UDP; "
     "every request it makes is intercepted, checked against the address policy, "
     "fetched by the platform and recorded in the WARC before the browser sees it"
 )
@@ -79,6 +87,7 @@ def build_manifest(
         "format": CAPTURE_FORMAT,
         "capture_id": capture_id,
         "requested_url": pc.requested_url,
+        "requested_url_sent": pc.preflight.hops[0].url,
         "final_url": pc.final_url,
         "status": pc.status,
         "limit_reached": pc.limit,
@@ -102,7 +111,9 @@ def build_manifest(
         "environment": {
             "fresh_profile": pc.profile,
             "proxy": proxy_check(),
-            "network": NETWORK_ISOLATION,
+            "network": (
+                WEAK_ISOLATION if pc.jail is None or pc.jail.mode == "none" else NETWORK_ISOLATION
+            ),
             "clock": clock_check(),
             "resolved_addresses": pc.resolved,
         },

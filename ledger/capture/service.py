@@ -14,6 +14,7 @@ from ledger.capture.browser import capture_page
 from ledger.capture.driver import discard_thread_driver, thread_driver
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
+from ledger.capture.jail import sweep_browser_dirs
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
 from ledger.core import Ledger
@@ -106,6 +107,7 @@ def capture_evidence(
     root = ledger.config.home / "captures" / "work"
     root.mkdir(parents=True, exist_ok=True)
     sweep_work(root)
+    sweep_browser_dirs(STALE_WORK)
     work = Path(tempfile.mkdtemp(prefix=f"{cid}-", dir=root))
     try:
         driver = thread_driver()

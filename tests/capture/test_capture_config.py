@@ -55,6 +55,9 @@ def test_allowed_ranges_are_normalised(tmp_path: Path) -> None:
         ({"concurrency": 0}, "capture limits must be positive"),
         ({"max_bytes": -1}, "capture limits must be positive"),
         ({"unknown": 1}, "is invalid"),
+        ({"isolation": "off"}, "capture isolation must be one of namespace, none"),
+        ({"browser_user": "root"}, "must be an unprivileged system user name"),
+        ({"browser_user": "a b"}, "must be an unprivileged system user name"),
     ],
 )
 def test_bad_capture_settings(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -72,3 +75,11 @@ def test_capture_settings_must_be_an_object(tmp_path: Path) -> None:
     path.write_text(json.dumps(raw))
     with pytest.raises(ConfigError, match="capture must be an object"):
         load_config(home)
+
+
+def test_the_weaker_isolation_is_a_setting(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    assert load_config(home).capture.isolation == "namespace"
+    _rewrite(home, {"isolation": "none", "browser_user": "capture-browser"})
+    cfg = load_config(home).capture
+    assert (cfg.isolation, cfg.browser_user) == ("none", "capture-browser")
