@@ -452,7 +452,7 @@ def request_status(ledger: Ledger, request_id: str) -> RequestStatus:
 
 def log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
     """What this ledger's own log says about a certificate and its issuer's key
-    (checks (12) and (13) of :func:`verifier.certificate.verify_certificate`)."""
+    (checks (13) and (14) of :func:`verifier.certificate.verify_certificate`)."""
     keys = ReadModel(ledger.store).keys(vkey=cert.issuer_vkey.to_text())
     indexes = _certificate_indexes(ledger, cert.certificate_id)
     indexes += [i for k in keys for i in (k.index, k.revoked_index)]

@@ -11,6 +11,7 @@ explicitly as not applicable, never as passed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from verifier.trust import Trust
 if TYPE_CHECKING:
     from verifier.timestamp import TimestampInfo
 
-__all__ = ["timestamp_check", "witness_check"]
+__all__ = ["renewal_check", "timestamp_check", "witness_check"]
 
 
 def witness_check(note: Note, trust: Trust, log_trusted: bool) -> Check:
@@ -124,3 +125,126 @@ def timestamp_check(
         ),
         info,
     )
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def renewal_check(
+    checkpoint_text: str,
+    token: bytes | None,
+    records: Sequence[bytes],
+    trust: Trust,
+    at: datetime,
+) -> Check:
+    """Whether the checkpoint's timestamp still counts at ``at`` (RFC 4998).
+
+    (1) not applicable without TSA roots in the trust file, skipped when the
+    timestamp itself did not verify; (2) each evidence record parses and
+    starts with one of the checkpoint's tokens, at most one per token;
+    (3) for each token that counted towards the TSA quorum: with a record,
+    the record verifies (:func:`verifier.ers.verify_record`: every renewal
+    made while the timestamp before it was still trustworthy, the last one
+    trustworthy at ``at``); without one, the token itself is trustworthy at
+    ``at`` (TSA certificate unexpired, hash algorithms not retired);
+    (4) at least the quorum of TSAs stays trustworthy.
+    """
+    policy = trust.tsa_policy
+    if policy is None:  # (1)
+        return Check(
+            "timestamp_renewal",
+            NOT_APPLICABLE,
+            "the trust file lists no TSA roots",
+            "信任文件未列出时间戳机构根证书",
+        )
+    from verifier.cms import split_token_set
+    from verifier.ers import parse_record, verify_record
+    from verifier.timestamp import verify_token_set
+
+    body = checkpoint_text.encode("utf-8")
+    try:
+        if token is None:
+            raise VerificationError("there is no timestamp")
+        stamped = verify_token_set(token, body, policy)
+        tokens = split_token_set(token)
+    except (VerificationError, MalformedError):
+        return Check(
+            "timestamp_renewal",
+            SKIPPED,
+            "not checked: the checkpoint's timestamp did not verify",
+            "无法检查：检查点时间戳未通过验证",
+        )
+    by_token = {}
+    for j, data in enumerate(records):  # (2)
+        try:
+            record = parse_record(data)
+        except MalformedError as e:
+            return _failed(f"evidence record {j}: {str(e).removeprefix('evidence record: ')}")
+        if record.first_token not in tokens:
+            return _failed(f"evidence record {j} does not start with a token of this checkpoint")
+        index = tokens.index(record.first_token)
+        if index in by_token:
+            return _failed(f"two evidence records start with token {index} of this checkpoint")
+        by_token[index] = record
+    roots = [a.roots for a in policy.authorities]
+    retired = trust.retired
+    good: list[str] = []
+    problems: list[str] = []
+    several = len(policy.authorities) > 1
+    for (name, info), index in zip(stamped.stamps, stamped.indexes, strict=True):  # (3)
+        label = f"{name}: " if several else ""
+        renewed = by_token.get(index)
+        try:
+            if renewed is None:
+                _alone(info, at, retired)
+                assert info.tsa_not_after is not None
+                good.append(
+                    f"{label}no renewal needed yet: the token's TSA certificate is valid "
+                    f"until {_when(info.tsa_not_after)}"
+                )
+            else:
+                last = verify_record(renewed, body, roots, at=at, retired=retired).last
+                good.append(
+                    f"{label}renewed {renewed.renewals} time(s) (RFC 4998 evidence record); the "
+                    f"last timestamp, {_when(last.gen_time)} by {last.tsa}, is valid until "
+                    f"{_when(last.not_after)}"
+                )
+        except (VerificationError, MalformedError) as e:
+            problems.append(label + str(e).removeprefix("evidence record: "))
+    if len(good) < policy.quorum:  # (4)
+        detail = "; ".join(problems)
+        if several:
+            detail = (
+                f"{len(good)} of {len(stamped.stamps)} TSAs' timestamps still count at "
+                f"{_when(at)}, quorum is {policy.quorum} ({detail})"
+            )
+        return _failed(detail)
+    return Check(
+        "timestamp_renewal",
+        PASSED,
+        f"trustworthy at {_when(at)}: " + "; ".join(good),
+        f"在 {_when(at)} 仍然可信：" + "；".join(good),
+    )
+
+
+def _failed(reason: str) -> Check:
+    return Check("timestamp_renewal", FAILED, reason, f"时间戳续期链不成立（{reason}）")
+
+
+def _alone(info: TimestampInfo, at: datetime, retired: dict[str, datetime]) -> None:
+    """A token without renewals counts at ``at`` only while its TSA certificate
+    is unexpired and its imprint algorithm is not retired."""
+    assert info.tsa_not_after is not None
+    if info.tsa_not_after < at:
+        raise VerificationError(
+            f"the token's TSA certificate ({info.tsa}) expired at {_when(info.tsa_not_after)}, "
+            f"before the verification time {_when(at)}, and the token was not renewed before "
+            "(no RFC 4998 evidence record for it)"
+        )
+    since = retired.get(info.hash_algorithm)
+    if since is not None and since <= at:
+        raise VerificationError(
+            f"the token relies on {info.hash_algorithm.upper()}, retired since {_when(since)}, "
+            "and was not renewed before (no RFC 4998 evidence record for it)"
+        )

@@ -85,6 +85,9 @@ class TimestampInfo:
     """The message imprint's algorithm (hashlib name)."""
     normalised: tuple[str, ...] = ()
     """What had to be rewritten in DER before the check (empty: sent as DER)."""
+    tsa_not_after: datetime | None = None
+    """When the certificate that signed the token expires: after it, the token
+    counts only if it was renewed before (:mod:`verifier.ers`)."""
 
 
 def message_digest(message: bytes) -> bytes:
@@ -267,6 +270,7 @@ def verify_token(
         tsa=signer.subject.rfc4514_string(),
         hash_algorithm=name,
         normalised=norm.changes,
+        tsa_not_after=signer.not_valid_after_utc,
     )
 
 
@@ -307,6 +311,8 @@ class StampedCheckpoint:
     quorum: int
     ignored: tuple[str, ...]
     """One reason per token that did not count."""
+    indexes: tuple[int, ...] = ()
+    """For each stamp, the position of its token in the token set."""
 
     @property
     def bound(self) -> TimestampInfo:
@@ -339,6 +345,7 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
     """
     tokens = cms.split_token_set(data)  # (1)
     counted: dict[str, TimestampInfo] = {}
+    positions: dict[str, int] = {}
     signers: set[str] = set()
     ignored: list[str] = []
     last: Exception | None = None
@@ -356,6 +363,7 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
                 why = f"{info.tsa} is already counted"
                 break
             counted[authority.name] = info
+            positions[authority.name] = i
             signers.add(info.tsa)
             why = ""
             break
@@ -370,5 +378,10 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
             f"timestamp: {len(counted)} of {n} TSAs timestamped the checkpoint, "
             f"quorum is {policy.quorum}{detail}"
         )
-    stamps = tuple((a.name, counted[a.name]) for a in policy.authorities if a.name in counted)
-    return StampedCheckpoint(stamps=stamps, quorum=policy.quorum, ignored=tuple(ignored))
+    names = [a.name for a in policy.authorities if a.name in counted]
+    return StampedCheckpoint(
+        stamps=tuple((n, counted[n]) for n in names),
+        quorum=policy.quorum,
+        ignored=tuple(ignored),
+        indexes=tuple(positions[n] for n in names),
+    )
