@@ -157,13 +157,16 @@ def encode_ats(
     *,
     algorithm: str | None = None,
     reduced: Sequence[Sequence[bytes]] = (),
+    hashtree: bytes = b"",
 ) -> bytes:
-    """An ArchiveTimeStamp: optional ``[0]`` algorithm and ``[2]`` reduced tree, the token."""
+    """An ArchiveTimeStamp: optional ``[0]`` algorithm and ``[2]`` reduced tree
+    (given as lists, or already encoded by :func:`encode_hashtree`), the token."""
     parts = b""
     if algorithm is not None:
         parts += _algorithm_identifier(algorithm, 0xA0)
-    if reduced:
-        parts += der.tlv(0xA2, encode_hashtree(reduced))
+    tree = hashtree or encode_hashtree(reduced)
+    if tree:
+        parts += der.tlv(0xA2, tree)
     return der.tlv(0x30, parts + time_stamp)
 
 

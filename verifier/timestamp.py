@@ -51,6 +51,7 @@ __all__ = [
     "message_digest",
     "read_token",
     "response_token",
+    "token_facts",
     "verify_timestamp",
     "verify_token",
     "verify_token_set",
@@ -159,6 +160,28 @@ def gen_time(token: bytes) -> datetime:
     """The genTime a token states (UTC), read as sent (BER, unsorted
     certificate sets). Nothing is verified here."""
     return _parse(cms.normalise_token(token).der).tst_info.gen_time.astimezone(UTC)
+
+
+def token_facts(token: bytes) -> TimestampInfo:
+    """What a token states (genTime, imprint algorithm, signer and its
+    certificate's expiry), read as sent. Nothing is verified here: for a
+    producer deciding what to renew, about tokens it verified when it got them."""
+    norm = cms.normalise_token(token)
+    info = _parse(norm.der).tst_info
+    if norm.signer_certificate is None:
+        raise VerificationError("timestamp: the signing certificate is not in the token")
+    signer = x509.load_der_x509_certificate(norm.signer_certificate)
+    oid = info.message_imprint.hash_algorithm.dotted_string
+    return TimestampInfo(
+        gen_time=info.gen_time.astimezone(UTC),
+        serial_number=int(info.serial_number),
+        policy=info.policy.dotted_string,
+        nonce=None if info.nonce is None else int(info.nonce),
+        tsa=signer.subject.rfc4514_string(),
+        hash_algorithm=IMPRINT_ALGORITHMS.get(oid, oid),
+        normalised=norm.changes,
+        tsa_not_after=signer.not_valid_after_utc,
+    )
 
 
 def _algorithm(info: TimeStampTokenInfo, allowed: dict[str, str]) -> str:

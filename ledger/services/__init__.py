@@ -25,6 +25,7 @@ from ledger.services.deposits import (
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
 from ledger.services.log import Consistency, LogService
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
+from ledger.services.renewals import RenewalService
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "HashDeposit",
     "Inclusion",
     "Receipt",
+    "RenewalService",
     "RequestPage",
     "Revocation",
     "Services",
@@ -66,6 +68,7 @@ class Services:
         self.accounts = AccountService(ledger, self.reads)
         self.captures = CaptureService(ledger)
         self.log = LogService(ledger)
+        self.renewals = RenewalService(ledger)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""
