@@ -349,11 +349,11 @@ def _stamp(
     for tsa in anchor.tsas:
         try:
             token, info = tsa.timestamp_digest(root, alg, deadline)
-        except (_Refused, _Unreachable) as e:
-            reasons.append(f"{tsa.name}: {e}")
+        except (_Refused, VerifierError) as e:
+            reasons.append(f"{tsa.name}: refused: {e}")
             continue
-        except VerifierError as e:
-            reasons.append(f"{tsa.name}: {e}")
+        except _Unreachable as e:
+            reasons.append(f"{tsa.name}: unreachable: {e}")
             continue
         assert info.tsa_not_after is not None
         if info.tsa_not_after <= horizon:

@@ -147,7 +147,8 @@ def renewal_check(
     the record verifies (:func:`verifier.ers.verify_record`: every renewal
     made while the timestamp before it was still trustworthy, the last one
     trustworthy at ``at``); without one, the token itself is trustworthy at
-    ``at`` (TSA certificate unexpired, hash algorithms not retired);
+    ``at`` (TSA certificate unexpired, hash algorithms not retired); a record
+    that does not verify fails the check even if the quorum is met without it;
     (4) at least the quorum of TSAs stays trustworthy.
     """
     policy = trust.tsa_policy
@@ -211,7 +212,10 @@ def renewal_check(
                     f"{_when(last.not_after)}"
                 )
         except (VerificationError, MalformedError) as e:
-            problems.append(label + str(e).removeprefix("evidence record: "))
+            problem = label + str(e).removeprefix("evidence record: ")
+            if renewed is not None:  # a record that is there must hold, quorum or not
+                return _failed(problem)
+            problems.append(problem)
     if len(good) < policy.quorum:  # (4)
         detail = "; ".join(problems)
         if several:

@@ -150,7 +150,9 @@ def _utc_time(text: str) -> datetime:
     try:
         return parse_utc(text, "--at")
     except MalformedError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 UTC time (e.g. 2031-06-01T00:00:00Z)"
+        ) from e
 
 
 def _log_option(sub: argparse.ArgumentParser) -> None:
