@@ -81,19 +81,49 @@ class _Newest:
 
 @dataclass
 class _Line:
-    """The evidence record of one token of one published checkpoint."""
+    """The evidence record of one token of one published checkpoint.
+
+    Only what deciding needs is computed for every record (its newest
+    timestamp); the body and chains are built for the records renewed."""
 
     size: int
     line: int
-    body: bytes
-    chains: list[list[bytes]]
-    """Encoded ArchiveTimeStamps per chain."""
-    algorithms: list[str]
-    """The hash algorithm of each chain."""
+    note: str
+    token: bytes
+    renewals: list[tuple[RenewalRow, RenewalBatch]]
     newest_token: bytes
     newest: _Newest
-    seq: int
-    """Archive timestamps after the original token."""
+    first_algorithm: str
+
+    @property
+    def seq(self) -> int:
+        """Archive timestamps after the original token."""
+        return self.renewals[-1][0].seq if self.renewals else 0
+
+    @property
+    def body(self) -> bytes:
+        return parse_note(self.note).text.encode("utf-8")
+
+    @property
+    def algorithms(self) -> list[str]:
+        """The hash algorithm of each chain."""
+        out = [self.first_algorithm]
+        for row, batch in self.renewals:
+            if row.chain == len(out):
+                out.append(batch.algorithm)
+        return out
+
+    @property
+    def chains(self) -> list[list[bytes]]:
+        """Encoded ArchiveTimeStamps per chain."""
+        chains = [[encode_ats(self.token)]]
+        for row, batch in self.renewals:
+            if row.chain == len(chains):
+                chains.append([])
+            chains[row.chain].append(
+                encode_ats(batch.token, algorithm=batch.algorithm, hashtree=row.hashtree)
+            )
+        return chains
 
     @property
     def record(self) -> bytes:
@@ -156,31 +186,34 @@ def _lines(ledger: Ledger, size: int | None = None) -> list[_Line]:
         one = store.publication(size)
         pubs = [one] if one is not None else []
     out = []
+    now = datetime.now(UTC)
     for pub in pubs:
         if pub.token is None:
             continue
-        body = parse_note(pub.note).text.encode("utf-8")
-        for j, token in enumerate(split_token_set(pub.token)):
-            info = _facts(token)
-            assert info.tsa_not_after is not None
+        for j, token in enumerate(_split(pub.token)):
+            renewed = rows.get((pub.size, j), [])
+            if renewed:  # its facts are those of its newest renewal, below
+                newest = _Newest(now, now, "", ())
+            else:
+                info = _facts(token)
+                assert info.tsa_not_after is not None
+                newest = _Newest(
+                    info.gen_time, info.tsa_not_after, info.tsa, (info.hash_algorithm,)
+                )
             line = _Line(
                 size=pub.size,
                 line=j,
-                body=body,
-                chains=[[encode_ats(token)]],
-                algorithms=[info.hash_algorithm],
+                note=pub.note,
+                token=token,
+                renewals=[],
                 newest_token=token,
-                newest=_Newest(info.gen_time, info.tsa_not_after, info.tsa, (info.hash_algorithm,)),
-                seq=0,
+                newest=newest,
+                # Anchoring accepts SHA-256 imprints only (verify_timestamp).
+                first_algorithm="sha256",
             )
-            for r in rows.get((pub.size, j), []):
+            for r in renewed:
                 b = batches[r.batch]
-                if r.chain == len(line.chains):
-                    line.chains.append([])
-                    line.algorithms.append(b.algorithm)
-                line.chains[r.chain].append(
-                    encode_ats(b.token, algorithm=b.algorithm, hashtree=r.hashtree)
-                )
+                line.renewals.append((r, b))
                 line.newest_token = b.token
                 line.newest = _Newest(
                     parse_utc(b.gen_time, "renewal gen_time"),
@@ -188,9 +221,18 @@ def _lines(ledger: Ledger, size: int | None = None) -> list[_Line]:
                     b.tsa,
                     (b.algorithm,),
                 )
-                line.seq = r.seq
             out.append(line)
     return out
+
+
+def _split(data: bytes) -> list[bytes]:
+    """The tokens of a stored timestamp. The ledger wrote it: one token (a
+    ContentInfo, whose first component is an OBJECT IDENTIFIER) or a DER token
+    set; only a set needs decoding."""
+    n = data[1] & 0x7F if len(data) > 2 and data[1] & 0x80 else 0
+    if len(data) > 2 + n and data[0] == 0x30 and data[2 + n] == 0x06:
+        return [data]
+    return split_token_set(data)
 
 
 def evidence_records(ledger: Ledger, size: int, token: bytes | None = None) -> list[bytes]:
@@ -296,7 +338,7 @@ def _renew_group(
             )
         hashtree = encode_hashtree(path)
         for line in by_leaf[leaf]:
-            if not line.newest.gen_time < info.gen_time <= line.newest.not_after:
+            if not line.newest.gen_time <= info.gen_time <= line.newest.not_after:
                 raise RenewalError(
                     f"renewal: {line.name}: the new token ({_when(info.gen_time)}) was not made "
                     f"while its newest timestamp counted (until {_when(line.newest.not_after)})"

@@ -22,9 +22,9 @@ from verifier.report import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, Check
 from verifier.trust import Trust
 
 if TYPE_CHECKING:
-    from verifier.timestamp import TimestampInfo
+    from verifier.timestamp import StampedCheckpoint, TimestampInfo
 
-__all__ = ["renewal_check", "timestamp_check", "witness_check"]
+__all__ = ["renewal_check", "stamped_check", "timestamp_check", "witness_check"]
 
 
 def witness_check(note: Note, trust: Trust, log_trusted: bool) -> Check:
@@ -62,12 +62,21 @@ def witness_check(note: Note, trust: Trust, log_trusted: bool) -> Check:
 def timestamp_check(
     checkpoint_text: str, token: bytes | None, trust: Trust
 ) -> tuple[Check, TimestampInfo | None]:
+    """The RFC 3161 token(s) over the checkpoint body against the trust file's TSA
+    policy (see :func:`stamped_check`); the facts of the bounding token."""
+    check, stamped = stamped_check(checkpoint_text, token, trust)
+    return check, stamped.bound if stamped is not None else None
+
+
+def stamped_check(
+    checkpoint_text: str, token: bytes | None, trust: Trust
+) -> tuple[Check, StampedCheckpoint | None]:
     """The RFC 3161 token(s) over the checkpoint body against the trust file's TSA policy.
 
     One TSA (``tsa_roots``): its token must verify. Several (``tsas``): at
     least ``quorum`` of them must have a valid token in the checkpoint's token
-    set. The facts returned are those of the token whose genTime bounds the
-    checkpoint's existence (see :class:`verifier.timestamp.StampedCheckpoint`).
+    set. Returns the tokens that counted (:class:`verifier.timestamp.StampedCheckpoint`),
+    whose ``bound`` is the token whose genTime bounds the checkpoint's existence.
     """
     policy = trust.tsa_policy
     if policy is None:
@@ -110,7 +119,7 @@ def timestamp_check(
                 f"checkpoint existed at {when} (genTime), token by {info.tsa}",
                 f"检查点在 {when}（genTime）已存在，时间戳机构 {info.tsa}",
             ),
-            info,
+            stamped,
         )
     names = ", ".join(name for name, _ in stamped.stamps)
     k, n = len(stamped.stamps), len(policy.authorities)
@@ -123,7 +132,7 @@ def timestamp_check(
             f"{n} 个可信时间戳机构中有 {k} 个为检查点加盖时间戳（{names}），法定数 "
             f"{policy.quorum}；检查点在 {when}（genTime）已存在",
         ),
-        info,
+        stamped,
     )
 
 
@@ -137,8 +146,12 @@ def renewal_check(
     records: Sequence[bytes],
     trust: Trust,
     at: datetime,
+    stamped: StampedCheckpoint | None = None,
 ) -> Check:
     """Whether the checkpoint's timestamp still counts at ``at`` (RFC 4998).
+
+    ``stamped``: what :func:`stamped_check` found, to avoid verifying the
+    tokens twice.
 
     (1) not applicable without TSA roots in the trust file, skipped when the
     timestamp itself did not verify; (2) each evidence record parses and
@@ -167,7 +180,8 @@ def renewal_check(
     try:
         if token is None:
             raise VerificationError("there is no timestamp")
-        stamped = verify_token_set(token, body, policy)
+        if stamped is None:
+            stamped = verify_token_set(token, body, policy)
         tokens = split_token_set(token)
     except (VerificationError, MalformedError):
         return Check(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from verifier.anchors import renewal_check, timestamp_check, witness_check
+from verifier.anchors import renewal_check, stamped_check, witness_check
 from verifier.canonical import canonicalize, loads_canonical
 from verifier.checkpoint import Checkpoint
 from verifier.digest import FileDigest
@@ -422,12 +422,18 @@ def verify_certificate(
     log_check, log_trusted = _check_log_signature(cert, trust)  # (7)
     checks.append(log_check)
     checks.append(witness_check(cert.checkpoint_note, trust, log_trusted))  # (8)
-    ts_check, ts_info = timestamp_check(cert.checkpoint_note.text, cert.timestamp_token, trust)
+    ts_check, stamped = stamped_check(cert.checkpoint_note.text, cert.timestamp_token, trust)
     checks.append(ts_check)  # (9)
+    ts_info = stamped.bound if stamped is not None else None
     when = at if at is not None else datetime.now(UTC)
     checks.append(  # (10)
         renewal_check(
-            cert.checkpoint_note.text, cert.timestamp_token, evidence_records, trust, when
+            cert.checkpoint_note.text,
+            cert.timestamp_token,
+            evidence_records,
+            trust,
+            when,
+            stamped,
         )
     )
     sig_check, notary_keys = _check_notary(cert, trust)  # (11)

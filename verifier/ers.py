@@ -425,7 +425,8 @@ def verify_record(
         imprint, in the chain's algorithm;
     (4) the token verifies (:func:`verifier.timestamp.verify_token`: signature,
         chain to a trusted root at its genTime, ESS binding);
-    (5) genTimes increase strictly;
+    (5) genTimes never decrease (TSAs state whole seconds: a renewal may share
+        its predecessor's second);
     (6) each timestamp was made while the one before it was still
         trustworthy: that one's TSA certificate not expired and none of its
         hash algorithms retired at the new genTime; nor the new one's own;
@@ -476,9 +477,9 @@ def verify_record(
             stamp = Stamp(info.gen_time, info.tsa, info.tsa_not_after, (alg, info.hash_algorithm))
             if stamps:
                 prev = stamps[-1]
-                if stamp.gen_time <= prev.gen_time:  # (5)
+                if stamp.gen_time < prev.gen_time:  # (5)
                     raise VerificationError(
-                        f"{where}: genTime {_when(stamp.gen_time)} is not after the previous "
+                        f"{where}: genTime {_when(stamp.gen_time)} is before the previous "
                         f"timestamp's {_when(prev.gen_time)}"
                     )
                 if prev.not_after < stamp.gen_time:  # (6)
