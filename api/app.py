@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from api.limits import BodyLimits, route_limits
 from api.proxies import ClientAddress
 from ledger.core import Ledger
 from ledger.errors import LedgerError
-from ledger.services import Services
+from ledger.services import RenewalService, Services
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -27,12 +28,16 @@ log = logging.getLogger("evidence_ledger.sealer")
 
 
 class BackgroundSealer:
-    """Seals pending entries every ``interval`` seconds until stopped."""
+    """Seals pending entries every ``interval`` seconds until stopped, and renews
+    checkpoint timestamps (RFC 4998) when they come due: at start, then every
+    ``renewal.interval`` seconds (:mod:`ledger.renewal`; idempotent, so several
+    hosts doing it at once is harmless)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
+        self._next_renewal = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -50,6 +55,27 @@ class BackgroundSealer:
                 log.warning("seal failed: %s", e)
             except Exception:
                 log.exception("seal failed")
+            if time.monotonic() >= self._next_renewal:
+                self._next_renewal = time.monotonic() + self._ledger.config.renewal.interval
+                self._renew()
+
+    def _renew(self) -> None:
+        if not self._ledger.config.tsas:
+            return
+        try:
+            report = RenewalService(self._ledger).renew()
+        except LedgerError as e:
+            log.warning("timestamp renewal failed: %s", e)
+            return
+        except Exception:
+            log.exception("timestamp renewal failed")
+            return
+        if report["renewed"] or report["lapsed"]:
+            log.info(
+                "timestamp renewal: %d renewed, %d lapsed", report["renewed"], len(report["lapsed"])
+            )
+        for lapsed in report["lapsed"][:10]:
+            log.warning("timestamp renewal: lapsed: %s", lapsed)
 
 
 def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:

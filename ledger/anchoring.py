@@ -18,6 +18,7 @@ published and the sealer tries again on its next round.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -36,15 +37,19 @@ from ledger.errors import AuditError, ConfigError, LedgerError
 from ledger.events import format_time
 from ledger.storage.base import CheckpointRow, Publication
 from ledger.witness.core import format_add_checkpoint
+from verifier import der
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import MAX_CLOCK_SKEW
 from verifier.errors import Error as VerifierError
+from verifier.ers import HASH_OIDS
 from verifier.note import Note, NoteSignature, VerifierKey, parse_note, parse_signature_lines
 from verifier.timestamp import (
+    TimestampInfo,
     encode_token_set,
     load_roots,
     response_token,
     verify_timestamp,
+    verify_token,
 )
 
 if TYPE_CHECKING:
@@ -286,6 +291,50 @@ class TsaClient:
         except VerifierError as e:
             raise _Refused(str(e)) from e
         return token
+
+    def timestamp_digest(
+        self, digest: bytes, algorithm: str, deadline: float
+    ) -> tuple[bytes, TimestampInfo]:
+        """A verified token over a precomputed ``digest`` (a hash-tree root) made
+        with ``algorithm`` (a hashlib name of :data:`verifier.ers.HASH_OIDS`).
+
+        As :meth:`timestamp`, with the TimeStampReq (RFC 3161 §2.4.1) written
+        here, since rfc3161-client only hashes data itself.
+        """
+        nonce = secrets.randbits(63) | 1 << 62
+        req = _timestamp_request(digest, algorithm, nonce)
+        r = _post(
+            self._http,
+            self.url,
+            req,
+            {"content-type": TIMESTAMP_QUERY, "accept": TIMESTAMP_REPLY},
+            self.limits,
+            deadline,
+        )
+        if r.status_code != 200:
+            raise _Refused(f"{r.status_code}: {_first_line(r.text)}")
+        try:
+            token = response_token(r.content)
+            info = verify_token(
+                token,
+                self.roots,
+                digest=digest,
+                nonce=nonce,
+                algorithms={HASH_OIDS[algorithm]: algorithm},
+            )
+        except VerifierError as e:
+            raise _Refused(str(e)) from e
+        return token, info
+
+
+def _timestamp_request(digest: bytes, algorithm: str, nonce: int) -> bytes:
+    """``TimeStampReq ::= SEQUENCE { version 1, messageImprint, nonce, certReq TRUE }``
+    (RFC 3161 §2.4.1); the hash's AlgorithmIdentifier without parameters (RFC 5754)."""
+    alg = der.tlv(0x30, der.encode_oid(HASH_OIDS[algorithm]))
+    imprint = der.tlv(0x30, alg + der.tlv(0x04, digest))
+    n = nonce.to_bytes((nonce.bit_length() + 8) // 8, "big")
+    body = der.tlv(0x02, b"\x01") + imprint + der.tlv(0x02, n) + der.tlv(0x01, b"\xff")
+    return der.tlv(0x30, body)
 
 
 def _tsa_clients(config: Config, http: httpx.Client, limits: Timeouts) -> list[TsaClient]:

@@ -48,6 +48,7 @@ from ledger.events import (
     certificate_requested,
     certificate_revoked,
 )
+from ledger.renewal import evidence_records
 from ledger.storage.base import CheckpointRow
 from ledger.storage.queries import CertificateRecord, ReadModel, RequestRecord
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
@@ -117,7 +118,8 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     The log key; the witness keys and quorum and the TSA roots configured
     for anchoring (:func:`ledger.anchoring.trust_anchoring`); every notary key
     ever registered, valid from its registration until its revocation (if
-    any); the CA roots of the notaries' X.509 certificates (PDF signatures).
+    any); the CA roots of the notaries' X.509 certificates (PDF signatures);
+    the hash algorithms the operator retired (``renewal.retired``), if any.
     A court should pin this file once, from a trustworthy channel,
     rather than fetch it next to the evidence.
     """
@@ -139,6 +141,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
     anchoring = trust_anchoring(ledger)
     from ledger.pdfcert.service import notary_ca_roots_pem
 
+    retired = dict(ledger.config.renewal.retired)
     return {
         "format": TRUST_FORMAT,
         "logs": [{"origin": ledger.config.origin, "vkey": ledger.verifier_key.to_text()}],
@@ -147,6 +150,7 @@ def trust_export(ledger: Ledger) -> dict[str, Any]:
         "tsa_roots": anchoring["tsa_roots"],
         **({"tsas": anchoring["tsas"]} if "tsas" in anchoring else {}),
         "notary_ca_roots": notary_ca_roots_pem(ledger),
+        **({"retired_algorithms": retired} if retired else {}),
     }
 
 
@@ -242,7 +246,8 @@ def issue_certificate(
     except VerifierError as e:  # e.g. a statement that is not valid Unicode
         raise InvalidInput(f"certificate: {e}") from e
     cert = Certificate.from_json(data)
-    checks = verify_certificate(cert, _own_trust(ledger))  # (4)
+    records = evidence_records(ledger, cp.size, token)
+    checks = verify_certificate(cert, _own_trust(ledger), evidence_records=records)  # (4)
     # Without the file, only the evidence-file check may fail; revocation is not asked.
     bad = [c for c in checks if not c.ok and c.key != "evidence_file"]
     if bad:
@@ -299,14 +304,26 @@ def write_certificate_package(
     ledger: Ledger, certificate_id: str, out: BinaryIO, *, include_private: bool = False
 ) -> None:
     """Write the evidence package of a certificate to a seekable stream; a
-    capture's private artefacts (secrets typed during it) only if asked."""
+    capture's private artefacts (secrets typed during it) only if asked. The
+    package carries the RFC 4998 evidence records of every renewal of the
+    checkpoint's timestamp made so far: packaging again after a renewal gives
+    a package that stays verifiable after the TSA certificate expires."""
     cert = Certificate.from_json(get_certificate(ledger, certificate_id))
     from ledger.pdfcert.service import certificate_pdf
 
     pdf = certificate_pdf(ledger, certificate_id)
+    records = evidence_records(ledger, cert.checkpoint_body.size, cert.timestamp_token)
     try:
         with _evidence_streams(ledger, cert, include_private) as (evidence, artefacts):
-            write_package(out, cert, evidence, artefacts, pdf=pdf, include_private=include_private)
+            write_package(
+                out,
+                cert,
+                evidence,
+                artefacts,
+                pdf=pdf,
+                include_private=include_private,
+                evidence_records=records,
+            )
     except VerifierError as e:
         raise LedgerError(str(e)) from e
 
@@ -452,7 +469,7 @@ def request_status(ledger: Ledger, request_id: str) -> RequestStatus:
 
 def log_status(ledger: Ledger, cert: Certificate) -> LogStatus:
     """What this ledger's own log says about a certificate and its issuer's key
-    (checks (12) and (13) of :func:`verifier.certificate.verify_certificate`)."""
+    (checks (13) and (14) of :func:`verifier.certificate.verify_certificate`)."""
     keys = ReadModel(ledger.store).keys(vkey=cert.issuer_vkey.to_text())
     indexes = _certificate_indexes(ledger, cert.certificate_id)
     indexes += [i for k in keys for i in (k.index, k.revoked_index)]

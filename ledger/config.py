@@ -11,6 +11,7 @@ import ipaddress
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ledger.errors import ConfigError
 from ledger.files import private_dir, write_private
 from verifier.errors import MalformedError
 from verifier.note import ALG_COSIGNATURE_V1, VerifierKey
+from verifier.trust import parse_utc
 
 __all__ = [
     "HOME_FORMAT",
@@ -26,6 +28,7 @@ __all__ = [
     "Config",
     "HttpConfig",
     "RateLimit",
+    "RenewalConfig",
     "SealPolicy",
     "TsaConfig",
     "WitnessEntry",
@@ -65,6 +68,28 @@ class TsaConfig:
     url: str
     roots: str
     """Path of a PEM file with the trusted root certificates."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalConfig:
+    """When checkpoint timestamps are renewed (RFC 4998 archive timestamps).
+
+    A token is renewed once its TSA certificate expires within
+    ``window_days``, or one of its hash algorithms is retired within them;
+    the service checks every ``interval`` seconds. ``hash`` is the algorithm
+    of a hash-tree renewal (when the current one is being retired);
+    ``retired`` maps hash algorithms to the RFC 3339 UTC time from which they
+    no longer count (also written to the trust file).
+    """
+
+    window_days: float = 90.0
+    interval: float = 86400.0
+    hash: str = "sha256"
+    retired: tuple[tuple[str, str], ...] = ()
+
+    def retired_at(self) -> dict[str, datetime]:
+        """``retired`` as times."""
+        return {name: parse_utc(t, f"renewal: retired.{name}") for name, t in self.retired}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +244,7 @@ class Config:
     """TSAs whose tokens a checkpoint needs before it is published (0: no TSA)."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    renewal: RenewalConfig = field(default_factory=RenewalConfig)
     blobs: str = "fs"
     """Where deposited files go: ``fs`` (``blob_dir``) or ``postgresql`` (the
     ledger's database, shared by every host)."""
@@ -248,6 +274,7 @@ class Config:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("home")
+        d["renewal"]["retired"] = dict(self.renewal.retired)
         if len(self.tsas) <= 1:
             # One TSA is written as before several were possible, so that a home
             # stays readable by earlier versions (which would drop a "tsas" key).
@@ -292,6 +319,7 @@ def load_config(home: Path) -> Config:
             **_tsas(raw),
             capture=_capture(raw.get("capture")),
             http=_http(raw.get("http")),
+            renewal=_renewal(raw.get("renewal")),
             # Homes made before the choice existed kept their files on disk.
             blobs=str(raw.get("blobs", "fs")),
             public_base_url=raw.get("public_base_url"),
@@ -303,6 +331,7 @@ def load_config(home: Path) -> Config:
     if cfg.blobs not in BLOB_KINDS:
         raise ConfigError(f"config: {path}: blobs must be one of {', '.join(BLOB_KINDS)}")
     check_anchoring(cfg, str(path))
+    check_renewal(cfg.renewal, str(path))
     check_public_url(cfg, str(path))
     return replace(
         cfg,
@@ -320,6 +349,40 @@ def _tsas(raw: dict[str, Any]) -> dict[str, Any]:
         return {"tsas": (TsaConfig(**raw["tsa"]),), "tsa_quorum": 1}
     tsas = tuple(TsaConfig(**t) for t in raw.get("tsas", []))
     return {"tsas": tsas, "tsa_quorum": int(raw.get("tsa_quorum", 1 if tsas else 0))}
+
+
+def _renewal(raw: Any) -> RenewalConfig:
+    """Renewal settings from JSON; absent (older homes) means the defaults."""
+    if raw is None:
+        return RenewalConfig()
+    if not isinstance(raw, dict) or not isinstance(raw.get("retired", {}), dict):
+        raise TypeError("renewal must be an object, renewal.retired too")
+    retired = tuple(sorted((str(k), str(v)) for k, v in raw.get("retired", {}).items()))
+    return RenewalConfig(
+        **{k: v for k, v in raw.items() if k != "retired"},
+        retired=retired,
+    )
+
+
+def check_renewal(r: RenewalConfig, where: str) -> None:
+    """Refuse renewal settings that could not work: known hashes, valid times,
+    positive window and interval, a renewal hash that is not retired itself."""
+    from verifier.ers import HASH_OIDS
+
+    if r.window_days <= 0 or r.interval <= 0:
+        raise ConfigError(f"config: {where}: renewal window_days and interval must be positive")
+    for name in (r.hash, *(n for n, _ in r.retired)):
+        if name not in HASH_OIDS:
+            raise ConfigError(
+                f"config: {where}: renewal: {name!r} is not a hash algorithm "
+                f"({', '.join(HASH_OIDS)})"
+            )
+    try:
+        retired = r.retired_at()
+    except MalformedError as e:
+        raise ConfigError(f"config: {where}: {e}") from e
+    if r.hash in retired:
+        raise ConfigError(f"config: {where}: renewal hash {r.hash} is itself retired")
 
 
 def _capture(raw: Any) -> CaptureConfig:

@@ -20,10 +20,10 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from verifier.anchors import timestamp_check, witness_check
+from verifier.anchors import renewal_check, stamped_check, witness_check
 from verifier.canonical import canonicalize, loads_canonical
 from verifier.checkpoint import Checkpoint
 from verifier.digest import FileDigest
@@ -367,8 +367,14 @@ def verify_certificate(
     files: Sequence[FileDigest] = (),
     *,
     log: LogStatus | None = None,
+    evidence_records: Sequence[bytes] = (),
+    at: datetime | None = None,
 ) -> list[Check]:
     """Verify a certificate against the trust file; return one check per step.
+
+    ``evidence_records`` are the RFC 4998 evidence records that renew the
+    checkpoint's token(s) (they travel beside the certificate, which they
+    postdate); ``at`` is the verification time (default: now).
 
     Nothing in the certificate is believed unless a trusted key vouches for it.
     Steps, in report order:
@@ -386,13 +392,16 @@ def verify_certificate(
     (7) the checkpoint is signed by a trusted key of its origin (log);
     (8) witness cosignatures meet the trust file's quorum;
     (9) the RFC 3161 token is over the checkpoint and chains to a trusted root;
-    (10) the notary key is trusted under the issuer's name and signed the
+    (10) the timestamp is still trustworthy at ``at``: its TSA certificate
+        unexpired and its algorithms not retired, or renewed in time by the
+        evidence records (:func:`verifier.anchors.renewal_check`);
+    (11) the notary key is trusted under the issuer's name and signed the
         certificate;
-    (11) the issue time lies in that key's validity period, after the deposit
+    (12) the issue time lies in that key's validity period, after the deposit
         and not before the checkpoint's timestamp (beyond a clock tolerance);
-    (12) with a log view: the issuance is recorded in the log, after the
+    (13) with a log view: the issuance is recorded in the log, after the
         issuer's key was registered there and before any revocation of it;
-    (13) with a log view: the certificate has not been revoked.
+    (14) with a log view: the certificate has not been revoked.
     """
     checks: list[Check] = [_check_id(cert)]  # (1)
     checks += _check_files(cert, files)  # (2)
@@ -413,13 +422,25 @@ def verify_certificate(
     log_check, log_trusted = _check_log_signature(cert, trust)  # (7)
     checks.append(log_check)
     checks.append(witness_check(cert.checkpoint_note, trust, log_trusted))  # (8)
-    ts_check, ts_info = timestamp_check(cert.checkpoint_note.text, cert.timestamp_token, trust)
+    ts_check, stamped = stamped_check(cert.checkpoint_note.text, cert.timestamp_token, trust)
     checks.append(ts_check)  # (9)
-    sig_check, notary_keys = _check_notary(cert, trust)  # (10)
+    ts_info = stamped.bound if stamped is not None else None
+    when = at if at is not None else datetime.now(UTC)
+    checks.append(  # (10)
+        renewal_check(
+            cert.checkpoint_note.text,
+            cert.timestamp_token,
+            evidence_records,
+            trust,
+            when,
+            stamped,
+        )
+    )
+    sig_check, notary_keys = _check_notary(cert, trust)  # (11)
     checks.append(sig_check)
     gen_time = ts_info.gen_time if ts_info is not None else None
-    checks.append(_check_validity(cert, notary_keys, gen_time))  # (11)
-    checks += log_view_checks(cert, log)  # (12), (13)
+    checks.append(_check_validity(cert, notary_keys, gen_time))  # (12)
+    checks += log_view_checks(cert, log)  # (13), (14)
     return checks
 
 
@@ -723,7 +744,7 @@ def _check_validity(cert: Certificate, keys: list[NotaryKey], gen_time: datetime
 
 
 def log_view_checks(cert: Certificate, log: LogStatus | None) -> list[Check]:
-    """Steps (12) and (13): issuance recorded (with a key valid in the log at
+    """Steps (13) and (14): issuance recorded (with a key valid in the log at
     that point), not revoked; not checked without a log.
 
     The order of entries in the log, not anyone's clock, decides whether the

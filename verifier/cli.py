@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -31,10 +32,11 @@ from verifier.certificate import (
 )
 from verifier.digest import FileDigest, digest_file
 from verifier.errors import Error, MalformedError
+from verifier.ers import MAX_RECORD_SIZE
 from verifier.note import VerifierKey, parse_note
 from verifier.package import PackageReader, verify_package
 from verifier.report import LANGS, Check, Report, dumps, render_json, render_text
-from verifier.trust import Trust, read_trust
+from verifier.trust import Trust, parse_utc, read_trust
 
 if TYPE_CHECKING:
     from verifier.logaudit import LogAudit
@@ -67,8 +69,12 @@ _PACKAGE_EPILOG = """\
 example:
   evidence-verify package evidence-package.zip --trust trust.json
   evidence-verify package evidence-package.zip --trust trust.json --log ./export --lang zh
+  evidence-verify package evidence-package.zip --trust trust.json --at 2031-06-01T00:00:00Z
 
 The trust file comes from the court or the IP office, never from the package.
+The timestamp must still be trustworthy at the verification time (now, or
+--at): its TSA certificate unexpired, or the token renewed in time by the
+package's evidence records (RFC 4998).
 
 exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
 """
@@ -77,6 +83,7 @@ _CERTIFICATE_EPILOG = """\
 example:
   evidence-verify certificate cert.json --evidence contract.pdf --trust trust.json
   evidence-verify certificate cert.json --trust trust.json --json   (hash-only deposit)
+  evidence-verify certificate cert.json --trust trust.json --evidence-record 1.ers
 
 exit status: 0 valid, 1 invalid, 2 input unreadable or malformed.
 """
@@ -126,6 +133,26 @@ def _common(sub: argparse.ArgumentParser) -> None:
         default=_default_lang(),
         help="language of the report: zh (中文) or en (default: from LANG)",
     )
+
+
+def _at_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--at",
+        metavar="TIME",
+        type=_utc_time,
+        default=None,
+        help="verification time, RFC 3339 UTC (e.g. 2031-06-01T00:00:00Z; default: now): "
+        "whether the timestamp, or its last renewal, is still trustworthy then",
+    )
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        return parse_utc(text, "--at")
+    except MalformedError as e:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 UTC time (e.g. 2031-06-01T00:00:00Z)"
+        ) from e
 
 
 def _log_option(sub: argparse.ArgumentParser) -> None:
@@ -224,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.add_argument("package", metavar="PKG.zip", help="the evidence package")
     package.add_argument("--trust", required=True, metavar="TRUST.json", help="the trust file")
+    _at_option(package)
     _log_option(package)
     _common(package)
     package.set_defaults(run=_run_package)
@@ -247,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the evidence file(s) whose digests must match (none for a hash-only deposit)",
     )
     certificate.add_argument("--trust", required=True, metavar="TRUST.json", help="the trust file")
+    certificate.add_argument(
+        "--evidence-record",
+        action="append",
+        default=[],
+        metavar="ERS",
+        help="an RFC 4998 evidence record renewing the checkpoint's timestamp (repeatable)",
+    )
+    _at_option(certificate)
     _log_option(certificate)
     _common(certificate)
     certificate.set_defaults(run=_run_certificate)
@@ -443,7 +479,7 @@ def _emit(report: Report, args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_package(args: argparse.Namespace, out: TextIO) -> int:
     trust = read_trust(args.trust)
-    report = verify_package(args.package, trust, log_status=_log_status(args, trust))
+    report = verify_package(args.package, trust, log_status=_log_status(args, trust), at=args.at)
     return _emit(report, args, out)
 
 
@@ -453,7 +489,15 @@ def _run_certificate(args: argparse.Namespace, out: TextIO) -> int:
     cert = Certificate.from_json(data, allow_newline=True)
     files: list[FileDigest] = [digest_file(p) for p in args.evidence]
     status_fn = _log_status(args, trust)
-    checks = verify_certificate(cert, trust, files, log=status_fn(cert) if status_fn else None)
+    records = [_read_file(p, MAX_RECORD_SIZE, "evidence record") for p in args.evidence_record]
+    checks = verify_certificate(
+        cert,
+        trust,
+        files,
+        log=status_fn(cert) if status_fn else None,
+        evidence_records=records,
+        at=args.at,
+    )
     report = Report("certificate", args.certificate, tuple(checks), cert.facts())
     return _emit(report, args, out)
 

@@ -13,6 +13,11 @@ Format ``evidence-package/v1``. Members, in this order, all stored
 ``certificate.pdf``
     the signed PDF rendering of the certificate (packages made before PDF
     certificates existed have none); checked like ``evidence-verify pdf``;
+``evidence-records/checkpoint.txt``, ``evidence-records/<n>.ers``
+    only when the checkpoint's timestamp was renewed before the package was
+    made: the checkpoint body (the archived data object) and one RFC 4998
+    EvidenceRecord (DER) per renewed token, numbered from 1
+    (:mod:`verifier.ers`); any ERS tool can check a record over that body;
 ``evidence/<name>``
     the deposited file (absent for hash-only deposits), named by
     :func:`evidence_member_name`; for a web capture, its manifest;
@@ -60,6 +65,7 @@ from verifier.certificate import (
 )
 from verifier.digest import CHUNK, FileDigest, digest_stream
 from verifier.errors import MalformedError
+from verifier.ers import MAX_RECORD_SIZE
 from verifier.report import FAILED, PASSED, SKIPPED, Check, Report
 from verifier.tlogproof import parse_tlog_proof
 from verifier.trust import Trust, parse_utc
@@ -69,6 +75,7 @@ __all__ = [
     "PackageReader",
     "evidence_member_name",
     "readme_text",
+    "record_member_name",
     "verify_package",
     "write_package",
 ]
@@ -80,8 +87,13 @@ PROOF = "proof.txt"
 CERTIFICATE_PDF = "certificate.pdf"
 MAX_PDF = 64 << 20
 EVIDENCE_DIR = "evidence/"
-MAX_MEMBERS = 4 + MAX_ARTEFACTS
-"""README, certificate, proof, the evidence file and a capture's artefacts."""
+RECORDS_DIR = "evidence-records/"
+RECORDS_DATA = RECORDS_DIR + "checkpoint.txt"
+MAX_RECORDS = 16
+"""Evidence records in a package: one per token of the checkpoint's token set."""
+MAX_MEMBERS = 5 + MAX_ARTEFACTS + 1 + MAX_RECORDS
+"""README, certificate, proof, PDF, the evidence file, a capture's artefacts, and
+the evidence records with their checkpoint body."""
 MAX_README = 64 << 10
 MAX_PROOF = 1 << 20
 MAX_NAME = 255
@@ -144,9 +156,14 @@ def _line(value: str | None) -> str:
     return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in value)
 
 
-def readme_text(cert: Certificate, *, pdf: bool = False) -> str:
+def record_member_name(n: int) -> str:
+    """The package member name of the ``n``-th evidence record (from 1)."""
+    return f"{RECORDS_DIR}{n}.ers"
+
+
+def readme_text(cert: Certificate, *, pdf: bool = False, records: int = 0) -> str:
     """The bilingual README of a package, a pure function of the certificate (and of
-    whether the package holds the PDF certificate)."""
+    whether the package holds the PDF certificate and how many evidence records)."""
     ev = cert.evidence
     cp = cert.checkpoint_body
     has_file = ev.kind != "hash"
@@ -156,6 +173,9 @@ def readme_text(cert: Certificate, *, pdf: bool = False) -> str:
     if pdf:
         contents_zh += "、签名的 PDF 证书（certificate.pdf）"
         contents_en += ", the signed PDF certificate (certificate.pdf)"
+    if records:
+        contents_zh += f"、时间戳续期证据记录（{RECORDS_DIR}，RFC 4998）"
+        contents_en += f", the timestamp renewal evidence records ({RECORDS_DIR}, RFC 4998)"
     if member and ev.kind == "capture":
         contents_zh += f"、存证的取证清单（{member}）及清单所列的取证文件（{ARTEFACT_DIR}…）"
         contents_en += (
@@ -314,10 +334,13 @@ def write_package(
     *,
     pdf: bytes | None = None,
     include_private: bool = False,
+    evidence_records: Sequence[bytes] = (),
 ) -> None:
     """Write a package for ``cert`` to the seekable ``out``.
 
-    ``pdf`` is the signed PDF certificate, stored as ``certificate.pdf``.
+    ``pdf`` is the signed PDF certificate, stored as ``certificate.pdf``;
+    ``evidence_records`` the RFC 4998 records renewing the checkpoint's
+    token(s), stored with the checkpoint body under ``evidence-records/``.
 
     ``evidence`` is the deposited file (required unless the deposit is
     hash-only); it is streamed, and its size and SHA-256 must equal the
@@ -368,11 +391,19 @@ def write_package(
         members.append(m)
         return head
 
-    add(README, readme_text(cert, pdf=pdf is not None).encode("utf-8"))
+    if len(evidence_records) > MAX_RECORDS:
+        n = len(evidence_records)
+        raise MalformedError(f"package: {n} evidence records, limit {MAX_RECORDS}")
+    readme = readme_text(cert, pdf=pdf is not None, records=len(evidence_records))
+    add(README, readme.encode("utf-8"))
     add(CERTIFICATE, cert.raw)
     add(PROOF, cert.tlog_proof().to_text().encode("utf-8"))
     if pdf is not None:
         add(CERTIFICATE_PDF, pdf)
+    if evidence_records:
+        add(RECORDS_DATA, cert.checkpoint_note.text.encode("utf-8"))
+        for n, record in enumerate(evidence_records, 1):
+            add(record_member_name(n), record)
     if evidence is not None:
         if ev.size is None:
             raise MalformedError("package: the certificate does not state the file's size")
@@ -631,8 +662,9 @@ def verify_package(
     trust: Trust,
     *,
     log_status: Callable[[Certificate], LogStatus] | None = None,
+    at: datetime | None = None,
 ) -> Report:
-    """Verify an evidence package against the trust file.
+    """Verify an evidence package against the trust file (at time ``at``, default now).
 
     (1) open the zip strictly (malformed structure raises MalformedError);
     (2) parse ``certificate.json`` (malformed raises);
@@ -640,8 +672,9 @@ def verify_package(
     (4) ``proof.txt`` is the certificate's proof in tlog-proof form;
     (5) ``README.txt`` is the standard text for this certificate;
     (6) the certificate checks of :func:`verify_certificate`, with the
-        evidence file digested from the package (and, with ``log_status``,
-        the log view's issuance and revocation checks);
+        evidence file digested from the package, the package's evidence
+        records (and, with ``log_status``, the log view's issuance and
+        revocation checks);
     (7) for a capture: the manifest (the deposited file) parses, and every
         artefact it lists is in the package with its size and digests;
     (8) ``certificate.pdf``, when present: the checks of
@@ -665,7 +698,10 @@ def verify_package(
         checks.append(_check_readme(pkg, cert))  # (5)
         files = [d for name, d in digests.items() if name.startswith(EVIDENCE_DIR)]
         log = log_status(cert) if log_status is not None else None
-        checks += verify_certificate(cert, trust, files, log=log)  # (6)
+        records = [pkg.read(n, MAX_RECORD_SIZE) for n in _record_names(pkg)]
+        checks += verify_certificate(  # (6)
+            cert, trust, files, log=log, evidence_records=records, at=at
+        )
         checks += capture_checks
         if CERTIFICATE_PDF in pkg.by_name:  # (8)
             from verifier.pdf import pdf_checks
@@ -700,12 +736,33 @@ def _fail(key: str, en: str, zh: str) -> Check:
     return Check(key, FAILED, en, zh)
 
 
+def _record_names(pkg: PackageReader) -> list[str]:
+    """The evidence record members present, in the numbered order they must have."""
+    names = []
+    for n in range(1, MAX_RECORDS + 1):
+        if record_member_name(n) not in pkg.by_name:
+            break
+        names.append(record_member_name(n))
+    return names
+
+
 def _check_members(
     pkg: PackageReader, cert: Certificate, manifest: CaptureManifest | None
 ) -> Check:
     expected = [README, CERTIFICATE, PROOF]
     if CERTIFICATE_PDF in pkg.by_name:
         expected.append(CERTIFICATE_PDF)
+    records = _record_names(pkg)
+    if records:
+        expected += [RECORDS_DATA, *records]
+        if RECORDS_DATA in pkg.by_name and pkg.read(
+            RECORDS_DATA, MAX_RECORD_SIZE
+        ) != cert.checkpoint_note.text.encode("utf-8"):
+            return _fail(
+                "package_members",
+                f"{RECORDS_DATA} is not the body of the certificate's checkpoint",
+                f"{RECORDS_DATA} 不是证书所载检查点的正文",
+            )
     if cert.evidence.kind != "hash":
         expected.append(evidence_member_name(cert.evidence))
     actual = list(pkg.names())
@@ -775,7 +832,9 @@ def _check_proof(pkg: PackageReader, cert: Certificate) -> Check:
 def _check_readme(pkg: PackageReader, cert: Certificate) -> Check:
     if README not in pkg.by_name:
         return _fail("readme", "README.txt is missing", "缺少 README.txt")
-    standard = readme_text(cert, pdf=CERTIFICATE_PDF in pkg.by_name)
+    standard = readme_text(
+        cert, pdf=CERTIFICATE_PDF in pkg.by_name, records=len(_record_names(pkg))
+    )
     if pkg.read(README, MAX_README) != standard.encode("utf-8"):
         return _fail(
             "readme",

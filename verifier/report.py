@@ -88,6 +88,10 @@ _TITLES: dict[str, tuple[str, str]] = {
     "log_signature": ("checkpoint signature by a trusted log key", "检查点日志签名"),
     "witnesses": ("witness cosignatures (quorum)", "见证节点联署（法定数）"),
     "timestamp": ("RFC 3161 timestamp over the checkpoint", "检查点可信时间戳（RFC 3161）"),
+    "timestamp_renewal": (
+        "timestamp still trustworthy (renewal chain, RFC 4998)",
+        "时间戳仍然可信（续期链，RFC 4998）",
+    ),
     "notary_signature": ("notary signature", "公证员签名"),
     "notary_key_validity": ("notary key valid at issue time", "签发时公证员密钥有效"),
     "issuance_logged": ("issuance recorded in the log", "出证记录在日志中"),

@@ -280,7 +280,7 @@ class StatusFold:
 
     def log_status(self, cert: Certificate, origin: str, size: int) -> LogStatus:
         """What the folded records say about ``cert`` and its issuer's key, as
-        :class:`~verifier.certificate.LogStatus` for checks (12) and (13)."""
+        :class:`~verifier.certificate.LogStatus` for checks (13) and (14)."""
         vkey = cert.issuer_vkey.to_text()
         bad = self.naming(cert.certificate_id, vkey)
         if bad:

@@ -51,6 +51,7 @@ __all__ = [
     "message_digest",
     "read_token",
     "response_token",
+    "token_facts",
     "verify_timestamp",
     "verify_token",
     "verify_token_set",
@@ -85,6 +86,9 @@ class TimestampInfo:
     """The message imprint's algorithm (hashlib name)."""
     normalised: tuple[str, ...] = ()
     """What had to be rewritten in DER before the check (empty: sent as DER)."""
+    tsa_not_after: datetime | None = None
+    """When the certificate that signed the token expires: after it, the token
+    counts only if it was renewed before (:mod:`verifier.ers`)."""
 
 
 def message_digest(message: bytes) -> bytes:
@@ -156,6 +160,28 @@ def gen_time(token: bytes) -> datetime:
     """The genTime a token states (UTC), read as sent (BER, unsorted
     certificate sets). Nothing is verified here."""
     return _parse(cms.normalise_token(token).der).tst_info.gen_time.astimezone(UTC)
+
+
+def token_facts(token: bytes) -> TimestampInfo:
+    """What a token states (genTime, imprint algorithm, signer and its
+    certificate's expiry), read as sent. Nothing is verified here: for a
+    producer deciding what to renew, about tokens it verified when it got them."""
+    norm = cms.normalise_token(token)
+    info = _parse(norm.der).tst_info
+    if norm.signer_certificate is None:
+        raise VerificationError("timestamp: the signing certificate is not in the token")
+    signer = x509.load_der_x509_certificate(norm.signer_certificate)
+    oid = info.message_imprint.hash_algorithm.dotted_string
+    return TimestampInfo(
+        gen_time=info.gen_time.astimezone(UTC),
+        serial_number=int(info.serial_number),
+        policy=info.policy.dotted_string,
+        nonce=None if info.nonce is None else int(info.nonce),
+        tsa=signer.subject.rfc4514_string(),
+        hash_algorithm=IMPRINT_ALGORITHMS.get(oid, oid),
+        normalised=norm.changes,
+        tsa_not_after=signer.not_valid_after_utc,
+    )
 
 
 def _algorithm(info: TimeStampTokenInfo, allowed: dict[str, str]) -> str:
@@ -267,6 +293,7 @@ def verify_token(
         tsa=signer.subject.rfc4514_string(),
         hash_algorithm=name,
         normalised=norm.changes,
+        tsa_not_after=signer.not_valid_after_utc,
     )
 
 
@@ -307,6 +334,8 @@ class StampedCheckpoint:
     quorum: int
     ignored: tuple[str, ...]
     """One reason per token that did not count."""
+    indexes: tuple[int, ...] = ()
+    """For each stamp, the position of its token in the token set."""
 
     @property
     def bound(self) -> TimestampInfo:
@@ -339,6 +368,7 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
     """
     tokens = cms.split_token_set(data)  # (1)
     counted: dict[str, TimestampInfo] = {}
+    positions: dict[str, int] = {}
     signers: set[str] = set()
     ignored: list[str] = []
     last: Exception | None = None
@@ -356,6 +386,7 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
                 why = f"{info.tsa} is already counted"
                 break
             counted[authority.name] = info
+            positions[authority.name] = i
             signers.add(info.tsa)
             why = ""
             break
@@ -370,5 +401,10 @@ def verify_token_set(data: bytes, message: bytes, policy: TsaPolicy) -> StampedC
             f"timestamp: {len(counted)} of {n} TSAs timestamped the checkpoint, "
             f"quorum is {policy.quorum}{detail}"
         )
-    stamps = tuple((a.name, counted[a.name]) for a in policy.authorities if a.name in counted)
-    return StampedCheckpoint(stamps=stamps, quorum=policy.quorum, ignored=tuple(ignored))
+    names = [a.name for a in policy.authorities if a.name in counted]
+    return StampedCheckpoint(
+        stamps=tuple((n, counted[n]) for n in names),
+        quorum=policy.quorum,
+        ignored=tuple(ignored),
+        indexes=tuple(positions[n] for n in names),
+    )

@@ -11,7 +11,8 @@ under test. Format ``evidence-trust/v1`` (JSON, UTF-8)::
      "tsa_roots": [PEM str, ...],
      "notary_ca_roots": [PEM str, ...],      (optional)
      "tsas": {"quorum": int,                 (optional)
-              "authorities": [{"name": str, "roots": [PEM str, ...]}]}}
+              "authorities": [{"name": str, "roots": [PEM str, ...]}]},
+     "retired_algorithms": {hash name: str}} (optional)
 
 ``tsa_roots`` is one TSA (any of these roots); ``tsas``, optional, is a
 policy of several TSAs of which ``quorum`` must have timestamped each
@@ -22,6 +23,10 @@ key name is its origin. Times are RFC 3339 UTC (``2025-01-01T00:00:00Z``,
 optionally with up to six fraction digits). ``notary_ca_roots`` lists the CA
 roots of the X.509 certificates that sign PDF certificates (PAdES); a trust
 file without it is still valid, and a PDF signature then cannot be trusted.
+``retired_algorithms`` maps hash algorithms (``sha256``, ``sha384``,
+``sha512``, ``sha3-256``...) to the time from which a timestamp relying on
+them no longer counts unless it was renewed before (RFC 4998 evidence
+records, :mod:`verifier.ers`).
 Parsing is strict: exact members,
 no duplicates, and it fails closed: a file without a log key is refused,
 because nothing could be verified against it.
@@ -151,6 +156,13 @@ class Trust:
     notary_ca_roots: tuple[x509.Certificate, ...] = ()
     """Roots of the notaries' X.509 certificates (PDF signatures)."""
     notary_ca_roots_pem: tuple[str, ...] = ()
+    retired_algorithms: tuple[tuple[str, datetime], ...] = ()
+    """(hash algorithm, retired since), from ``retired_algorithms``."""
+
+    @property
+    def retired(self) -> dict[str, datetime]:
+        """Retired hash algorithms by hashlib name."""
+        return dict(self.retired_algorithms)
 
     def log_keys(self, origin: str) -> list[VerifierKey]:
         """Trusted keys of the log named ``origin`` (empty if the log is unknown)."""
@@ -209,7 +221,7 @@ def load_trust(data: bytes) -> Trust:
     raw = loads_strict(data)
     members = {"format", "logs", "witnesses", "notaries", "tsa_roots"}
     if isinstance(raw, dict):
-        members |= {"tsas", "notary_ca_roots"} & set(raw)
+        members |= {"tsas", "notary_ca_roots", "retired_algorithms"} & set(raw)
     obj = _members(raw, members, "trust")  # (1)
     if obj["format"] != TRUST_FORMAT:  # (2)
         raise MalformedError(f"trust: format is {obj['format']!r}, expected {TRUST_FORMAT!r}")
@@ -275,6 +287,7 @@ def load_trust(data: bytes) -> Trust:
         roots = [r for a in tsa_policy.authorities for r in a.roots]
     ca_pems = _pems(obj.get("notary_ca_roots", []), "trust: notary_ca_roots")  # (8)
     ca_roots = _certificates(ca_pems, "trust: notary_ca_roots")
+    retired = _retired(obj.get("retired_algorithms", {}))  # (9)
     return Trust(
         logs=tuple(logs),
         witnesses=policy,
@@ -285,7 +298,24 @@ def load_trust(data: bytes) -> Trust:
         tsa_policy=tsa_policy,
         notary_ca_roots=tuple(ca_roots),
         notary_ca_roots_pem=tuple(ca_pems),
+        retired_algorithms=retired,
     )
+
+
+def _retired(value: object) -> tuple[tuple[str, datetime], ...]:
+    from verifier.ers import HASH_OIDS
+
+    if not isinstance(value, dict):
+        raise MalformedError("trust: retired_algorithms must be a JSON object")
+    out = []
+    for name, since in sorted(value.items()):
+        if name not in HASH_OIDS:
+            known = ", ".join(HASH_OIDS)
+            raise MalformedError(
+                f"trust: retired_algorithms: {name!r} is not a hash algorithm ({known})"
+            )
+        out.append((name, parse_utc(since, f"trust: retired_algorithms.{name}")))
+    return tuple(out)
 
 
 def _pems(value: object, what: str) -> list[str]:

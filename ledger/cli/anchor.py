@@ -9,7 +9,8 @@ Two sides, both under the global ``--home``:
 - ``witnesses ...`` and ``tsa ...`` configure a ledger home: which witnesses
   must cosign (k of n) and which TSAs timestamp each checkpoint (one with
   ``tsa set``; several with ``tsa add`` and ``tsa quorum``, k of n). A running
-  ``serve`` reads the configuration when it starts.
+  ``serve`` reads the configuration when it starts. ``tsa renew`` renews
+  checkpoint timestamps before they stop counting (RFC 4998).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import click
 
-from ledger.cli.common import cli, emit, friendly, home
+from ledger.cli.common import cli, emit, friendly, home, open_services
 from ledger.config import (
     Config,
     TsaConfig,
@@ -434,3 +435,29 @@ def tsa_list(ctx: click.Context) -> None:
     Example: evidence-ledger tsa list
     """
     emit(_tsa_policy(load_config(home(ctx))))
+
+
+@tsa.command("renew")
+@click.option(
+    "--window-days",
+    type=float,
+    default=None,
+    help="Renew what stops counting within this many days (default: renewal.window_days).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what is due and lapsed.")
+@click.pass_context
+@friendly
+def tsa_renew(ctx: click.Context, window_days: float | None, dry_run: bool) -> None:
+    """Renew checkpoint timestamps before their TSA certificate expires or their
+    hash algorithm is retired (RFC 4998 archive timestamps); prints JSON.
+
+    Idempotent: a second run finds nothing due. Records that already stopped
+    counting are listed as lapsed (a renewal now would leave a gap).
+
+    Example: evidence-ledger tsa renew --window-days 90
+    """
+    with open_services(ctx) as services:
+        report = services.renewals.renew(window_days=window_days, dry_run=dry_run)
+    for lapsed in report["lapsed"]:
+        click.echo(f"warning: lapsed: {lapsed}", err=True)
+    emit(report)

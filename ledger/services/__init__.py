@@ -27,6 +27,7 @@ from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inc
 from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
+from ledger.services.renewals import RenewalService
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "RateLimiter",
     "RateLimits",
     "Receipt",
+    "RenewalService",
     "RequestPage",
     "Revocation",
     "Services",
@@ -71,6 +73,7 @@ class Services:
         self.captures = CaptureService(ledger)
         self.log = LogService(ledger)
         self.limits = RateLimits.of(ledger)
+        self.renewals = RenewalService(ledger)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""

@@ -30,6 +30,7 @@ from ledger.certificates import (
     write_certificate_package,
 )
 from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.renewal import evidence_records
 from ledger.services.evidence import EvidenceService
 from ledger.services.policy import Actor, authorize, sees_all
 from ledger.storage.queries import CertificateRecord, ReadModel, RequestRecord
@@ -224,9 +225,18 @@ class CertificateService:
         self, certificate: Path, evidence: list[Path], name: str | None = None
     ) -> Report:
         """Public: a certificate and its evidence files, checked as
-        ``evidence-verify certificate`` checks them."""
+        ``evidence-verify certificate`` checks them, with the evidence records
+        this ledger holds for the certificate's checkpoint token (renewals made
+        after the certificate was issued)."""
         with certificate.open("rb") as f:  # from_json refuses more than the limit
             cert = Certificate.from_json(f.read(MAX_CERTIFICATE_SIZE + 1))
         files = [digest_file(p) for p in evidence]
-        checks = verify_certificate(cert, self.trust(), files, log=self.log_status(cert))
+        records: list[bytes] = []
+        if cert.checkpoint_body.origin == self._ledger.config.origin:
+            records = evidence_records(
+                self._ledger, cert.checkpoint_body.size, cert.timestamp_token
+            )
+        checks = verify_certificate(
+            cert, self.trust(), files, log=self.log_status(cert), evidence_records=records
+        )
         return Report("certificate", name or certificate.name, tuple(checks), cert.facts())

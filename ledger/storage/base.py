@@ -28,6 +28,8 @@ __all__ = [
     "CheckpointRow",
     "JobRecord",
     "Publication",
+    "RenewalBatch",
+    "RenewalRow",
     "SealTxn",
     "Store",
     "TileRow",
@@ -94,6 +96,39 @@ class Publication:
 
     def checkpoint_row(self) -> CheckpointRow:
         return CheckpointRow(self.size, self.root, self.note, self.time)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalBatch:
+    """One renewal timestamp (RFC 4998 archive timestamp) over a hash tree of
+    earlier timestamps: the token as the TSA sent it and what it says."""
+
+    batch: str
+    """Hex SHA-256 of the token."""
+    time: str
+    algorithm: str
+    """hashlib name of the hash tree's algorithm."""
+    token: bytes
+    gen_time: str
+    not_after: str
+    """When the certificate of the TSA that made it expires."""
+    tsa: str
+    hash_tree_renewal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalRow:
+    """A renewal of one token of a published checkpoint: the ``seq``-th archive
+    timestamp after it, in ArchiveTimeStampChain ``chain``, made by ``batch``,
+    with this record's reduced hash tree (the encoded PartialHashtree lists)."""
+
+    size: int
+    line: int
+    """Position of the renewed token in the checkpoint's token set."""
+    seq: int
+    chain: int
+    batch: str
+    hashtree: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +272,21 @@ class Store(ABC):
     @abstractmethod
     def publications(self) -> list[Publication]:
         """All published checkpoints in increasing size."""
+
+    # -- timestamp renewal (RFC 4998) --------------------------------------
+    # Append-only, beside the publications they renew.
+    @abstractmethod
+    def add_renewal(self, batch: RenewalBatch, rows: Sequence[RenewalRow]) -> int:
+        """Record a renewal timestamp and the records it extends; return the rows
+        added (a row another run added first is skipped)."""
+
+    @abstractmethod
+    def renewal_batches(self) -> list[RenewalBatch]:
+        """Every renewal timestamp, oldest first."""
+
+    @abstractmethod
+    def renewals(self, size: int | None = None) -> list[RenewalRow]:
+        """Renewal rows (of one checkpoint, or all) by size, line and seq."""
 
     @abstractmethod
     def sealing(self) -> AbstractContextManager[SealTxn]:

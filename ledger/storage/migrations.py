@@ -132,6 +132,30 @@ def _rate_buckets(d: Dialect, conn: Any) -> None:
         )
 
 
+def _renewals(d: Dialect, conn: Any) -> None:
+    """Timestamp renewal (RFC 4998 archive timestamps, ledger.renewal): each
+    renewal token once, and per renewed token of a publication its place in
+    the evidence record and its reduced hash tree. Append-only, like the
+    publications they extend."""
+    if d.has_table(conn, "renewals"):
+        return
+    b, i = d.bytes_type, d.int64
+    _run(
+        d,
+        conn,
+        [
+            "create table renewal_batches (batch text primary key, time text not null, "
+            f"algorithm text not null, token {b} not null, gen_time text not null, "
+            "not_after text not null, tsa text not null, hash_tree integer not null)",
+            f"create table renewals (size {i} not null, line integer not null, "
+            "seq integer not null, chain integer not null, batch text not null, "
+            f"hashtree {b} not null, primary key (size, line, seq))",
+            *d.append_only("renewal_batches"),
+            *d.append_only("renewals"),
+        ],
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
@@ -140,6 +164,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "tiles.inner_nodes on both databases", _inner_nodes),
     Migration(6, "web console sessions", _sessions),
     Migration(7, "rate limit buckets", _rate_buckets),
+    Migration(10, "timestamp renewal (RFC 4998 evidence records)", _renewals),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -37,6 +37,8 @@ from ledger.storage.base import (
     CheckpointRow,
     JobRecord,
     Publication,
+    RenewalBatch,
+    RenewalRow,
     Rows,
     Store,
     TileRow,
@@ -330,6 +332,52 @@ class SqlStore(Store):
     def publications(self) -> list[Publication]:
         return [_publication(r) for r in self._read(_SELECT_PUB + " order by p.size")]
 
+    # -- timestamp renewal -------------------------------------------------
+    def add_renewal(self, batch: RenewalBatch, rows: Sequence[RenewalRow]) -> int:
+        with self._write(SEAL) as conn:
+            self._x(
+                conn,
+                "insert into renewal_batches values (?, ?, ?, ?, ?, ?, ?, ?) "
+                "on conflict (batch) do nothing",
+                (
+                    batch.batch,
+                    batch.time,
+                    batch.algorithm,
+                    batch.token,
+                    batch.gen_time,
+                    batch.not_after,
+                    batch.tsa,
+                    int(batch.hash_tree_renewal),
+                ),
+            )
+            added = 0
+            for r in rows:
+                cur = self._x(
+                    conn,
+                    "insert into renewals values (?, ?, ?, ?, ?, ?) "
+                    "on conflict (size, line, seq) do nothing",
+                    (r.size, r.line, r.seq, r.chain, r.batch, r.hashtree),
+                )
+                added += cur.rowcount
+            return added
+
+    def renewal_batches(self) -> list[RenewalBatch]:
+        rows = self._read(
+            "select batch, time, algorithm, token, gen_time, not_after, tsa, hash_tree "
+            "from renewal_batches order by gen_time, batch"
+        )
+        return [
+            RenewalBatch(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], bool(r[7])) for r in rows
+        ]
+
+    def renewals(self, size: int | None = None) -> list[RenewalRow]:
+        query = "select size, line, seq, chain, batch, hashtree from renewals"
+        params: tuple[int, ...] = ()
+        if size is not None:
+            query, params = query + " where size = ?", (size,)
+        rows = self._read(query + " order by size, line, seq", params)
+        return [RenewalRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
     @contextmanager
     def sealing(self) -> Iterator[SqlSealTxn]:
         with self._write(SEAL) as conn:
@@ -477,7 +525,16 @@ class SqlStore(Store):
         }
 
     def storage_bytes(self) -> int:
-        tables = ("events", "private", "tiles", "checkpoints", "publications", *PROJECTIONS)
+        tables = (
+            "events",
+            "private",
+            "tiles",
+            "checkpoints",
+            "publications",
+            "renewal_batches",
+            "renewals",
+            *PROJECTIONS,
+        )
         return self.d.storage_bytes(self.d.conn(), tables)
 
 

@@ -1,4 +1,4 @@
-"""The ``publications`` table on both backends: contract, append-only, migration.
+"""The ``publications`` and renewal tables on both backends: contract, append-only, migration.
 
 Runs on the ``ledger`` fixture of ``tests/conftest.py`` (SQLite and PostgreSQL).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from anchoring_support import deposit
 
 from ledger.core import Ledger
 from ledger.storage import open_store
-from ledger.storage.base import Publication
+from ledger.storage.base import Publication, RenewalBatch, RenewalRow
 
 
 @contextmanager
@@ -112,3 +113,42 @@ def test_databases_from_before_anchoring_are_migrated(ledger: Ledger) -> None:
             db.execute("delete from publications")
     finally:
         led.close()
+
+
+def test_renewals_contract_and_append_only(ledger: Ledger) -> None:
+    """``renewal_batches`` and ``renewals`` (timestamp renewal, ledger.renewal):
+    read back as written, a row another run wrote first is skipped, and the
+    database refuses to change or delete either."""
+    batch = RenewalBatch(
+        batch="ab" * 32,
+        time="2026-01-01T00:00:00.000000Z",
+        algorithm="sha256",
+        token=b"\x30\x03\x02\x01\x01",
+        gen_time="2026-01-01T00:00:01.000000Z",
+        not_after="2027-01-01T00:00:00.000000Z",
+        tsa="CN=TSA 2",
+        hash_tree_renewal=False,
+    )
+    rows = [
+        RenewalRow(size=7, line=0, seq=1, chain=0, batch=batch.batch, hashtree=b"\x30\x00"),
+        RenewalRow(size=3, line=1, seq=1, chain=0, batch=batch.batch, hashtree=b""),
+    ]
+    assert ledger.store.add_renewal(batch, rows) == 2
+    assert ledger.store.renewal_batches() == [batch]
+    assert ledger.store.renewals() == sorted(rows, key=lambda r: (r.size, r.line, r.seq))
+    assert ledger.store.renewals(7) == [rows[0]]
+    other = replace(batch, batch="cd" * 32, hash_tree_renewal=True)
+    again = [replace(rows[0], batch=other.batch), replace(rows[0], seq=2, batch=other.batch)]
+    assert ledger.store.add_renewal(other, again) == 1  # (7, 0, 1) was there first
+    assert [r.seq for r in ledger.store.renewals(7)] == [1, 2]
+    assert ledger.store.renewal_batches()[1].hash_tree_renewal
+    statements = [
+        "update renewals set chain = 5",
+        "delete from renewals",
+        "update renewal_batches set tsa = 'x'",
+        "delete from renewal_batches",
+    ]
+    with raw(ledger.config.database_url) as db:
+        for stmt in statements:
+            with pytest.raises(Exception, match="append-only"):
+                db.execute(stmt)
