@@ -237,9 +237,9 @@ class SqlStore(Store):
         return rows.appended
 
     def _insert(self, conn: Any, rows: Rows) -> None:
-        # Requirements first: a group refused by one of them costs no insert.
-        # Each is read after the projection changes of every draft before it
-        # (the lock keeps other appenders out until commit).
+        # Each requirement is read after the projection changes of every draft
+        # before it in the group (the lock keeps other appenders out until
+        # commit); one that fails rolls the whole group back.
         applied = 0
         for position, ops_before, required in rows.checks:
             self._apply(conn, rows.ops[applied:ops_before])

@@ -103,7 +103,7 @@ class Tablespace:
                 try:
                     while True:
                         conn.execute(
-                            f"insert into {self.name}_filler values (%s)",  # noqa: S608
+                            f"insert into {self.name}_filler values (%s)",
                             (os.urandom(size),),
                         )
                 except psycopg.errors.DiskFull:
@@ -237,9 +237,7 @@ def _check_nothing_half_written(home: Path, before: set[str]) -> None:
     left staged, and the audit re-verifies the whole log."""
     with Ledger.open(home) as ledger:
         blobs, loose = _blob_state(ledger)
-        referenced = {
-            str(r["sha256"]) for r in ledger.store.query("select sha256 from evidence")
-        }
+        referenced = {str(r["sha256"]) for r in ledger.store.query("select sha256 from evidence")}
     assert loose == 0
     assert blobs - before <= referenced
     audit = subprocess.run([str(BIN), "--home", str(home), "audit"], capture_output=True, text=True)

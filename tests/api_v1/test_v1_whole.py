@@ -144,7 +144,10 @@ def test_uploads_refused_after_streaming_leave_nothing(server: Server) -> None:
     with httpx.Client(base_url=server.base, timeout=60) as c:
         # A control character in the title, and in the file name.
         r = c.post(
-            "/v1/evidence", data={"title": "bill\x1b[2Jpaid"}, files=[("file", ("a", big))], headers=h
+            "/v1/evidence",
+            data={"title": "bill\x1b[2Jpaid"},
+            files=[("file", ("a", big))],
+            headers=h,
         )
         assert "control characters" in _problem(r, 400)["detail"]
         # httpx would percent-encode the name: send the raw bytes an attacker would.
@@ -235,10 +238,14 @@ def test_idempotency_keys_match_exactly(server: Server) -> None:
         # `zz#x` used first must not make `zz` a conflict, nor the other way round.
         r = c.post("/v1/evidence", json=body, headers={**h, "Idempotency-Key": "zz#x"})
         assert r.status_code == 201, r.text
-        r2 = c.post("/v1/evidence", json={"sha256": "cd" * 32}, headers={**h, "Idempotency-Key": "zz"})
+        r2 = c.post(
+            "/v1/evidence", json={"sha256": "cd" * 32}, headers={**h, "Idempotency-Key": "zz"}
+        )
         assert r2.status_code == 201, r2.text
         assert r2.json()["receipts"][0]["evidence_id"] != r.json()["receipts"][0]["evidence_id"]
-        r3 = c.post("/v1/evidence", json={"sha256": "ef" * 32}, headers={**h, "Idempotency-Key": "z"})
+        r3 = c.post(
+            "/v1/evidence", json={"sha256": "ef" * 32}, headers={**h, "Idempotency-Key": "z"}
+        )
         assert r3.status_code == 201, r3.text
         # And a key is per account: mallory's `zz` is not alice's.
         m = server.auth("mallory", **{"Idempotency-Key": "zz"})
@@ -293,7 +300,9 @@ def test_twelve_concurrent_revocations_write_one_event(server: Server) -> None:
         with httpx.Client(base_url=server.base, timeout=60) as c:
             start.wait()
             r = c.post(
-                f"/v1/certificates/{cid}/revoke", json={"reason": f"try {n}"}, headers=server.auth(who)
+                f"/v1/certificates/{cid}/revoke",
+                json={"reason": f"try {n}"},
+                headers=server.auth(who),
             )
         with lock:
             answers.append(r)

@@ -1,4 +1,4 @@
-""""Only once" events are atomic with their state check, on SQLite and PostgreSQL.
+""" "Only once" events are atomic with their state check, on SQLite and PostgreSQL.
 
 A revocation, a request's closing, an account's or key's revocation, a
 second open request, a second active account of one name: the state they
@@ -38,7 +38,7 @@ from ledger.events import (
     evidence_deposited,
     key_revoked,
 )
-from ledger.services import OPERATOR, Services
+from ledger.services import Services
 from ledger.services.policy import Actor
 
 REVOKER = Path(__file__).with_name("revoker_proc.py")
@@ -332,5 +332,9 @@ def test_revocations_from_two_processes_append_one(ledger: Ledger, tmp_path: Pat
     assert len(results) == 12
     won = [r for r in results if "index" in r]
     assert len(won) == 1, results
-    assert all(r.get("error") == "StateConflict" or r.get("error") == "Conflict" for r in results if r not in won)
+    assert all(
+        r.get("error") == "StateConflict" or r.get("error") == "Conflict"
+        for r in results
+        if r not in won
+    )
     assert types_after(ledger, start) == ["certificate.revoked"]
