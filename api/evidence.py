@@ -164,7 +164,9 @@ async def _plan(
         except ValidationError as e:
             raise RequestValidationError(e.errors(include_url=False, include_input=False)) from None
         dep = HashDepositIn(req.sha256, req.sm3, req.title, req.description)
-        return services.deposits.plan_hash(account, dep, key)
+        if key is None:
+            return services.deposits.plan_hash(account, dep)
+        return await in_thread(services.deposits.plan_hash, account, dep, key)  # reads the key
     if ctype == "multipart/form-data":
         ledger = services.ledger
         upload = await read_upload(request, ledger.blobs, ledger.config.max_upload_bytes)
@@ -174,7 +176,8 @@ async def _plan(
                 for f in upload.files
                 if f.info is not None
             ]
-            plan = services.deposits.plan_files(
+            plan = await in_thread(
+                services.deposits.plan_files,
                 account,
                 files,
                 title=upload.fields.get("title"),
@@ -182,8 +185,12 @@ async def _plan(
                 key=key,
             )
             # Published only now that the deposit is accepted: a refused one
-            # (a bad title, say) leaves no blob behind.
-            await in_thread(upload.commit)
+            # (a bad title, a key used with other files) leaves no blob behind;
+            # a replay's files are stored already.
+            if plan.replay:
+                upload.abort()
+            else:
+                await in_thread(upload.commit)
         except BaseException:
             upload.abort()
             raise

@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import Conflict, Forbidden, InvalidInput, LedgerError, NotFound, TooLarge
+from ledger.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    StorageFull,
+    TooLarge,
+)
 
 __all__ = ["install", "problem", "problem_for"]
 
@@ -43,12 +51,15 @@ def _status(e: LedgerError) -> int:
         return 413
     if isinstance(e, InvalidInput):
         return 400
+    if isinstance(e, StorageFull):
+        return 507  # RFC 4918 §11.5: retry once space is freed
     return 503
 
 
 def ledger_problem(e: LedgerError) -> JSONResponse:
     status = _status(e)
-    return problem(status, "Not Found" if status == 404 else "Request failed", str(e))
+    title = {404: "Not Found", 507: "Insufficient Storage"}.get(status, "Request failed")
+    return problem(status, title, str(e))
 
 
 def http_problem(e: StarletteHTTPException) -> JSONResponse:

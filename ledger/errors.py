@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "AuditError",
     "ConfigError",
@@ -11,8 +13,11 @@ __all__ = [
     "InvalidInput",
     "LedgerError",
     "NotFound",
+    "StateConflict",
     "StorageError",
+    "StorageFull",
     "TooLarge",
+    "disk_full",
 ]
 
 
@@ -41,12 +46,32 @@ class Conflict(LedgerError):
     with another body, evidence not yet sealed, a state change already made."""
 
 
+class StateConflict(Conflict):
+    """An event's requirement on the ledger's state failed inside the append
+    transaction (a certificate already revoked, a request already closed):
+    nothing was appended for it. ``position`` is the draft's place in the
+    group the store was given, so the other drafts can be appended without it."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        super().__init__(message)
+        self.position = position
+
+    def __reduce__(self) -> tuple[type[StateConflict], tuple[str, int]]:
+        return (StateConflict, (str(self), self.position))
+
+
 class NotFound(LedgerError):
     """A requested entry, evidence record, tile or checkpoint does not exist."""
 
 
 class StorageError(LedgerError):
     """The database refused an operation or is not a ledger database."""
+
+
+class StorageFull(StorageError):
+    """The disk (or quota) under the database or the blob store is full
+    (ENOSPC, EDQUOT, SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100): the
+    write was undone and nothing of it was kept; retry once space is freed."""
 
 
 class IntegrityError(StorageError):
@@ -63,3 +88,8 @@ class AuditError(LedgerError):
     def __reduce__(self) -> tuple[type[AuditError], tuple[str, int | None]]:
         # Keep the index when the error crosses a process boundary.
         return (AuditError, (str(self), self.index))
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether ``e`` is the operating system saying the disk or a quota is full."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)

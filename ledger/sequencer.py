@@ -5,7 +5,9 @@ everything queued (up to ``group_max`` drafts), commits it in one transaction
 and only then wakes the callers, so every receipt names a durable entry while
 the cost of a commit (an fsync) is shared by the whole group. Indices across
 processes stay contiguous because each transaction takes the store's
-sequencing lock before reading the head.
+sequencing lock before reading the head. A draft whose requirement on the
+state fails in that transaction (:mod:`ledger.guards`) is refused to its
+caller alone; the rest of its group is committed without it.
 
 Waiters are either thread futures (:meth:`Sequencer.submit`) or asyncio
 futures (:meth:`Sequencer.submit_async`); the latter are settled with one
@@ -21,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import LedgerError, StateConflict, StorageError
 from ledger.events import Draft
 from ledger.storage.base import Appended, Store
 
@@ -106,9 +108,26 @@ class Sequencer:
                 return
 
     def _commit(self, group: list[Item]) -> None:
+        while group:
+            try:
+                self._commit_group(group)
+                return
+            except StateConflict as e:
+                # One caller's "only once" event found the state changed (a
+                # certificate revoked meanwhile): refuse that caller alone and
+                # commit the others again without it.
+                refused = _item_at(group, e.position)
+                _settle([(refused[1], None, e)])
+                group = [item for item in group if item is not refused]
+
+    def _commit_group(self, group: list[Item]) -> None:
+        """Commit ``group`` in one transaction and settle its waiters; raise
+        :class:`StateConflict` (settling nobody) when a requirement fails."""
         drafts = [d for ds, _ in group for d in ds]
         try:
             appended = self._store.append(drafts)
+        except StateConflict:
+            raise
         except Exception as e:
             if len(group) > 1:
                 # One caller's conflicting event (a duplicate id) must not fail the
@@ -128,6 +147,15 @@ class Sequencer:
             outcomes.append((fut, appended[pos : pos + len(ds)], None))
             pos += len(ds)
         _settle(outcomes)
+
+
+def _item_at(group: list[Item], position: int) -> Item:
+    """The item of ``group`` holding the draft at ``position`` of the whole group."""
+    for item in group:
+        if position < len(item[0]):
+            return item
+        position -= len(item[0])
+    return group[-1]
 
 
 def _settle(outcomes: list[Outcome]) -> None:

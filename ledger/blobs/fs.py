@@ -16,9 +16,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ledger.blobs.base import BlobInfo, BlobStore, Staging, age_cutoff, check_address
-from ledger.errors import StorageError
+from ledger.errors import StorageError, StorageFull, disk_full
 
 __all__ = ["FsBlobStore"]
+
+
+@contextlib.contextmanager
+def _disk(what: str) -> Iterator[None]:
+    """Operating system errors as ledger errors: a full disk is
+    :class:`StorageFull` (507 on the API), anything else a :class:`StorageError`."""
+    try:
+        yield
+    except OSError as e:
+        if disk_full(e):
+            raise StorageFull(f"blobs: the disk is full ({what}); nothing was stored") from e
+        raise StorageError(f"blobs: cannot {what} ({e.strerror or e})") from e
 
 
 class _FileStaging(Staging):
@@ -26,36 +38,43 @@ class _FileStaging(Staging):
 
     def __init__(self, store: FsBlobStore) -> None:
         self._store = store
-        store.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.tmp, prefix="up-")
+        with _disk("create a staging file"):
+            store.tmp.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=store.tmp, prefix="up-")
         self._path: Path | None = Path(name)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
 
     def write(self, block: bytes) -> None:
         assert self._file is not None
-        self._file.write(block)
+        with _disk("write the upload"):
+            self._file.write(block)
 
     def commit(self, info: BlobInfo) -> None:
         assert self._file is not None
         assert self._path is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        with _disk("write the upload"):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
         self._file = None
         dest = self._store.path_for(info.sha256)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Same content, same name: replacing an existing copy is harmless.
-        try:
-            os.replace(self._path, dest)
-        except FileNotFoundError as e:
-            raise StorageError("blobs: the upload was swept as stalled; send it again") from e
-        self._path = None
-        _fsync_dir(dest.parent)
+        with _disk("store the upload"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Same content, same name: replacing an existing copy is harmless.
+            try:
+                os.replace(self._path, dest)
+            except FileNotFoundError as e:
+                raise StorageError("blobs: the upload was swept as stalled; send it again") from e
+            self._path = None
+            _fsync_dir(dest.parent)
 
     def abort(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            # Closing flushes what is buffered: on a full disk that fails, and
+            # the bytes are being discarded anyway.
+            with contextlib.suppress(OSError):
+                file.close()
         if self._path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()

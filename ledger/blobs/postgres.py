@@ -34,6 +34,7 @@ import psycopg
 
 from ledger.blobs.base import BlobInfo, BlobStore, Staging, check_address
 from ledger.errors import StorageError
+from ledger.storage.postgres import pg_error
 
 __all__ = ["SCHEMA", "PgBlobStore"]
 
@@ -85,7 +86,7 @@ class _Pool:
             yield conn
         except psycopg.Error as e:
             conn.close()
-            raise StorageError(f"blobs: {e}") from e
+            raise pg_error(e, "blobs") from e
         except BaseException:
             conn.close()
             raise

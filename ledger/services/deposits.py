@@ -10,8 +10,10 @@ A receipt is made only from a durable entry.
 Idempotency: a caller may send a key with a deposit. A later deposit by the
 same owner under exactly the same key and an identical request answers the
 first deposit's receipts without appending; under the same key with another
-request it is a :class:`Conflict`. A retry that races its original is
-stopped by a unique index (owner, key) and then answered as a replay.
+request it is a :class:`Conflict`. Both are decided while planning, before
+an uploaded file is published, so a refused upload leaves nothing stored.
+A retry that races its original is stopped by a unique index (owner, key)
+and then answered as a replay.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class DepositPlan:
     request_sha256: str
     drafts: list[Draft]
     replay: list[EvidenceRecord] = field(default_factory=list)
+    """Deposits already made under the same key and request: committing
+    answers them again and appends nothing (nothing needs publishing)."""
     stored: list[str] = field(default_factory=list)
     """SHA-256 of blobs written as files for this deposit (removed if it fails)."""
 
@@ -185,7 +189,9 @@ class DepositService:
             idempotency_key=f"{key}#0" if key else None,
             request_sha256=digest or None,
         )
-        return DepositPlan(owner=owner, key=key, request_sha256=digest, drafts=[draft])
+        plan = DepositPlan(owner=owner, key=key, request_sha256=digest, drafts=[draft])
+        plan.replay = self.find_replay(plan)
+        return plan
 
     def plan_files(
         self,
@@ -238,7 +244,9 @@ class DepositService:
             )
             for i, f in enumerate(files)
         ]
-        return DepositPlan(owner, key, digest, drafts, stored=stored)
+        plan = DepositPlan(owner, key, digest, drafts, stored=stored)
+        plan.replay = self.find_replay(plan)
+        return plan
 
     def plan_stream(
         self,
@@ -283,10 +291,8 @@ class DepositService:
     # -- committing --------------------------------------------------------
     def commit(self, plan: DepositPlan) -> DepositResult:
         """Append the plan's drafts (or replay an earlier deposit); block until durable."""
-        done = self.find_replay(plan)
-        if done:
-            self._drop_orphans(plan.stored)
-            return self._result(done, replayed=True)
+        if plan.replay:
+            return self._result(plan.replay, replayed=True)
         try:
             appended = self._ledger.append(plan.drafts)
         except IntegrityError:
@@ -300,11 +306,8 @@ class DepositService:
     async def commit_async(self, plan: DepositPlan) -> DepositResult:
         """:meth:`commit` for an event loop: the group commit is awaited, not
         waited for on a thread."""
-        if plan.key is not None:
-            done = await in_thread(self.find_replay, plan)
-            if done:
-                await in_thread(self._drop_orphans, plan.stored)
-                return self._result(done, replayed=True)
+        if plan.replay:
+            return self._result(plan.replay, replayed=True)
         try:
             appended = await self._ledger.submit_async(plan.drafts)
         except IntegrityError:
@@ -318,8 +321,10 @@ class DepositService:
     def _after_race(self, plan: DepositPlan) -> list[EvidenceRecord]:
         """A concurrent retry with the same key won the race: answer with its
         deposits (a unique index refused ours)."""
-        done = self.find_replay(plan) if plan.key else []
-        self._drop_orphans(plan.stored)
+        try:
+            done = self.find_replay(plan) if plan.key else []
+        finally:
+            self._drop_orphans(plan.stored)
         if not done:
             raise IntegrityError("deposit: the log refused the entry")
         return done

@@ -3,6 +3,7 @@
 Backends own transactions, locking and SQL; this module owns what goes into a
 row. ``append`` runs one transaction per group of drafts: take the sequencing
 lock, read the head, build records with contiguous indices and the hash chain,
+check what "only once" drafts require of the state (:mod:`ledger.guards`),
 insert events, private bodies and projection rows, commit. It returns only
 after the commit, so a receipt always names a durable entry.
 """
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ledger.events import Draft, format_time
+from ledger.guards import Require, requirements
 from ledger.projections import PROJECTIONS, Insert, Op, Update, project, project_event
 from verifier.merkle import leaf_hash
 from verifier.record import GENESIS_PREV, encode_record
@@ -141,6 +143,9 @@ class Rows:
     appended: list[Appended]
     blobs: list[tuple[str, bytes]]
     """Inline content ``(sha256, bytes)`` of small file deposits (``blob_data``)."""
+    checks: list[tuple[int, int, list[Require]]]
+    """Requirements of "only once" drafts (:mod:`ledger.guards`): ``(position
+    of the draft, number of ops of the drafts before it, requirements)``."""
 
 
 def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_time: str) -> Rows:
@@ -156,18 +161,24 @@ def build_rows(drafts: Sequence[Draft], start: int, prev: bytes | None, last_tim
     ops: list[Op] = []
     appended: list[Appended] = []
     blobs: list[tuple[str, bytes]] = []
+    checks: list[tuple[int, int, list[Require]]] = []
     for i, d in enumerate(drafts):
         index = start + i
         leaf = encode_record(index, d.type, time, prev_hex, d.commitment, d.body_json)
         h = leaf_hash(leaf)
         events.append((index, d.type, time, leaf, h))
         private.append((index, d.salt, d.private_json))
+        required = requirements(d.event)
+        if required:
+            checks.append((i, len(ops), required))
         ops.extend(project_event(d.event, index, time))
         appended.append(Appended(index, d.type, time, h, d.ref))
         if d.blob is not None:
             blobs.append((d.private["sha256"], d.blob))
         prev_hex = h.hex()
-    return Rows(events=events, private=private, ops=ops, appended=appended, blobs=blobs)
+    return Rows(
+        events=events, private=private, ops=ops, appended=appended, blobs=blobs, checks=checks
+    )
 
 
 def replay_ops(
@@ -214,7 +225,13 @@ class Store(ABC):
     # -- the log ---------------------------------------------------------
     @abstractmethod
     def append(self, drafts: Sequence[Draft]) -> list[Appended]:
-        """Sequence and durably commit ``drafts`` in one transaction."""
+        """Sequence and durably commit ``drafts`` in one transaction.
+
+        Each draft's requirements (:func:`ledger.guards.requirements`) are
+        checked in that transaction, in order, against the state left by the
+        entries before it; the first that fails raises
+        :class:`~ledger.errors.StateConflict` naming the draft's position,
+        and nothing of the group is appended."""
 
     @abstractmethod
     def size(self) -> int:

@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ledger.errors import IntegrityError, StorageError
+from ledger.errors import IntegrityError, StorageError, StorageFull
 from ledger.storage.base import FORMAT
 from ledger.storage.sql import Dialect, SqlStore
 
-__all__ = ["PostgresDialect", "PostgresStore"]
+__all__ = ["PostgresDialect", "PostgresStore", "pg_error"]
 
 _APPEND_ONLY_FN = """create or replace function ledger_append_only() returns trigger
     language plpgsql as $$ begin raise exception '% is append-only', tg_table_name; end $$"""
@@ -75,10 +75,8 @@ class PostgresDialect(Dialect):
                 for lock in locks:
                     conn.execute("select pg_advisory_xact_lock(%s)", (lock,))
                 yield
-        except psycopg.errors.IntegrityError as e:
-            raise IntegrityError(f"database: {e}") from e
         except psycopg.Error as e:
-            raise StorageError(f"database: {e}") from e
+            raise pg_error(e) from e
 
     @contextmanager
     def snapshot(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -145,11 +143,17 @@ class PostgresDialect(Dialect):
         return total
 
     def error(self, e: Exception) -> Exception | None:
-        if isinstance(e, psycopg.errors.IntegrityError):
-            return IntegrityError(f"database: {e}")
-        if isinstance(e, psycopg.Error):
-            return StorageError(f"database: {e}")
-        return None
+        return pg_error(e) if isinstance(e, psycopg.Error) else None
+
+
+def pg_error(e: psycopg.Error, where: str = "database") -> StorageError:
+    """The ledger error for a PostgreSQL error; SQLSTATE 53100 (``disk_full``:
+    a table could not grow) is a full disk, and the transaction was rolled back."""
+    if isinstance(e, psycopg.errors.IntegrityError):
+        return IntegrityError(f"{where}: {e}")
+    if isinstance(e, psycopg.errors.DiskFull) or e.sqlstate == "53100":
+        return StorageFull(f"{where}: the disk is full ({e}); nothing was written")
+    return StorageError(f"{where}: {e}")
 
 
 class PostgresStore(SqlStore):

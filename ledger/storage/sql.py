@@ -23,8 +23,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import LedgerError, StateConflict, StorageError
 from ledger.events import Draft
+from ledger.guards import Require
 from ledger.projections import (
     PROJECTIONS,
     Update,
@@ -242,6 +243,15 @@ class SqlStore(Store):
         return rows.appended
 
     def _insert(self, conn: Any, rows: Rows) -> None:
+        # Each requirement is read after the projection changes of every draft
+        # before it in the group (the lock keeps other appenders out until
+        # commit); one that fails rolls the whole group back.
+        applied = 0
+        for position, ops_before, required in rows.checks:
+            self._apply(conn, rows.ops[applied:ops_before])
+            applied = ops_before
+            for req in required:
+                self._require(conn, req, position)
         cols = ("idx", "type", "time", "leaf", "leaf_hash")
         self.d.insert_rows(conn, "events", cols, rows.events)
         self.d.insert_rows(conn, "private", ("idx", "salt", "body"), rows.private)
@@ -249,7 +259,19 @@ class SqlStore(Store):
             self.d.executemany(
                 conn, "insert into blob_data values (?, ?) on conflict do nothing", rows.blobs
             )
-        self._apply(conn, rows.ops)
+        self._apply(conn, rows.ops[applied:])
+
+    def _require(self, conn: Any, req: Require, position: int) -> None:
+        """Raise :class:`StateConflict` unless ``req`` holds (inside the append)."""
+        # Table and column names come from ledger.guards, never from input.
+        where = " and ".join(f"{column} = ?" for column, _ in req.match)
+        found = self._x(
+            conn,
+            f"select 1 from {req.table} where {where} and {req.open_column} is null limit 1",  # noqa: S608
+            [value for _, value in req.match],
+        ).fetchone()
+        if (found is not None) != req.exists:
+            raise StateConflict(req.message, position)
 
     def _apply(self, conn: Any, ops: Sequence[Any]) -> None:
         for batch in op_batches(ops):

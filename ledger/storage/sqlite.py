@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import IntegrityError, StorageError
+from ledger.errors import IntegrityError, StorageError, StorageFull
 from ledger.files import PRIVATE_FILE
 from ledger.storage.base import FORMAT
 from ledger.storage.sql import Dialect, SqlStore
@@ -99,10 +99,8 @@ class SqliteDialect(Dialect):
                     conn.rollback()
                     raise
                 conn.commit()
-            except sqlite3.IntegrityError as e:
-                raise IntegrityError(f"database: {e}") from e
             except sqlite3.DatabaseError as e:
-                raise StorageError(f"database: {e}") from e
+                raise _mapped(e) from e
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -165,11 +163,18 @@ class SqliteDialect(Dialect):
         return total
 
     def error(self, e: Exception) -> Exception | None:
-        if isinstance(e, sqlite3.IntegrityError):
-            return IntegrityError(f"database: {e}")
-        if isinstance(e, sqlite3.DatabaseError):
-            return StorageError(f"database: {e}")
-        return None
+        return _mapped(e) if isinstance(e, sqlite3.DatabaseError) else None
+
+
+def _mapped(e: sqlite3.DatabaseError) -> StorageError:
+    """The ledger error for a SQLite error; SQLITE_FULL is a full disk (the
+    transaction was rolled back: nothing of it is kept)."""
+    if isinstance(e, sqlite3.IntegrityError):
+        return IntegrityError(f"database: {e}")
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+        return StorageFull(f"database: the disk is full ({e}); nothing was written")
+    return StorageError(f"database: {e}")
 
 
 class SqliteStore(SqlStore):

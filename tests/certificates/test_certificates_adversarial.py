@@ -36,6 +36,7 @@ from cert_helpers import (
     resign,
     unb64,
 )
+from unchecked import unchecked
 
 from ledger.accounts import revoke_account
 from ledger.certificates import revoke_certificate
@@ -359,7 +360,8 @@ def _issued_after_key_revocation(w: World) -> Report:
                 "account_id": w.notary.account_id,
             }
             draft = make_draft("certificate.issued", body, {"certificate": data.decode()})
-            ledger.append([draft])
+            with unchecked("certificate.issued"):  # as a forger with the database would
+                ledger.append([draft])
             ledger.seal()
             export(ledger.store, w.root / "stolen-key-export", ledger.latest_checkpoint())
     trust = read_trust(w.trust_path)
