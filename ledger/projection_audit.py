@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 from ledger.errors import AuditError, StorageError
@@ -39,10 +40,13 @@ def compare_projections(store: Store, replay: ProjectionReplay, audited: int) ->
     try:
         with store.projection_view() as view:
             _catch_up(view, replay, audited)
-            return sum(
-                _compare(table, replay.rows(table), view.projection_rows(table))
-                for table in PROJECTIONS
-            )
+            count = 0
+            for table in PROJECTIONS:
+                # Closed before the snapshot ends, also on a failure: a
+                # server-side cursor must not outlive its transaction.
+                with closing(view.projection_rows(table)) as found:
+                    count += _compare(table, replay.rows(table), found)
+            return count
     except StorageError as e:
         raise AuditError(f"projections: {e}", getattr(e, "index", None)) from e
 
@@ -52,15 +56,17 @@ def _catch_up(view: ProjectionView, replay: ProjectionReplay, audited: int) -> N
     here: the next audit covers them)."""
     size = view.size()
     ops: list[Op] = []
-    for idx, _type, t, leaf, private in view.log_rows(audited, size):
-        try:
-            rec = decode_record(leaf)
-            ops += project(rec.type, rec.body, json.loads(private), idx, t)
-        except (VerifierError, ValueError) as e:
-            raise AuditError(f"entry {idx}: appended during the audit, unreadable ({e})") from e
-        if len(ops) >= 10_000:
-            replay.apply(ops)
-            ops = []
+    with closing(view.log_rows(audited, size)) as rows:
+        for idx, _type, t, leaf, private in rows:
+            try:
+                rec = decode_record(leaf)
+                ops += project(rec.type, rec.body, json.loads(private), idx, t)
+            except (VerifierError, ValueError) as e:
+                why = f"appended during the audit, unreadable ({e})"
+                raise AuditError(f"entry {idx}: {why}") from e
+            if len(ops) >= 10_000:
+                replay.apply(ops)
+                ops = []
     replay.apply(ops)
 
 

@@ -45,12 +45,13 @@ def _escape(ch: str) -> str:
     return f"\\U{cp:08x}"
 
 
-def escape_text(text: str) -> str:
+def escape_text(text: str, keep: str = "") -> str:
     """``text`` with every unsafe character as a visible escape (``\\n``,
-    ``\\x85``, ``\\u202e``, ``\\\\``...); safe text comes back unchanged."""
+    ``\\x85``, ``\\u202e``, ``\\\\``...); safe text comes back unchanged.
+    Characters in ``keep`` stay raw (a page keeps the newlines of a ``<pre>``)."""
     if text.isascii() and text.isprintable() and "\\" not in text:
         return text  # the common case, without a per-character walk
-    return "".join(_escape(c) if is_unsafe(c) else c for c in text)
+    return "".join(_escape(c) if is_unsafe(c) and c not in keep else c for c in text)
 
 
 def escape_json(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -238,11 +238,13 @@ class ProjectionView(Protocol):
     """One committed state of the log and its projections, read without a lock."""
 
     def size(self) -> int: ...
-    def log_rows(self, start: int, end: int) -> Iterator[tuple[int, str, str, bytes, bytes]]:
+    def log_rows(
+        self, start: int, end: int
+    ) -> Generator[tuple[int, str, str, bytes, bytes], None, None]:
         """``(idx, type, time, leaf, private body)`` in index order."""
         ...
 
-    def projection_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+    def projection_rows(self, table: str) -> Generator[tuple[Any, ...], None, None]:
         """Every row of a projection table, in PROJECTIONS column order, by ``idx``."""
         ...
 

@@ -19,7 +19,7 @@ database is migrated when opened, a newer one refused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -673,7 +673,9 @@ class SqlProjectionView:
         row = self._s._x(self._c, "select max(idx) from events").fetchone()
         return 0 if row is None or row[0] is None else int(row[0]) + 1
 
-    def log_rows(self, start: int, end: int) -> Iterator[tuple[int, str, str, bytes, bytes]]:
+    def log_rows(
+        self, start: int, end: int
+    ) -> Generator[tuple[int, str, str, bytes, bytes], None, None]:
         lo, hi = int(start), int(end)
         query = f"{_LOG_ROWS} where e.idx >= {lo} and e.idx < {hi} order by e.idx"
         for chunk in self._s.d.stream(self._c, query, 2000):
@@ -686,7 +688,7 @@ class SqlProjectionView:
                     _blob(r, 4, "private body"),
                 )
 
-    def projection_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+    def projection_rows(self, table: str) -> Generator[tuple[Any, ...], None, None]:
         # Table and column names come from PROJECTIONS, never from input.
         cols = ", ".join(insert_columns(table))
         query = f"select {cols} from {table} order by idx"  # noqa: S608
