@@ -484,7 +484,11 @@ def audit_publications(ledger: Ledger) -> int:
             where = f"publication {pub.size}"
             try:
                 signed = open_checkpoint(pub.note, [ledger.verifier_key], cfg.origin)  # (1)
-                if pub.sealed is None or parse_note(pub.sealed.note).text != signed.note.text:
+                if pub.sealed is None:
+                    raise AuditError(
+                        f"{where}: no sealed checkpoint of that size (the checkpoint was removed)"
+                    )
+                if parse_note(pub.sealed.note).text != signed.note.text:
                     raise AuditError(f"{where}: not the body of a sealed checkpoint")
                 for sig in signed.note.signatures:  # (2)
                     key = keys.get((sig.name, sig.key_id))

@@ -52,7 +52,7 @@ from verifier.note import VerifierKey
 from verifier.record import GENESIS_PREV, commitment, decode_record
 from verifier.tiles import TILE_HEIGHT, TILE_WIDTH
 
-__all__ = ["AuditReport", "audit", "audit_ledger"]
+__all__ = ["AuditReport", "audit", "audit_ledger", "check_publications"]
 
 _T = TypeVar("_T")
 
@@ -281,13 +281,14 @@ def audit(
     workers: int = 0,
     chunk: int = CHUNK,
     projections: bool = True,
+    publications: bool = True,
 ) -> AuditReport:
     """Verify the whole store; raise :class:`AuditError` naming the first failure.
 
     With ``workers > 0`` the per-entry checks of step (2) run in that many
     processes, each reading its own chunks from the database, while this
     process rebuilds the tree from the leaf hashes they return. Without
-    ``projections`` step (7) is skipped.
+    ``projections`` step (7) is skipped, without ``publications`` step (6).
     """
     from ledger.projection_audit import compare_projections
     from ledger.storage.replay import ProjectionReplay
@@ -406,8 +407,9 @@ def audit(
                         f"checkpoint {cp.size}: not consistent with {before.size} ({e})"
                     ) from e
             before = cp
-        # (6) publications: linked, the latest recorded, each of a sealed checkpoint.
-        n_publications = _check_publications(store)
+        # (6) publications: linked, the latest recorded, each of a sealed
+        # checkpoint (after their signatures, in audit_ledger, when asked).
+        n_publications = check_publications(store) if publications else 0
         # (7) projections against the replay of the log.
         rows = compare_projections(store, replay, size) if projections else 0
     return AuditReport(
@@ -434,7 +436,7 @@ def _check_extent(store: Store, checked: dict[tuple[int, int], int], integrated:
             )
 
 
-def _check_publications(store: Store) -> int:
+def check_publications(store: Store) -> int:
     """Step (6): the publication rows (not joined with checkpoints, so an orphan
     shows), each publishing a sealed checkpoint, linked like the checkpoints."""
 
@@ -471,8 +473,17 @@ def audit_ledger(ledger: Ledger, *, workers: int = 0, files: bool = True) -> dic
     from ledger.blobs.audit import audit_blobs
 
     try:
-        report = audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
+        report = audit(
+            ledger.store,
+            ledger.verifier_key,
+            ledger.config.origin,
+            workers=workers,
+            publications=False,
+        )
+        # Signatures first: an edited publication is named by what is wrong
+        # with it, before the link that its edit breaks.
         published = audit_publications(ledger)
+        check_publications(ledger.store)
         out: dict[str, Any] = {
             "ok": True,
             "entries": report.entries,
