@@ -20,7 +20,7 @@ and the peak memory (RSS) of this process after each, to show it stays bounded.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import io
 import os
 import resource
@@ -58,15 +58,11 @@ def baseline_module(rev: str) -> ModuleType | None:
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = Path(tempfile.mkdtemp(prefix="bench-audit-")) / "audit_baseline.py"
-    path.write_bytes(src)
-    spec = importlib.util.spec_from_file_location("audit_baseline", path)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["audit_baseline"] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    where = Path(tempfile.mkdtemp(prefix="bench-audit-"))
+    (where / "audit_baseline.py").write_bytes(src)
+    # On sys.path, so that its worker processes (spawned) import it too.
+    sys.path.insert(0, str(where))
+    return importlib.import_module("audit_baseline")
 
 
 def rss_mib() -> float:
