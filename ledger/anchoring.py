@@ -526,24 +526,32 @@ def audit_publications(ledger: Ledger) -> int:
     keys = {(w.key.name, w.key.key_id): w.key for w in ledger.anchor.witnesses}
     roots = ledger.anchor.tsa_roots
     count = 0
-    for pub in ledger.store.publications():
-        where = f"publication {pub.size}"
-        sealed = ledger.store.checkpoint(pub.size)
-        try:
-            signed = open_checkpoint(pub.note, [ledger.verifier_key], cfg.origin)  # (1)
-            if sealed is None or parse_note(sealed.note).text != signed.note.text:
-                raise AuditError(f"{where}: not the body of a sealed checkpoint")
-            for sig in signed.note.signatures:  # (2)
-                key = keys.get((sig.name, sig.key_id))
-                if key is not None:
-                    key.verify_note_signature(signed.note.text, sig.signature)
-            if pub.token is not None and roots:  # (3)
-                for token in split_token_set(pub.token):
-                    verify_timestamp(token, signed.note.text.encode(), roots)
-        except VerifierError as e:
-            raise AuditError(f"{where}: {e}") from e
-        count += 1
-    return count
+    after = -1
+    while True:
+        page = ledger.store.publication_page(after, 1000)
+        for pub in page:
+            where = f"publication {pub.size}"
+            try:
+                signed = open_checkpoint(pub.note, [ledger.verifier_key], cfg.origin)  # (1)
+                if pub.sealed is None:
+                    raise AuditError(
+                        f"{where}: no sealed checkpoint of that size (the checkpoint was removed)"
+                    )
+                if parse_note(pub.sealed.note).text != signed.note.text:
+                    raise AuditError(f"{where}: not the body of a sealed checkpoint")
+                for sig in signed.note.signatures:  # (2)
+                    key = keys.get((sig.name, sig.key_id))
+                    if key is not None:
+                        key.verify_note_signature(signed.note.text, sig.signature)
+                if pub.token is not None and roots:  # (3)
+                    for token in split_token_set(pub.token):
+                        verify_timestamp(token, signed.note.text.encode(), roots)
+            except VerifierError as e:
+                raise AuditError(f"{where}: {e}") from e
+            count += 1
+        if len(page) < 1000:
+            return count
+        after = page[-1].size
 
 
 def trust_anchoring(ledger: Ledger) -> dict[str, Any]:

@@ -64,6 +64,7 @@ from verifier.certificate import (
     verify_certificate,
 )
 from verifier.digest import CHUNK, FileDigest, digest_stream
+from verifier.display import escape_text, is_unsafe
 from verifier.errors import MalformedError
 from verifier.ers import MAX_RECORD_SIZE
 from verifier.report import FAILED, PASSED, SKIPPED, Check, Report
@@ -117,22 +118,37 @@ ZIP64_LIMIT = _MAX32
 # -- names ---------------------------------------------------------------------
 
 _UNSAFE_CHARS = set('<>:"|?*\\') | {chr(c) for c in range(32)} | {"\x7f"}
+# Characters that look like a path separator.
+_SLASHES = set("\u2215\u2044\u29f8\u29f9\uff0f\uff3c")
 
 
-def evidence_member_name(facts: EvidenceFacts) -> str:
+def evidence_member_name(facts: EvidenceFacts, *, legacy: bool = False) -> str:
     """The package member name of the deposited file: ``evidence/<name>``.
 
     ``<name>`` is the deposited file name with any directory part removed,
-    characters unsafe on common file systems (``<>:"|?*\\``, controls) replaced
-    by ``_``, at most 200 characters; ``evidence-<first 16 hex of SHA-256>``
-    when there is no usable name.
+    characters unsafe on common file systems (``<>:"|?*\\``) and characters
+    that hide or reorder what a reader sees (controls, C1, bidi overrides and
+    isolates, zero-width and other format characters:
+    :func:`verifier.display.is_unsafe`) or look like a slash replaced by
+    ``_``, at most 200 characters; ``evidence-<first 16 hex of SHA-256>``
+    when there is no usable name. So ``invoice\\u202efdp.exe`` is packaged
+    as ``invoice_fdp.exe``, never shown as ``invoiceexe.pdf``.
+
+    ``legacy`` gives the name that packages made before this rule used (only
+    C0 controls replaced): the verifier accepts either.
     """
     name = (facts.file_name or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name)
-    name = "".join("_" if c in _UNSAFE_CHARS else c for c in name).strip(" .")[:200]
+    name = "".join("_" if _unsafe_in_name(c, legacy) else c for c in name).strip(" .")[:200]
     if not name or len(name.encode("utf-8")) > MAX_NAME - len(EVIDENCE_DIR):
         name = f"evidence-{facts.sha256[:16]}"
     return EVIDENCE_DIR + name
+
+
+def _unsafe_in_name(c: str, legacy: bool) -> bool:
+    if c in _UNSAFE_CHARS:
+        return True
+    return not legacy and (c in _SLASHES or is_unsafe(c))
 
 
 def _check_name(name: str) -> None:
@@ -150,7 +166,7 @@ def _check_name(name: str) -> None:
 # -- README --------------------------------------------------------------------
 
 
-def _line(value: str | None) -> str:
+def _legacy_line(value: str | None) -> str:
     if value is None:
         return "-"
     return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in value)
@@ -161,13 +177,25 @@ def record_member_name(n: int) -> str:
     return f"{RECORDS_DIR}{n}.ers"
 
 
-def readme_text(cert: Certificate, *, pdf: bool = False, records: int = 0) -> str:
+def _shown(value: str | None) -> str:
+    return "-" if value is None else escape_text(value)
+
+
+def readme_text(
+    cert: Certificate, *, pdf: bool = False, records: int = 0, legacy: bool = False
+) -> str:
     """The bilingual README of a package, a pure function of the certificate (and of
-    whether the package holds the PDF certificate and how many evidence records)."""
+    whether the package holds the PDF certificate and how many evidence records).
+
+    Text from the depositor is shown escaped (:func:`verifier.display.escape_text`);
+    ``legacy`` gives the text of packages made before that (controls as spaces,
+    the legacy member name), which the verifier also accepts.
+    """
+    _line = _legacy_line if legacy else _shown
     ev = cert.evidence
     cp = cert.checkpoint_body
     has_file = ev.kind != "hash"
-    member = evidence_member_name(ev) if has_file else None
+    member = evidence_member_name(ev, legacy=legacy) if has_file else None
     contents_zh = "存证证书（certificate.json）、包含证明（proof.txt）"
     contents_en = "the deposit certificate (certificate.json), the inclusion proof (proof.txt)"
     if pdf:
@@ -717,7 +745,7 @@ def _capture(
     one check per artefact it lists (:mod:`verifier.capture`)."""
     if cert.evidence.kind != "capture":
         return None, []
-    name = evidence_member_name(cert.evidence)
+    name = _member_name(pkg, cert.evidence)
     d = digests.get(name)
     if d is None or d.sha256 != cert.evidence.sha256:
         why_en = "the package's manifest is missing or not the deposited one"
@@ -730,6 +758,16 @@ def _capture(
     except MalformedError as e:
         return None, [Check("capture_manifest", FAILED, str(e), f"取证清单格式错误（{e}）")]
     return manifest, [manifest_check(manifest), *verify_artefacts(manifest, digests)]
+
+
+def _member_name(pkg: PackageReader, ev: EvidenceFacts) -> str:
+    """The evidence member's expected name: the current rule's, or the legacy
+    one when an older package holds that name instead."""
+    name = evidence_member_name(ev)
+    old = evidence_member_name(ev, legacy=True)
+    if old != name and old in pkg.by_name and name not in pkg.by_name:
+        return old
+    return name
 
 
 def _fail(key: str, en: str, zh: str) -> Check:
@@ -764,7 +802,7 @@ def _check_members(
                 f"{RECORDS_DATA} 不是证书所载检查点的正文",
             )
     if cert.evidence.kind != "hash":
-        expected.append(evidence_member_name(cert.evidence))
+        expected.append(_member_name(pkg, cert.evidence))
     actual = list(pkg.names())
     if manifest is not None:
         expected += manifest.members(present=actual)
@@ -832,10 +870,13 @@ def _check_proof(pkg: PackageReader, cert: Certificate) -> Check:
 def _check_readme(pkg: PackageReader, cert: Certificate) -> Check:
     if README not in pkg.by_name:
         return _fail("readme", "README.txt is missing", "缺少 README.txt")
-    standard = readme_text(
-        cert, pdf=CERTIFICATE_PDF in pkg.by_name, records=len(_record_names(pkg))
-    )
-    if pkg.read(README, MAX_README) != standard.encode("utf-8"):
+    pdf = CERTIFICATE_PDF in pkg.by_name
+    n_records = len(_record_names(pkg))
+    found = pkg.read(README, MAX_README)
+    if found not in (
+        readme_text(cert, pdf=pdf, records=n_records).encode("utf-8"),
+        readme_text(cert, pdf=pdf, records=n_records, legacy=True).encode("utf-8"),
+    ):
         return _fail(
             "readme",
             "README.txt differs from the standard text for this certificate",

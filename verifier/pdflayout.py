@@ -34,6 +34,7 @@ from typing import Protocol
 
 from verifier.capture import CaptureManifest
 from verifier.certificate import Certificate
+from verifier.display import UNSAFE_CATEGORIES
 from verifier.errors import MalformedError
 from verifier.trust import parse_utc
 
@@ -189,14 +190,17 @@ def certificate_url(base_url: str, certificate_id: str) -> str:
 def display_text(text: str, covered: Callable[[str], bool]) -> str:
     """``text`` with every character that must not be drawn raw as ``<U+XXXX>``.
 
-    Escaped: categories C* (controls, format characters such as bidi
-    overrides, surrogates, private use, unassigned), Z* other than U+0020 and
-    U+3000, M* (combining marks), and characters the font cannot show.
+    Escaped: every category :func:`verifier.display.escape_text` escapes
+    (controls, C1, format characters such as bidi overrides and zero-width,
+    separators, surrogates, private use, unassigned), and beyond them Z*
+    other than U+0020 and U+3000, M* (combining marks) and characters the
+    font cannot show. The ``<U+XXXX>`` notation is the page format of every
+    certificate issued so far, which the verifier lays out again byte for byte.
     """
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
-        if ch in _SPACES or (cat[0] not in "CZM" and covered(ch)):
+        if ch in _SPACES or (cat not in UNSAFE_CATEGORIES and cat[0] not in "CZM" and covered(ch)):
             out.append(ch)
         else:
             out.append(f"<U+{ord(ch):04X}>")

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.display import escape_json, escape_text
+
 __all__ = [
     "FAILED",
     "LANGS",
@@ -214,21 +216,31 @@ _FACT_LABELS = {
 
 
 def render_text(report: Report, lang: str = "en") -> str:
-    """The report as numbered lines for a person, ending with the verdict."""
+    """The report as numbered lines for a person, ending with the verdict.
+
+    Every text that comes from the input (facts such as the title, subjects,
+    reasons quoting names) is escaped (:func:`verifier.display.escape_text`):
+    one line per check whatever it contains, so no line can be forged and the
+    verdict line is always the report's own.
+    """
     zh = lang == "zh"
     colon = "：" if zh else ": "
     heading = _HEADINGS.get(report.kind, (report.kind, report.kind))[1 if zh else 0]
-    lines = [f"{heading}: {report.subject}" if not zh else f"{heading}：{report.subject}"]
+    subject = escape_text(report.subject)
+    lines = [f"{heading}: {subject}" if not zh else f"{heading}：{subject}"]
     for key, value in report.facts.items():
         if key in _FACT_LABELS and value is not None:
             label = _FACT_LABELS[key][1 if zh else 0]
-            lines.append(f"  {label}{colon}{value}")
-    titles = [title(c.key, lang) + (f" [{c.subject}]" if c.subject else "") for c in report.checks]
+            lines.append(f"  {label}{colon}{escape_text(str(value))}")
+    titles = [
+        title(c.key, lang) + (f" [{escape_text(c.subject)}]" if c.subject else "")
+        for c in report.checks
+    ]
     width = max((_width(t) for t in titles), default=0)
     for i, (c, t) in enumerate(zip(report.checks, titles, strict=True), 1):
         word = _STATUS_WORDS[c.status][1 if zh else 0]
         pad = " " * (width - _width(t))
-        lines.append(f"{i:3d}. {t}{pad}  {word}{colon}{c.text(lang)}")
+        lines.append(f"{i:3d}. {t}{pad}  {word}{colon}{escape_text(c.text(lang))}")
     failed = report.failed
     if report.valid:
         verdict = "结论：有效" if zh else "VALID"
@@ -246,5 +258,7 @@ def _width(text: str) -> int:
 
 
 def dumps(obj: Any) -> str:
-    """JSON for the terminal: indented, non-ASCII kept readable."""
-    return json.dumps(obj, indent=2, ensure_ascii=False)
+    """JSON for the terminal: indented, non-ASCII kept readable, but bidi,
+    zero-width and other invisible characters written as ``\\u`` escapes
+    (the same JSON values)."""
+    return escape_json(json.dumps(obj, indent=2, ensure_ascii=False))

@@ -20,11 +20,13 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.web import csp
 from api.web.context import web_state
 from api.web.i18n import LOCALES, Formatter, translations
+from verifier.display import escape_text
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "environment", "redirect", "render", "static_url"]
 
@@ -63,6 +65,10 @@ def environment(lang: str) -> Environment:
         # Templates change with a release, not while serving: no stat() per page.
         auto_reload=bool(os.environ.get("EVIDENCE_LEDGER_TEMPLATES")),
     )
+    # Autoescape makes text safe for HTML; this makes it honest to read: bidi
+    # overrides, zero-width and control characters in whatever a depositor
+    # typed are shown as visible escapes (verifier.display), on every page.
+    env.finalize = _shown
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     fmt = Formatter(lang)
     env.filters["datetime"] = fmt.datetime
@@ -73,6 +79,12 @@ def environment(lang: str) -> Environment:
     env.globals["LOCALES"] = LOCALES
     env.globals["lang"] = lang
     return env
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape_text(value, keep="\n\\")
+    return value
 
 
 def _epoch(seconds: int) -> datetime:

@@ -21,6 +21,7 @@ from verifier.errors import Error as VerifierError
 __all__ = ["BlobAudit", "audit_blobs", "referenced"]
 
 _PAGE = 1000
+_SEEN_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +43,21 @@ class _Expected:
 
 
 def _deposits(store: Store) -> Iterator[dict[str, object]]:
-    """File and capture deposits in log order, a page at a time."""
-    after = -1
+    """File and capture deposits by content (SHA-256), then log order, a page at
+    a time: deposits of the same content come together, so each content is
+    read once without remembering every digest seen."""
+    after_sha, after_idx = "", -1
     while True:
         rows = store.query(
             "select evidence_id, idx, kind, sha256, sm3, size from evidence "
-            "where idx > ? and kind in ('file', 'capture') order by idx limit ?",
-            (after, _PAGE),
+            "where kind in ('file', 'capture') and (sha256 > ? or (sha256 = ? and idx > ?)) "
+            "order by sha256, idx limit ?",
+            (after_sha, after_sha, after_idx, _PAGE),
         )
         yield from rows
         if len(rows) < _PAGE:
             return
-        after = int(str(rows[-1]["idx"]))
+        after_sha, after_idx = str(rows[-1]["sha256"]), int(str(rows[-1]["idx"]))
 
 
 def _manifest(blobs: BlobStore, sha256: str) -> CaptureManifest:
@@ -92,13 +96,15 @@ def audit_blobs(
     (1) every file or capture deposit's content is stored; (2) it hashes to the
     SHA-256 and SM3 and has the size its deposit recorded; (3) for a capture,
     each artefact its manifest lists passes (1) and (2). Content stored for
-    several deposits is read once.
+    several deposits is read once: deposits come sorted by content, and the
+    last :data:`_SEEN_MAX` contents read are remembered (artefacts shared by
+    captures). Memory stays bounded: files are streamed, digests not all kept.
     """
     started = time.perf_counter()
-    seen: set[bytes] = set()
+    seen: dict[tuple[str, str | None, int | None], None] = {}  # oldest first
     files = total = 0
     for exp in _expected(store, blobs):
-        key = bytes.fromhex(exp.sha256)
+        key = (exp.sha256, exp.sm3, exp.size)
         if key in seen:
             continue
         try:  # (1) (3)
@@ -111,7 +117,9 @@ def audit_blobs(
             raise AuditError(
                 f"{exp.what}: stored file does not match its recorded SM3 or size", exp.index
             )
-        seen.add(key)
+        seen[key] = None
+        if len(seen) > _SEEN_MAX:
+            del seen[next(iter(seen))]
         files += 1
         total += info.size
         if progress:

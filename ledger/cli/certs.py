@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.common import cli, friendly, open_services
+from ledger.cli.common import cli, emit, friendly, open_services
 from ledger.services import OPERATOR, ROLES
+from verifier.display import escape_json
 
 __all__ = ["account", "certificate", "trust"]
 
@@ -59,7 +60,7 @@ def account_create(
         created = services.accounts.create(OPERATOR, role, name)
         if pems is not None:
             bind_x509(services.ledger, created.account_id, *pems)
-    click.echo(json.dumps(created.to_json(), ensure_ascii=False, sort_keys=True))
+    emit(created.to_json())
     click.echo(created.token)
 
 
@@ -75,7 +76,7 @@ def account_revoke(ctx: click.Context, account_ref: str, role: str | None) -> No
     """
     with open_services(ctx) as services:
         result = services.accounts.revoke(OPERATOR, account_ref, role)
-    click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+    emit(result)
 
 
 @cli.group()
@@ -148,7 +149,7 @@ def certificate_revoke(ctx: click.Context, certificate_id: str, reason: str) -> 
     """
     with open_services(ctx) as services:
         done = services.certificates.revoke(OPERATOR, certificate_id, reason)
-    click.echo(json.dumps(done.to_json(), ensure_ascii=False, sort_keys=True))
+    emit(done.to_json())
 
 
 @cli.group()
@@ -169,4 +170,4 @@ def trust_export_cmd(ctx: click.Context) -> None:
     """
     with open_services(ctx) as services:
         doc = services.trust()
-    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True))
+    click.echo(escape_json(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)))

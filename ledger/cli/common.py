@@ -22,6 +22,7 @@ import click
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError
 from ledger.services import Services
+from verifier.display import escape_json, escape_text
 
 __all__ = ["cli", "emit", "fail", "friendly", "home", "open_ledger", "open_services"]
 
@@ -31,7 +32,8 @@ R = TypeVar("R")
 
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    # Messages quote stored or typed text already escaped: keep its backslashes.
+    click.echo("error: " + escape_text(message, keep="\\"), err=True)
     sys.exit(code)
 
 
@@ -74,8 +76,10 @@ def open_services(ctx: click.Context) -> Iterator[Services]:
 
 
 def emit(obj: Any) -> None:
-    """Print one JSON document on one line (keys sorted, UTF-8 kept)."""
-    click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=True))
+    """Print one JSON document on one line (keys sorted, UTF-8 kept; bidi,
+    zero-width and other invisible characters as ``\\u`` escapes, the same
+    JSON values: :func:`verifier.display.escape_json`)."""
+    click.echo(escape_json(json.dumps(obj, ensure_ascii=False, sort_keys=True)))
 
 
 @click.group()

@@ -181,30 +181,17 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
 @click.pass_context
 @friendly
 def audit(ctx: click.Context, workers: int, files: bool) -> None:
-    """Re-verify everything; exit 1 naming the first index that fails.
+    """Re-verify everything; exit 1 naming the first thing that fails.
+
+    The log and its tiles, the sequence of checkpoints and publications,
+    every projection row against a replay of the log, and every stored file.
 
     Example: evidence-ledger audit --workers 2
     """
-    from ledger.anchoring import audit_publications
-    from ledger.audit import audit as do_audit
-    from ledger.blobs.audit import audit_blobs
+    from ledger.audit import audit_ledger
 
     with open_ledger(ctx) as ledger:
-        report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
-        published = audit_publications(ledger)
-        out = {
-            "ok": True,
-            "entries": report.entries,
-            "checkpoints": report.checkpoints,
-            "publications": published,
-            "tiles": report.tiles,
-            "seconds": round(report.seconds, 3),
-            "entries_per_second": round(report.entries_per_second),
-        }
-        if files:
-            checked = audit_blobs(ledger.store, ledger.blobs)
-            out |= {"files": checked.files, "file_bytes": checked.bytes}
-        emit(out)
+        emit(audit_ledger(ledger, workers=workers, files=files))
 
 
 @cli.command()

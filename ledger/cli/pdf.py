@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ledger.cli.certs import account, certificate
-from ledger.cli.common import cli, friendly, home, open_ledger
+from ledger.cli.common import cli, emit, friendly, home, open_ledger
 from ledger.config import check_public_url, load_config, save_config
 from ledger.errors import InvalidInput
 from ledger.pdfcert.service import bind_x509, certificate_pdf, issue_x509, x509_summary
@@ -122,7 +122,7 @@ def account_x509(
                 read_pem(cert_file, "certificate"),
                 read_pem(key_file, "key"),
             )
-    click.echo(json.dumps(x509_summary(cred), ensure_ascii=False, sort_keys=True))
+    emit(x509_summary(cred))
 
 
 @cli.command("public-url")

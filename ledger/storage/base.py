@@ -10,9 +10,10 @@ after the commit, so a receipt always names a durable entry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +26,16 @@ from verifier.merkle import leaf_hash
 from verifier.record import GENESIS_PREV, encode_record
 
 __all__ = [
+    "CHECKPOINTS_HEAD",
     "FORMAT",
+    "LINK_GENESIS",
+    "PUBLICATIONS_HEAD",
     "Appended",
     "CheckpointRow",
     "JobRecord",
+    "LinkedCheckpoint",
+    "LinkedPublication",
+    "ProjectionView",
     "Publication",
     "RenewalBatch",
     "RenewalRow",
@@ -36,9 +43,46 @@ __all__ = [
     "Store",
     "TileRow",
     "build_rows",
+    "checkpoint_link",
+    "publication_link",
 ]
 
 FORMAT = "evidence-ledger/1"
+
+LINK_GENESIS = "0" * 64
+"""The ``prev`` of the first checkpoint and of the first publication."""
+CHECKPOINTS_HEAD = "checkpoints_head"
+PUBLICATIONS_HEAD = "publications_head"
+"""Meta keys holding ``"<size> <link>"`` of the latest checkpoint and publication,
+written in the transaction that inserts it (see :func:`checkpoint_link`)."""
+
+
+def _link(tag: bytes, fields: Sequence[bytes]) -> str:
+    h = hashlib.sha256(tag)
+    for f in fields:
+        h.update(len(f).to_bytes(8, "big"))
+        h.update(f)
+    return h.hexdigest()
+
+
+def checkpoint_link(prev: str | None, size: int, root: bytes, note: str, time: str) -> str:
+    """The hash that the next checkpoint row stores as its ``prev``.
+
+    It covers every column of the row, ``prev`` included, so each row commits
+    to the whole sequence before it: removing or changing a row breaks the
+    link of the row after it. The latest row is covered by the meta record
+    :data:`CHECKPOINTS_HEAD` (and by the tiles, written with it).
+    """
+    fields = [(prev or "").encode(), str(size).encode(), root, note.encode(), time.encode()]
+    return _link(b"evidence-ledger checkpoint link\n", fields)
+
+
+def publication_link(prev: str | None, size: int, note: str, token: bytes | None, time: str) -> str:
+    """The hash that the next publication row stores as its ``prev`` (see
+    :func:`checkpoint_link`); a null token and an empty one differ."""
+    tok = b"-" if token is None else b"+" + token
+    fields = [(prev or "").encode(), str(size).encode(), note.encode(), tok, time.encode()]
+    return _link(b"evidence-ledger publication link\n", fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +115,36 @@ class CheckpointRow:
     root: bytes
     note: str
     time: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedCheckpoint:
+    """A checkpoint row as stored, with the link it holds to the row before."""
+
+    row: CheckpointRow
+    prev: str | None
+
+    @property
+    def link(self) -> str:
+        r = self.row
+        return checkpoint_link(self.prev, r.size, r.root, r.note, r.time)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedPublication:
+    """A publication row as stored (not joined: an orphan shows), its link to
+    the row before, and the sealed checkpoint of its size if there is one."""
+
+    size: int
+    note: str
+    token: bytes | None
+    time: str
+    prev: str | None
+    sealed: CheckpointRow | None
+
+    @property
+    def link(self) -> str:
+        return publication_link(self.prev, self.size, self.note, self.token, self.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +280,21 @@ class SealTxn(Protocol):
     def publish(self, pub: Publication) -> None: ...
 
 
+class ProjectionView(Protocol):
+    """One committed state of the log and its projections, read without a lock."""
+
+    def size(self) -> int: ...
+    def log_rows(
+        self, start: int, end: int
+    ) -> Generator[tuple[int, str, str, bytes, bytes], None, None]:
+        """``(idx, type, time, leaf, private body)`` in index order."""
+        ...
+
+    def projection_rows(self, table: str) -> Generator[tuple[Any, ...], None, None]:
+        """Every row of a projection table, in PROJECTIONS column order, by ``idx``."""
+        ...
+
+
 class Store(ABC):
     """Abstract event store: the log, its tiles and checkpoints, projections."""
 
@@ -270,6 +359,14 @@ class Store(ABC):
     def checkpoints(self) -> list[CheckpointRow]:
         """All checkpoints in increasing size."""
 
+    @abstractmethod
+    def checkpoint_page(self, after: int, limit: int) -> list[LinkedCheckpoint]:
+        """Up to ``limit`` checkpoints of size > ``after`` (-1: from the first), by size."""
+
+    @abstractmethod
+    def tile_extent(self) -> list[tuple[int, int, int]]:
+        """``(level, index, width)`` of every stored tile, by level then index."""
+
     # -- publication (anchoring) ------------------------------------------
     # ``checkpoints`` holds every checkpoint the sealer integrated and signed;
     # ``publications`` the ones whose anchoring policy was met, written after
@@ -304,6 +401,11 @@ class Store(ABC):
     @abstractmethod
     def renewals(self, size: int | None = None) -> list[RenewalRow]:
         """Renewal rows (of one checkpoint, or all) by size, line and seq."""
+
+    @abstractmethod
+    def publication_page(self, after: int, limit: int) -> list[LinkedPublication]:
+        """Up to ``limit`` publication rows of size > ``after``, by size, each with
+        the sealed checkpoint of its size (None for an orphan)."""
 
     @abstractmethod
     def sealing(self) -> AbstractContextManager[SealTxn]:
@@ -363,6 +465,10 @@ class Store(ABC):
     @abstractmethod
     def rebuild(self) -> int:
         """Drop and replay all projections; return the number of events replayed."""
+
+    @abstractmethod
+    def projection_view(self) -> AbstractContextManager[ProjectionView]:
+        """A read-only snapshot of the log and its projections (for the audit)."""
 
     @abstractmethod
     def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:

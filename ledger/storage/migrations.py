@@ -17,6 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.storage.base import (
+    CHECKPOINTS_HEAD,
+    LINK_GENESIS,
+    PUBLICATIONS_HEAD,
+    checkpoint_link,
+    publication_link,
+)
 from ledger.storage.sql import Dialect
 
 __all__ = ["LATEST", "MIGRATIONS", "Migration", "migrate"]
@@ -156,6 +163,47 @@ def _renewals(d: Dialect, conn: Any) -> None:
     )
 
 
+def _chain(d: Dialect, conn: Any) -> None:
+    """Link checkpoints and publications: each row's ``prev`` is the link hash of
+    the row before it by size (:func:`~ledger.storage.base.checkpoint_link`), and
+    meta records the latest of each, so that the audit notices a row removed
+    anywhere in either sequence. Existing rows are linked as they stand; the
+    append-only triggers are lifted for that one update, inside this
+    transaction."""
+    for table, head, link in (
+        ("checkpoints", CHECKPOINTS_HEAD, _checkpoint_link),
+        ("publications", PUBLICATIONS_HEAD, _publication_link),
+    ):
+        if d.has_column(conn, table, "prev"):
+            continue
+        lift, restore = d.suspend_append_only(table)
+        _run(d, conn, [f"alter table {table} add column prev text", *lift])
+        cols = "size, root, note, time" if table == "checkpoints" else "size, note, token, time"
+        rows = conn.execute(d.sql(f"select {cols} from {table} order by size")).fetchall()  # noqa: S608
+        prev = LINK_GENESIS
+        for r in rows:
+            conn.execute(d.sql(f"update {table} set prev = ? where size = ?"), (prev, r[0]))  # noqa: S608
+            prev = link(prev, r)
+        _run(d, conn, restore)
+        if rows:
+            conn.execute(
+                d.sql(
+                    "insert into meta values (?, ?) "
+                    "on conflict (key) do update set value = excluded.value"
+                ),
+                (head, f"{rows[-1][0]} {prev}"),
+            )
+
+
+def _checkpoint_link(prev: str, r: Any) -> str:
+    return checkpoint_link(prev, int(r[0]), bytes(r[1]), str(r[2]), str(r[3]))
+
+
+def _publication_link(prev: str, r: Any) -> str:
+    token = None if r[2] is None else bytes(r[2])
+    return publication_link(prev, int(r[0]), str(r[1]), token, str(r[3]))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
@@ -164,6 +212,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "tiles.inner_nodes on both databases", _inner_nodes),
     Migration(6, "web console sessions", _sessions),
     Migration(7, "rate limit buckets", _rate_buckets),
+    Migration(8, "checkpoints and publications linked by hash (prev), heads in meta", _chain),
     Migration(10, "timestamp renewal (RFC 4998 evidence records)", _renewals),
 )
 LATEST = MIGRATIONS[-1].version

@@ -135,6 +135,13 @@ class PostgresDialect(Dialect):
             "for each statement execute function ledger_append_only()",
         ]
 
+    def suspend_append_only(self, table: str) -> tuple[list[str], list[str]]:
+        trigger = f"{table}_append_only"
+        return (
+            [f"alter table {table} disable trigger {trigger}"],
+            [f"alter table {table} enable trigger {trigger}"],
+        )
+
     def storage_bytes(self, conn: psycopg.Connection[Any], tables: Sequence[str]) -> int:
         total = 0
         for t in tables:

@@ -19,7 +19,7 @@ database is migrated when opened, a newer one refused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -33,10 +33,15 @@ from ledger.projections import (
     projections_signature,
 )
 from ledger.storage.base import (
+    CHECKPOINTS_HEAD,
     FORMAT,
+    LINK_GENESIS,
+    PUBLICATIONS_HEAD,
     Appended,
     CheckpointRow,
     JobRecord,
+    LinkedCheckpoint,
+    LinkedPublication,
     Publication,
     RenewalBatch,
     RenewalRow,
@@ -44,20 +49,27 @@ from ledger.storage.base import (
     Store,
     TileRow,
     build_rows,
+    checkpoint_link,
     insert_columns,
     op_batches,
+    publication_link,
     replay_ops,
 )
 
-__all__ = ["SEAL", "SEQUENCE", "Dialect", "SqlStore"]
+__all__ = ["SEAL", "SEQUENCE", "CorruptRow", "Dialect", "SqlStore"]
 
 SEQUENCE = 0x6C6F67  # lock ids: 'log' for appends
 SEAL = 0x7365616C  # and 'seal' for the sealer
+
+_LOG_ROWS = (
+    "select e.idx, e.type, e.time, e.leaf, p.body from events e join private p on p.idx = e.idx"
+)
 
 _SELECT_PUB = (
     "select p.size, c.root, p.note, p.time, p.token from publications p "
     "join checkpoints c on c.size = p.size"
 )
+_SET_META = "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value"
 _SET_SIGNATURE = (
     "insert into meta values ('projections', ?) "
     "on conflict (key) do update set value = excluded.value"
@@ -124,6 +136,11 @@ class Dialect(ABC):
     @abstractmethod
     def append_only(self, table: str) -> list[str]:
         """DDL making ``table`` refuse UPDATE and DELETE (and TRUNCATE where it exists)."""
+
+    @abstractmethod
+    def suspend_append_only(self, table: str) -> tuple[list[str], list[str]]:
+        """DDL that lifts ``table``'s append-only triggers, and DDL that restores
+        them: for migrations only, run inside the migrating transaction."""
 
     @abstractmethod
     def storage_bytes(self, conn: Any, tables: Sequence[str]) -> int: ...
@@ -304,14 +321,23 @@ class SqlStore(Store):
             "where idx >= ? and idx < ? order by idx",
             (start, end),
         )
-        return [(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows]
+        return [
+            (
+                _idx(r[0]),
+                _text(r, 1, "type"),
+                _text(r, 2, "time"),
+                _blob(r, 3, "leaf"),
+                _blob(r, 4, "leaf_hash"),
+            )
+            for r in rows
+        ]
 
     def privates(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
         rows = self._read(
             "select idx, salt, body from private where idx >= ? and idx < ? order by idx",
             (start, end),
         )
-        return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
+        return [(_idx(r[0]), _blob(r, 1, "salt"), _blob(r, 2, "private body")) for r in rows]
 
     # -- tree ------------------------------------------------------------
     def tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TileRow]:
@@ -334,14 +360,23 @@ class SqlStore(Store):
         rows = self._read("select size, root, note, time from checkpoints order by size")
         return [CheckpointRow(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
 
+    def checkpoint_page(self, after: int, limit: int) -> list[LinkedCheckpoint]:
+        rows = self._read(
+            "select size, root, note, time, prev from checkpoints where size > ? "
+            "order by size limit ?",
+            (after, limit),
+        )
+        return [
+            LinkedCheckpoint(_checkpoint(r), _opt_text(r, 4, "prev", "checkpoint")) for r in rows
+        ]
+
+    def tile_extent(self) -> list[tuple[int, int, int]]:
+        rows = self._read("select level, idx, width from tiles order by level, idx")
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     def publish(self, pub: Publication) -> bool:
         with self._write(SEAL) as conn:
-            cur = self._x(
-                conn,
-                "insert into publications values (?, ?, ?, ?) on conflict (size) do nothing",
-                (pub.size, pub.note, pub.token, pub.time),
-            )
-            return bool(cur.rowcount == 1)
+            return _publish(self, conn, pub)
 
     def latest_publication(self) -> Publication | None:
         r = self._one(_SELECT_PUB + " order by p.size desc limit 1")
@@ -399,6 +434,25 @@ class SqlStore(Store):
             query, params = query + " where size = ?", (size,)
         rows = self._read(query + " order by size, line, seq", params)
         return [RenewalRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+    def publication_page(self, after: int, limit: int) -> list[LinkedPublication]:
+        rows = self._read(
+            "select p.size, p.note, p.token, p.time, p.prev, c.size, c.root, c.note, c.time "
+            "from publications p left join checkpoints c on c.size = p.size "
+            "where p.size > ? order by p.size limit ?",
+            (after, limit),
+        )
+        return [
+            LinkedPublication(
+                _idx(r[0]),
+                _text(r, 1, "note", "publication"),
+                None if r[2] is None else _blob(r, 2, "token", "publication"),
+                _text(r, 3, "time", "publication"),
+                _opt_text(r, 4, "prev", "publication"),
+                None if r[5] is None else _checkpoint(r[5:]),
+            )
+            for r in rows
+        ]
 
     @contextmanager
     def sealing(self) -> Iterator[SqlSealTxn]:
@@ -534,6 +588,12 @@ class SqlStore(Store):
             self._x(conn, _SET_SIGNATURE, (projections_signature(),))
         return count
 
+    @contextmanager
+    def projection_view(self) -> Iterator[SqlProjectionView]:
+        conn = self.d.conn()
+        with self.d.snapshot(conn):
+            yield SqlProjectionView(self, conn)
+
     def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:
         return {
             t: sorted(
@@ -558,6 +618,92 @@ class SqlStore(Store):
             *PROJECTIONS,
         )
         return self.d.storage_bytes(self.d.conn(), tables)
+
+
+class CorruptRow(StorageError):
+    """A stored value has the wrong SQL type (changed behind the ledger's back);
+    ``index`` is the row's entry index or checkpoint size when it is known."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+    def __reduce__(self) -> tuple[type[CorruptRow], tuple[str, int | None]]:
+        return (CorruptRow, (str(self), self.index))
+
+
+def _key(row: Sequence[Any], where: str) -> int | None:
+    """The entry index a bad value belongs to (None for checkpoints and publications)."""
+    v = row[0]
+    ok = where == "entry" and isinstance(v, int) and not isinstance(v, bool)
+    return v if ok else None
+
+
+def _blob(row: Sequence[Any], i: int, what: str, where: str = "entry") -> bytes:
+    v = row[i]
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    raise CorruptRow(
+        f"{where} {row[0]}: {what} is stored as {_sql_type(v)}, not as bytes", _key(row, where)
+    )
+
+
+def _text(row: Sequence[Any], i: int, what: str, where: str = "entry") -> str:
+    v = row[i]
+    if isinstance(v, str):
+        return v
+    raise CorruptRow(
+        f"{where} {row[0]}: {what} is stored as {_sql_type(v)}, not as text", _key(row, where)
+    )
+
+
+def _opt_text(row: Sequence[Any], i: int, what: str, where: str) -> str | None:
+    return None if row[i] is None else _text(row, i, what, where)
+
+
+def _idx(v: Any) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise CorruptRow(f"entry {v!r}: index is stored as {_sql_type(v)}, not as an integer")
+
+
+def _sql_type(v: Any) -> str:
+    return {str: "text", int: "integer", float: "a real", type(None): "null"}.get(
+        type(v), "bytes" if isinstance(v, bytes | bytearray | memoryview) else type(v).__name__
+    )
+
+
+def _checkpoint(r: Sequence[Any]) -> CheckpointRow:
+    w = "checkpoint"
+    return CheckpointRow(
+        _idx(r[0]), _blob(r, 1, "root", w), _text(r, 2, "note", w), _text(r, 3, "time", w)
+    )
+
+
+def _publish(store: SqlStore, conn: Any, pub: Publication) -> bool:
+    """Insert a publication linked to the latest one, unless it is not newer
+    (another host published the same or a later checkpoint meanwhile)."""
+    last = store._x(
+        conn,
+        "select size, note, token, time, prev from publications order by size desc limit 1",
+    ).fetchone()
+    if last is not None and last[0] >= pub.size:
+        return False
+    prev = (
+        LINK_GENESIS
+        if last is None
+        else publication_link(
+            last[4], last[0], last[1], None if last[2] is None else bytes(last[2]), last[3]
+        )
+    )
+    store._x(
+        conn,
+        "insert into publications (size, note, token, time, prev) values (?, ?, ?, ?, ?)",
+        (pub.size, pub.note, pub.token, pub.time, prev),
+    )
+    link = publication_link(prev, pub.size, pub.note, pub.token, pub.time)
+    store._x(conn, _SET_META, (PUBLICATIONS_HEAD, f"{pub.size} {link}"))
+    return True
 
 
 def _latest(store: SqlStore, conn: Any) -> CheckpointRow | None:
@@ -621,15 +767,56 @@ class SqlSealTxn:
         )
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
+        last = self._s._x(
+            self._c,
+            "select size, root, note, time, prev from checkpoints order by size desc limit 1",
+        ).fetchone()
+        prev = (
+            LINK_GENESIS
+            if last is None
+            else checkpoint_link(last[4], last[0], bytes(last[1]), last[2], last[3])
+        )
         self._s._x(
             self._c,
-            "insert into checkpoints values (?, ?, ?, ?)",
-            (row.size, row.root, row.note, row.time),
+            "insert into checkpoints (size, root, note, time, prev) values (?, ?, ?, ?, ?)",
+            (row.size, row.root, row.note, row.time, prev),
         )
+        link = checkpoint_link(prev, row.size, row.root, row.note, row.time)
+        self._s._x(self._c, _SET_META, (CHECKPOINTS_HEAD, f"{row.size} {link}"))
 
     def publish(self, pub: Publication) -> None:
-        self._s._x(
-            self._c,
-            "insert into publications values (?, ?, ?, ?)",
-            (pub.size, pub.note, pub.token, pub.time),
-        )
+        _publish(self._s, self._c, pub)
+
+
+class SqlProjectionView:
+    """The audit's snapshot of the log and its projections (a ``ProjectionView``)."""
+
+    def __init__(self, store: SqlStore, conn: Any) -> None:
+        self._s = store
+        self._c = conn
+
+    def size(self) -> int:
+        row = self._s._x(self._c, "select max(idx) from events").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def log_rows(
+        self, start: int, end: int
+    ) -> Generator[tuple[int, str, str, bytes, bytes], None, None]:
+        lo, hi = int(start), int(end)
+        query = f"{_LOG_ROWS} where e.idx >= {lo} and e.idx < {hi} order by e.idx"
+        for chunk in self._s.d.stream(self._c, query, 2000):
+            for r in chunk:
+                yield (
+                    _idx(r[0]),
+                    _text(r, 1, "type"),
+                    _text(r, 2, "time"),
+                    _blob(r, 3, "leaf"),
+                    _blob(r, 4, "private body"),
+                )
+
+    def projection_rows(self, table: str) -> Generator[tuple[Any, ...], None, None]:
+        # Table and column names come from PROJECTIONS, never from input.
+        cols = ", ".join(insert_columns(table))
+        query = f"select {cols} from {table} order by idx"  # noqa: S608
+        for chunk in self._s.d.stream(self._c, query, 2000):
+            yield from (tuple(r) for r in chunk)

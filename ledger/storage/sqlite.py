@@ -154,6 +154,10 @@ class SqliteDialect(Dialect):
             for action in ("update", "delete")
         ]
 
+    def suspend_append_only(self, table: str) -> tuple[list[str], list[str]]:
+        drop = [f"drop trigger if exists {table}_no_{a}" for a in ("update", "delete")]
+        return drop, self.append_only(table)
+
     def storage_bytes(self, conn: sqlite3.Connection, tables: Sequence[str]) -> int:
         total = 0
         for suffix in ("", "-wal", "-shm"):
