@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -254,6 +257,44 @@ def stats(ctx: click.Context) -> None:
         emit(services.stats())
 
 
+def _metrics_where(value: str) -> str | tuple[str, int]:
+    """``main``, ``off`` or a ``HOST:PORT`` to serve ``/metrics`` on instead."""
+    if value in ("main", "off"):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected main, off or HOST:PORT", param_hint="--metrics")
+    return host.strip("[]"), int(port)
+
+
+@contextmanager
+def _multiprocess_metrics() -> Iterator[str]:
+    """A fresh directory for the workers' metrics, in ``PROMETHEUS_MULTIPROC_DIR``.
+
+    An operator's own directory is emptied first (counters of an earlier run
+    must not add up with this one's); otherwise a temporary one is made and
+    removed afterwards. Set before ``prometheus_client`` picks its value store.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        made = None
+    else:
+        made = path = Path(tempfile.mkdtemp(prefix="evidence-ledger-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    import prometheus_client.values as values
+
+    values.ValueClass = values.get_value_class()  # in case it was imported before
+    try:
+        yield str(path)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -275,28 +316,78 @@ def stats(ctx: click.Context) -> None:
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
-    help="Log one line per request (off when a proxy in front keeps the access log).",
+    help="Log one line per request: route template, status, duration, request id "
+    "(never the query string).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as one JSON object per line.",
+)
+@click.option(
+    "--metrics",
+    "metrics",
+    default="main",
+    show_default=True,
+    metavar="main|off|HOST:PORT",
+    help="Serve Prometheus /metrics on the main port, not at all, or on another address.",
+)
+@click.option(
+    "--ready-max-lag",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds an entry may wait for a published checkpoint before /readyz fails.",
 )
 @click.pass_context
 @friendly
 def serve(
-    ctx: click.Context, host: str, port: int, workers: int, no_sealer: bool, access_log: bool
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int,
+    no_sealer: bool,
+    access_log: bool,
+    log_format: str,
+    metrics: str,
+    ready_max_lag: float,
 ) -> None:
     """Serve the HTTP API and the C2SP tlog-tiles endpoints (and seal pending entries).
 
-    Example: evidence-ledger serve --host 0.0.0.0 --port 8000
-    """
-    import uvicorn
+    Also /healthz, /readyz and /metrics (see docs/operations.md).
 
-    Ledger.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
-    os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
-    os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=access_log,
-    )
+    Example: evidence-ledger serve --host 0.0.0.0 --port 8000 --workers 4 --log-format json
+    """
+    where = _metrics_where(metrics)
+    with ExitStack() as stack:
+        if where != "off":
+            stack.enter_context(_multiprocess_metrics())
+        import uvicorn
+
+        from api.observability import log_config
+
+        Ledger.open(home(ctx)).close()  # fail fast, with a clear message, on a bad home
+        os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
+        os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
+        os.environ["EVIDENCE_LEDGER_ACCESS_LOG"] = "1" if access_log else "0"
+        os.environ["EVIDENCE_LEDGER_READY_MAX_LAG"] = repr(ready_max_lag)
+        os.environ["EVIDENCE_LEDGER_METRICS"] = where if isinstance(where, str) else "elsewhere"
+        if isinstance(where, tuple):
+            from api.metrics import serve_metrics
+            from ledger.services import Services
+
+            ledger = stack.enter_context(Ledger.open(home(ctx)))
+            server = serve_metrics(where[0], where[1], Services(ledger))
+            stack.callback(server.shutdown)
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config(log_format),
+            # Never uvicorn's: it logs query strings. api.observability logs instead.
+            access_log=False,
+        )
