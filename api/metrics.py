@@ -158,9 +158,7 @@ class Metrics(Observer):
         child.observe(seconds)
 
     def appended(self, drafts: Sequence[Draft]) -> None:
-        kinds = Tally(
-            str(d.body.get("kind")) for d in drafts if d.type == "evidence.deposited"
-        )
+        kinds = Tally(str(d.body.get("kind")) for d in drafts if d.type == "evidence.deposited")
         for kind, n in kinds.items():
             self.deposits.labels(kind).inc(n)
 
@@ -185,7 +183,7 @@ def exposition(services: Services, own: CollectorRegistry | None = None) -> Coll
     exposed = CollectorRegistry(auto_describe=False)
     path = multiprocess_dir()
     if path is not None:
-        MultiProcessCollector(exposed, path)
+        MultiProcessCollector(exposed, path)  # type: ignore[no-untyped-call]
     elif own is not None:
         exposed.register(_Forward(own))
     exposed.register(LedgerCollector(services))

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.common import cli, emit, friendly, home, open_ledger, open_services
+from ledger.cli.common import (
+    bar,
+    cli,
+    emit,
+    friendly,
+    home,
+    open_ledger,
+    open_services,
+    progress_option,
+)
 from ledger.core import Ledger
 from ledger.errors import InvalidInput
 from ledger.events import evidence_deposited
@@ -86,6 +95,7 @@ def _hash_lines(path: Path) -> Iterator[tuple[int, str]]:
     help="Deposit on behalf of a rights holder (account name or id); it then sees "
     "the evidence through the API.",
 )
+@progress_option
 @click.pass_context
 @friendly
 def deposit(
@@ -96,6 +106,7 @@ def deposit(
     sm3: str | None,
     hashes_from: Path | None,
     owner: str | None,
+    show_progress: bool | None,
 ) -> None:
     """Deposit files or hashes; print one JSON receipt per line once durable.
 
@@ -115,17 +126,21 @@ def deposit(
             emit(deposits.commit(plan).receipts[0].to_json())
         elif hashes_from is not None:
             # Validate the whole file first: a bad line must not leave half a batch.
+            total = 0
             for n, line in _hash_lines(hashes_from):
                 if not _HEX64.fullmatch(line):
                     raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
+                total += 1
             owner_id = deposits.resolve_owner(OPERATOR, owner)
             drafts = (
                 evidence_deposited(kind="hash", sha256=h, title=title, owner=owner_id)
                 for _, h in _hash_lines(hashes_from)
             )
             out = sys.stdout
-            for receipt in deposits.bulk(drafts):
-                out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
+            with bar(total, "deposit", show_progress, unit="deposits") as shown:
+                for receipt in deposits.bulk(drafts):
+                    out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
+                    shown.update()
             out.flush()
         else:
             for path in files:
@@ -152,18 +167,22 @@ def seal(ctx: click.Context, batch_max: int | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--private", is_flag=True, help="Also write private bodies (for an auditor).")
+@progress_option
 @click.pass_context
 @friendly
-def export(ctx: click.Context, directory: Path, private: bool) -> None:
+def export(ctx: click.Context, directory: Path, private: bool, show_progress: bool | None) -> None:
     """Write the public log as static C2SP tlog-tiles files.
 
     Example: evidence-ledger export /srv/www/log
     """
     from ledger.export import export as do_export
+    from ledger.export import file_count
 
     with open_ledger(ctx) as ledger:
         cp = ledger.latest_checkpoint()
-        n = do_export(ledger.store, directory, cp, private)
+        total = file_count(cp.size, private)
+        with bar(total, "export", show_progress, unit="files") as shown:
+            n = do_export(ledger.store, directory, cp, private, shown.to)
         click.echo(f"exported {cp.size} entries in {n} files to {directory}", err=True)
 
 
@@ -181,9 +200,10 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
     show_default=True,
     help="Also re-read every stored file and capture artefact against its digests.",
 )
+@progress_option
 @click.pass_context
 @friendly
-def audit(ctx: click.Context, workers: int, files: bool) -> None:
+def audit(ctx: click.Context, workers: int, files: bool, show_progress: bool | None) -> None:
     """Re-verify everything; exit 1 naming the first index that fails.
 
     Example: evidence-ledger audit --workers 2
@@ -193,7 +213,14 @@ def audit(ctx: click.Context, workers: int, files: bool) -> None:
     from ledger.blobs.audit import audit_blobs
 
     with open_ledger(ctx) as ledger:
-        report = do_audit(ledger.store, ledger.verifier_key, ledger.config.origin, workers=workers)
+        with bar(ledger.store.size(), "audit", show_progress) as shown:
+            report = do_audit(
+                ledger.store,
+                ledger.verifier_key,
+                ledger.config.origin,
+                progress=shown.to,
+                workers=workers,
+            )
         published = audit_publications(ledger)
         out = {
             "ok": True,
@@ -233,15 +260,16 @@ def sweep(ctx: click.Context, older_than: float) -> None:
 
 
 @cli.command()
+@progress_option
 @click.pass_context
 @friendly
-def rebuild(ctx: click.Context) -> None:
+def rebuild(ctx: click.Context, show_progress: bool | None) -> None:
     """Drop the projections and replay them from the log.
 
     Example: evidence-ledger rebuild
     """
-    with open_ledger(ctx) as ledger:
-        n = ledger.store.rebuild()
+    with open_ledger(ctx) as ledger, bar(ledger.store.size(), "rebuild", show_progress) as shown:
+        n = ledger.store.rebuild(shown.to)
         emit({"replayed": n})
 
 
@@ -287,7 +315,8 @@ def _multiprocess_metrics() -> Iterator[str]:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     import prometheus_client.values as values
 
-    values.ValueClass = values.get_value_class()  # in case it was imported before
+    # prometheus_client picks its value store when first imported: pick again.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     try:
         yield str(path)
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -274,8 +274,9 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def rebuild(self) -> int:
-        """Drop and replay all projections; return the number of events replayed."""
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop and replay all projections; return the number of events replayed
+        (``progress`` is told the count replayed so far, now and then)."""
 
     @abstractmethod
     def dump_projections(self) -> dict[str, list[tuple[Any, ...]]]:

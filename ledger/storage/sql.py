@@ -19,7 +19,7 @@ database is migrated when opened, a newer one refused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -397,7 +397,7 @@ class SqlStore(Store):
                 raise
             raise mapped from e
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         count = 0
         # The sequencing lock keeps appends out while the tables are replaced.
         with self._write(SEQUENCE) as conn:
@@ -414,6 +414,8 @@ class SqlStore(Store):
                 rows = [(a, b, c, bytes(d), bytes(e), bytes(f)) for a, b, c, d, e, f in chunk]
                 self._apply(conn, list(replay_ops(iter(rows))))
                 count += len(chunk)
+                if progress is not None:
+                    progress(count)
             self._x(conn, _SET_SIGNATURE, (projections_signature(),))
         return count
 
