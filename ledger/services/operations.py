@@ -116,7 +116,7 @@ class OperationsService:
                 checks["publication"] = (
                     OK
                     if age <= max_lag
-                    else f"entry {published} has waited {age:.0f} s for a published "
+                    else f"entry {published} has waited {age:.1f} s for a published "
                     f"checkpoint (limit {max_lag:g} s); {size - published} entries unpublished"
                 )
         return Readiness(checks)
