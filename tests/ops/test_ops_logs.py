@@ -62,7 +62,8 @@ def test_no_secret_in_any_log_line(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
         assert api.get(f"/v1/evidence/{eid}", headers=h).status_code == 200
         wrong = {"Authorization": f"Bearer {secret('wrong token')}"}
-        assert api.post("/v1/evidence", json={"sha256": "00" * 32}, headers=wrong).status_code == 401
+        r = api.post("/v1/evidence", json={"sha256": "00" * 32}, headers=wrong)
+        assert r.status_code == 401
 
         web = httpx.Client(base_url=srv.base, headers={"Origin": srv.base})
         page = web.get("/login")

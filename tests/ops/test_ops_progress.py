@@ -24,23 +24,23 @@ METER = re.compile(r"[\d.]+\w?/[\d.]+\w? \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?\w* ?\w
 def _under_pty(argv: list[str]) -> tuple[int, str, bytes]:
     """Run ``argv`` with stderr on a pseudo-terminal; its exit status, stderr, stdout."""
     master, slave = pty.openpty()
-    out_file = tempfile.TemporaryFile()  # a pipe could fill while the terminal is read
-    proc = subprocess.Popen(argv, stdout=out_file, stderr=slave)
-    os.close(slave)
-    err = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not chunk:
-            break
-        err += chunk
-    os.close(master)
-    status = proc.wait(timeout=120)
-    out_file.seek(0)
-    out = out_file.read()
-    out_file.close()
+    # stdout to a file: a pipe could fill up while the terminal is being read.
+    with tempfile.TemporaryFile() as out_file:
+        proc = subprocess.Popen(argv, stdout=out_file, stderr=slave)
+        os.close(slave)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        status = proc.wait(timeout=120)
+        out_file.seek(0)
+        out = out_file.read()
     return status, err.decode("utf-8", "replace"), out
 
 
