@@ -115,3 +115,35 @@ def test_metrics_off_or_on_another_address(tmp_path: Path) -> None:
         # Deposits of this run only: the earlier run's counters were not kept.
         assert metric(text, "evidence_ledger_deposits_total", kind="hash") == HASHES
         assert metric(text, "evidence_ledger_deposits_total", kind="file") == FILES
+
+
+def test_requests_the_fast_path_answers_are_timed_and_get_request_ids(
+    ledger: Ledger,
+) -> None:
+    """The fast path is the innermost middleware: request ids and metrics see it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    token = create_account(ledger, "rights_holder", "fast").token
+    app = create_app(ledger)
+    h = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        ids = set()
+        for i in range(6):
+            body = {"sha256": hashlib.sha256(f"fast {i}".encode()).hexdigest()}
+            r = client.post("/v1/evidence", json=body, headers=h)
+            assert r.status_code == 201, r.text
+            ids.add(r.headers["x-request-id"])
+        assert app.state.fast_path_served >= 4  # all but the first, which cached the token
+        assert len(ids) == 6
+        text = client.get("/metrics").text
+    count = metric(
+        text,
+        "evidence_ledger_http_request_duration_seconds_count",
+        route="/v1/evidence",
+        method="POST",
+        status="201",
+    )
+    assert count == 6
+    assert metric(text, "evidence_ledger_deposits_total", kind="hash") == 6
