@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ops-bench-"))
 
-from api.metrics import Metrics  # noqa: E402 - after the multiprocess directory is set
-from api.observability import RequestContext, log_config  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.services import Services  # noqa: E402
-
-from bench.common import fresh_home  # noqa: E402
+# Imported after the multiprocess directory is set: prometheus-client reads it on import.
+from api.metrics import Metrics
+from api.observability import RequestContext, log_config
+from bench.common import fresh_home
+from ledger.core import Ledger
+from ledger.services import Services
 
 
 class _Route:
