@@ -117,6 +117,8 @@ def backup(home: Path, dest: Path, progress: Progress | None = None) -> dict[str
     files, (3) the manifest, last.
     """
     cfg = load_config(home)
+    if dest.resolve().is_relative_to(home.resolve()):
+        raise BackupError(f"backup: {dest} is inside the ledger home {home}")
     _empty_dir(dest, "backup")
     store = open_store(cfg.database_url)
     try:

@@ -128,6 +128,8 @@ def test_restore_refuses_a_damaged_backup_or_a_used_home(tmp_path: Path) -> None
     assert el(home, "backup", str(dest)).returncode == 0
     r = el(home, "backup", str(dest))
     assert r.returncode == 1 and "not an empty directory" in r.stderr
+    r = el(home, "backup", str(home / "backups" / "one"))
+    assert r.returncode == 1 and "inside the ledger home" in r.stderr
     r = el(home, "restore", str(dest))  # home holds a ledger
     assert r.returncode == 1 and "not an empty directory" in r.stderr
     key = dest / "keys" / "log.key"
