@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -295,6 +296,10 @@ def _metrics_where(value: str) -> str | tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def _multiprocess_metrics() -> Iterator[str]:
     """A fresh directory for the workers' metrics, in ``PROMETHEUS_MULTIPROC_DIR``.
@@ -390,6 +395,10 @@ def serve(
     Example: evidence-ledger serve --host 0.0.0.0 --port 8000 --workers 4 --log-format json
     """
     where = _metrics_where(metrics)
+    # uvicorn re-raises SIGTERM once it has shut down; as an exception here
+    # (not the default action, which ends the process at once) it lets the
+    # clean-up below run: the metrics directory, the metrics listener.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with ExitStack() as stack:
         if where != "off":
             stack.enter_context(_multiprocess_metrics())
