@@ -158,6 +158,7 @@ class FastPath:
                 return False
             state = self._fastapi.state
             state.fast_path_served += 1
+            scope["route"] = fr.route  # as the router would: outer middleware reads it
             services: Services = state.services
             kwargs: dict[str, Any] = {
                 **fr.defaults,

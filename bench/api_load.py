@@ -9,7 +9,8 @@ Scenarios: durable hash-only deposits (JSON), 4 KiB multipart uploads, one
 1 GiB streamed upload, and inclusion-proof requests. Each prints requests/s
 and wrk's latency percentiles (after --warmup seconds of unmeasured load).
 wrk (Debian package) is installed if missing.
-The service runs without uvicorn's access log unless --access-log is given.
+The service runs without the access log unless --access-log is given.
+    python bench/api_load.py --only hash --ops-overhead   # metrics + JSON logs vs off
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(home: Path, workers: int, access_log: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    home: Path, workers: int, access_log: bool, extra: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = "--access-log" if access_log else "--no-access-log"
     proc = subprocess.Popen(
@@ -109,6 +112,7 @@ def start(home: Path, workers: int, access_log: bool) -> tuple[subprocess.Popen[
             "--workers",
             str(workers),
             log,
+            *(extra or []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -217,9 +221,19 @@ def main() -> None:
     ap.add_argument(
         "--access-log",
         action="store_true",
-        help="serve with uvicorn's per-request access log (off by default, as behind a proxy)",
+        help="serve with the per-request access log (off by default, as behind a proxy)",
     )
+    ap.add_argument(
+        "--ops-overhead",
+        action="store_true",
+        help="run each scenario with metrics off and no access log, then with metrics on "
+        "and JSON access logs, --rounds times, and print both side by side",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="with --ops-overhead")
     a = ap.parse_args()
+    if a.ops_overhead:
+        ops_overhead(a)
+        return
     home = fresh_home(f"api-{a.backend}")
     url = pg_url("api") if a.backend == "postgresql" else None
     try:
@@ -253,6 +267,58 @@ def main() -> None:
     finally:
         if url:
             drop_pg(url)
+
+
+OPS_CONFIGS = {
+    "metrics off, no access log": (False, ["--metrics", "off"]),
+    "metrics on, no access log": (False, ["--metrics", "main"]),
+    "metrics on, JSON access log": (True, ["--metrics", "main", "--log-format", "json"]),
+}
+
+
+def ops_overhead(a: argparse.Namespace) -> None:
+    """The cost of /metrics recording and JSON access logs on one scenario."""
+    if a.only in (None, "upload1g"):
+        raise SystemExit("--ops-overhead needs --only hash, upload4k or proofs")
+    home = fresh_home(f"api-ops-{a.backend}")
+    url = pg_url("api-ops") if a.backend == "postgresql" else None
+    results: dict[str, list[float]] = {name: [] for name in OPS_CONFIGS}
+    try:
+        with Ledger.init(home, "bench.local/api", url) as ledger:
+            token = create_account(ledger, "rights_holder", "bench").token
+        env = {"TOKEN": token}
+        if a.only == "proofs":
+            prepare_proofs(home, token, a.entries)
+            env["IDS"] = str(home / "ids.txt")
+        script = {"hash": HASH_LUA, "upload4k": UPLOAD_LUA, "proofs": PROOF_LUA}[a.only]
+        for round_ in range(a.rounds):
+            for name, (access, extra) in OPS_CONFIGS.items():
+                proc, base = start(home, a.workers, access, extra)
+                try:
+                    if a.warmup:
+                        wrk(base, script, env, a.connections, a.warmup)
+                    r = wrk(base, script, env, a.connections, a.seconds)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=60)
+                results[name].append(r["rps"])
+                print(
+                    f"round {round_ + 1} {a.only}[{name}]: {r['rps']:,.0f} req/s "
+                    f"p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms non-2xx {int(r['non2xx'])}"
+                )
+    finally:
+        if url:
+            drop_pg(url)
+    means = {name: sum(v) / len(v) for name, v in results.items()}
+    base_rps = next(iter(means.values()))
+    print(
+        f"{a.only}[{a.backend}, {a.workers} workers, {a.connections} conns, "
+        f"{a.rounds} rounds, mean]: "
+        + " | ".join(
+            f"{name} {rps:,.0f} req/s ({(rps / base_rps - 1) * 100:+.1f}%)"
+            for name, rps in means.items()
+        )
+    )
 
 
 def prepare_proofs(home: Path, token: str, n: int) -> None:

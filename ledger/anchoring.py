@@ -35,6 +35,7 @@ import rfc3161_client
 from ledger.config import Config, TsaConfig, WitnessEntry
 from ledger.errors import AuditError, ConfigError, LedgerError
 from ledger.events import format_time
+from ledger.observe import Observer
 from ledger.storage.base import CheckpointRow, Publication
 from ledger.witness.core import format_add_checkpoint
 from verifier import der
@@ -378,6 +379,7 @@ class Anchor:
             max_workers=len(self.witnesses) + len(self.tsas) + 1, thread_name_prefix="anchor"
         )
         self.last_error: str | None = None
+        self.observer = Observer()
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
 
@@ -443,6 +445,10 @@ class Anchor:
                 break
         for fut in pending:
             state.reasons[futures[fut]] = "no answer in time"
+        for name, reason in state.reasons.items():
+            if reason not in ("cosigned", "timestamped"):
+                kind = "tsa" if any(t.name == name for t in self.tsas) else "witness"
+                self.observer.anchor_failed(kind, name)
         if not self._met(state):
             msg = self._failure(cp.size, state)
             self.last_error = msg

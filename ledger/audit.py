@@ -463,7 +463,13 @@ _UNREADABLE = (TypeError, ValueError, KeyError, IndexError, UnicodeError, Overfl
 """What stored values of an unexpected shape can raise in the checks."""
 
 
-def audit_ledger(ledger: Ledger, *, workers: int = 0, files: bool = True) -> dict[str, Any]:
+def audit_ledger(
+    ledger: Ledger,
+    *,
+    workers: int = 0,
+    files: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Everything the ``audit`` command checks, as its JSON summary; raises
     :class:`AuditError` (never another exception on bad stored data): the log
     (:func:`audit`), the publications' cosignatures and tokens
@@ -477,6 +483,7 @@ def audit_ledger(ledger: Ledger, *, workers: int = 0, files: bool = True) -> dic
             ledger.store,
             ledger.verifier_key,
             ledger.config.origin,
+            progress=progress,
             workers=workers,
             publications=False,
         )

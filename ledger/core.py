@@ -20,6 +20,7 @@ from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound
 from ledger.events import Draft, format_time
 from ledger.files import private_dir, secure_home
 from ledger.keys import NoteSigner, generate_key_file, load_signer
+from ledger.observe import Observer
 from ledger.sequencer import Sequencer
 from ledger.storage import Store, create_store, open_store
 from ledger.storage.base import Appended, CheckpointRow, Publication, TileRow
@@ -44,7 +45,8 @@ class Ledger:
         self.blobs = open_blob_store(
             config.blobs, config.blob_dir, config.database_url, inline=store.inline_blob
         )
-        self.sequencer = Sequencer(store, config.group_max)
+        self.observer = Observer()
+        self.sequencer = Sequencer(store, config.group_max, self.observer)
         self._seal_lock = threading.Lock()
         self._published_cache: tuple[float, int] | None = None
         self._publish_lock = threading.Lock()
@@ -113,6 +115,14 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def observe(self, observer: Observer) -> None:
+        """Report appends, seals, anchoring failures and stored blobs to ``observer``."""
+        self.observer = observer
+        self.sequencer.observer = observer
+        self.blobs.observer = observer
+        if self._anchor is not None:
+            self._anchor.observer = observer
+
     @property
     def verifier_key(self) -> VerifierKey:
         return self.signer.verifier_key
@@ -159,6 +169,7 @@ class Ledger:
             from ledger.anchoring import Anchor
 
             self._anchor = Anchor(self.config, lambda a, b: self.reader().consistency_proof(a, b))
+            self._anchor.observer = self.observer
         return self._anchor
 
     def seal(self, batch_max: int | None = None) -> CheckpointRow:
@@ -210,6 +221,7 @@ class Ledger:
         """
         limit = batch_max or self.config.seal.batch_max
         with self._seal_lock:  # (1)
+            started = time.perf_counter()
             while True:
                 plan = self._plan_seal(limit)  # (2)
                 if isinstance(plan, CheckpointRow):
@@ -223,7 +235,8 @@ class Ledger:
                     txn.add_checkpoint(row)
                     if not self.anchored:
                         txn.publish(Publication(row.size, row.root, row.note, row.time))
-                    return row, more
+                self.observer.sealed(time.perf_counter() - started, row.size)
+                return row, more
 
     def _plan_seal(
         self, limit: int

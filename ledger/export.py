@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ledger.files import private_dir, write_private
@@ -19,7 +20,7 @@ from ledger.storage.base import CheckpointRow, Store
 from verifier.merkle import HASH_SIZE
 from verifier.tiles import TILE_HEIGHT, TILE_WIDTH, encode_bundle, encode_index, tile_path
 
-__all__ = ["bundle_bytes", "export", "tile_bytes"]
+__all__ = ["bundle_bytes", "export", "file_count", "tile_bytes"]
 
 
 def tile_bytes(store: Store, level: int, index: int, width: int, size: int) -> bytes | None:
@@ -57,8 +58,25 @@ def _write_private(path: Path, data: bytes) -> None:
     write_private(path, data)
 
 
-def export(store: Store, out: Path, cp: CheckpointRow, private: bool = False) -> int:
-    """Export the tree of checkpoint ``cp`` to ``out``; return files written."""
+def file_count(size: int, private: bool = False) -> int:
+    """How many files :func:`export` writes for a tree of ``size`` entries."""
+    files, level = 1, 0  # the checkpoint
+    while count := size >> (TILE_HEIGHT * level):
+        files += (count + TILE_WIDTH - 1) // TILE_WIDTH
+        level += 1
+    bundles = (size + TILE_WIDTH - 1) // TILE_WIDTH
+    return files + bundles * (2 if private else 1)
+
+
+def export(
+    store: Store,
+    out: Path,
+    cp: CheckpointRow,
+    private: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Export the tree of checkpoint ``cp`` to ``out``; return files written
+    (``progress`` is told the files written so far, after each bundle)."""
     files = 0
     size = cp.size
     level = 0
@@ -90,5 +108,7 @@ def export(store: Store, out: Path, cp: CheckpointRow, private: bool = False) ->
                 ("\n".join(lines) + "\n").encode(),
             )
             files += 1
+        if progress is not None:
+            progress(files)
     _write(out / "checkpoint", cp.note.encode("utf-8"))
     return files + 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -32,7 +33,9 @@ _POOL = ThreadPoolExecutor(max_workers=40, thread_name_prefix="offload")
 async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``fn(*args, **kwargs)`` on a worker thread and return its result."""
     loop = asyncio.get_running_loop()
-    fut = loop.run_in_executor(_POOL, lambda: fn(*args, **kwargs))
+    # The caller's context goes along: log lines written there keep its request id.
+    ctx = contextvars.copy_context()
+    fut = loop.run_in_executor(_POOL, lambda: ctx.run(fn, *args, **kwargs))
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:

@@ -25,6 +25,7 @@ from concurrent.futures import Future, InvalidStateError
 
 from ledger.errors import LedgerError, StateConflict, StorageError
 from ledger.events import Draft
+from ledger.observe import Observer
 from ledger.storage.base import Appended, Store
 
 __all__ = ["Sequencer"]
@@ -39,8 +40,11 @@ Outcome = tuple[Waiter, list[Appended] | None, Exception | None]
 class Sequencer:
     """A writer thread that appends queued drafts in groups."""
 
-    def __init__(self, store: Store, group_max: int = 10_000) -> None:
+    def __init__(
+        self, store: Store, group_max: int = 10_000, observer: Observer | None = None
+    ) -> None:
         self._store = store
+        self.observer = observer or Observer()
         self._group_max = group_max
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -141,6 +145,7 @@ class Sequencer:
             _settle([(fut, None, err) for _, fut in group])
             return
         self.groups += 1
+        self.observer.appended(drafts)
         outcomes: list[Outcome] = []
         pos = 0
         for ds, fut in group:

@@ -35,6 +35,7 @@ from verifier.errors import Error, MalformedError
 from verifier.ers import MAX_RECORD_SIZE
 from verifier.note import VerifierKey, parse_note
 from verifier.package import PackageReader, verify_package
+from verifier.progress import progress
 from verifier.report import LANGS, Check, Report, dumps, render_json, render_text
 from verifier.trust import Trust, parse_utc, read_trust
 
@@ -228,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     log.add_argument("--json", action="store_true", help="print the report as JSON")
     log.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (it is drawn on stderr only when stderr is a terminal)",
+    )
+    log.add_argument(
         "--workers",
         type=_positive_int,
         default=min(os.cpu_count() or 1, 8),
@@ -374,7 +381,10 @@ def _run_log(args: argparse.Namespace, out: TextIO) -> int:
     if args.trust is None:
         if args.certificate:
             raise _InputError("--certificate needs --trust")
-        report = audit_log(args.directory, _load_key(args.vkey), old, workers=args.workers)
+        with progress(None, "log", enabled=None if args.progress else False) as bar:
+            report = audit_log(
+                args.directory, _load_key(args.vkey), old, workers=args.workers, progress=bar.to
+            )
         if args.json:
             _write(out, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
         else:
@@ -382,13 +392,15 @@ def _run_log(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_VALID if report.valid else EXIT_INVALID
     trust = read_trust(args.trust)
     certs = [_load_certificate_or_package(p) for p in args.certificate]
-    view = audit_source(
-        args.directory,
-        trust,
-        old_checkpoint=old,
-        sizes={c.checkpoint_body.size for c in certs},
-        workers=args.workers,
-    )
+    with progress(None, "log", enabled=None if args.progress else False) as bar:
+        view = audit_source(
+            args.directory,
+            trust,
+            old_checkpoint=old,
+            sizes={c.checkpoint_body.size for c in certs},
+            workers=args.workers,
+            progress=bar.to,
+        )
     audit = view.audit
     checks = [_audit_check(c.name, c.status, c.detail) for c in audit.checks]
     checks.append(_log_witnesses(view, trust))

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -445,6 +445,7 @@ def audit_log(
     workers: int = 1,
     collect_types: Collection[str] = (),
     roots_at: Collection[int] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> LogAudit:
     """Audit a tlog-tiles export directory (C2SP tlog-tiles, tlog-checkpoint).
 
@@ -476,6 +477,9 @@ def audit_log(
     ``"type":"..."`` bytes; the caller decodes them) and the tree's root at
     each size in ``roots_at`` in :attr:`LogAudit.roots`, so a caller can look
     for revocations and compare other checkpoints without reading the log twice.
+
+    ``progress``, if given, is called after each bundle with the entries read
+    so far and the log's size.
     """
     started = time.perf_counter()
     root_dir = Path(directory)
@@ -563,6 +567,8 @@ def audit_log(
                     roots[position] = cr.root()
             checker.compare(0, b, b"".join(hashes))
             checker.add_nodes(completed)
+            if progress is not None:
+                progress(position, size)
 
         if chunks is not None:
             chunks.finish(entry_checks, bad_bundle)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,21 +87,28 @@ def audit_source(
     old_checkpoint: bytes | None = None,
     sizes: Collection[int] = (),
     workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> LogView:
-    """Audit the export at ``source`` (directory or URL) with the trust file's key."""
+    """Audit the export at ``source`` (directory or URL) with the trust file's key
+    (``progress``: see :func:`~verifier.logaudit.audit_log`)."""
     text = os.fspath(source)
     if is_url(text):
         with tempfile.TemporaryDirectory(prefix="evidence-verify-") as tmp:
             fetch_log(text, tmp)
-            return _audit(Path(tmp), trust, old_checkpoint, sizes, workers)
+            return _audit(Path(tmp), trust, old_checkpoint, sizes, workers, progress)
     directory = Path(text)
     if not directory.is_dir():
         raise MalformedError(f"log: {text!r} is neither a directory nor an http(s) URL")
-    return _audit(directory, trust, old_checkpoint, sizes, workers)
+    return _audit(directory, trust, old_checkpoint, sizes, workers, progress)
 
 
 def _audit(
-    directory: Path, trust: Trust, old: bytes | None, sizes: Collection[int], workers: int
+    directory: Path,
+    trust: Trust,
+    old: bytes | None,
+    sizes: Collection[int],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
 ) -> LogView:
     checkpoint = _read_checkpoint(directory)
     audit = audit_log(
@@ -111,6 +118,7 @@ def _audit(
         workers=workers,
         collect_types=CERTIFICATE_EVENTS,
         roots_at=sizes,
+        progress=progress,
     )
     return LogView(audit=audit, checkpoint=checkpoint)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ledger.errors import InvalidInput, NotFound, StorageError, TooLarge
+from ledger.observe import Observer
 
 __all__ = [
     "CHUNK",
@@ -249,6 +250,7 @@ class BlobWriter:
                 self.abort()
                 raise
         self._state = "committed"
+        self._store.observer.blob_stored(info.size)
         return info
 
     def abort(self) -> None:
@@ -277,6 +279,7 @@ class BlobStore(ABC):
 
     def __init__(self, inline: Callable[[str], bytes | None] | None = None) -> None:
         self._inline = inline
+        self.observer = Observer()
 
     # -- primitives ------------------------------------------------------
     @abstractmethod

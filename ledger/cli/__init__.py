@@ -4,16 +4,17 @@ Each module registers its commands on :data:`ledger.cli.common.cli`:
 :mod:`~ledger.cli.core` (init, deposit, seal, export, audit, rebuild, stats,
 serve), :mod:`~ledger.cli.certs` (accounts, certificates, trust file),
 :mod:`~ledger.cli.anchor` (witnesses, TSA, the witness service) and
-:mod:`~ledger.cli.capture` (online capture) and :mod:`~ledger.cli.pdf`
-(PDF certificates, notaries' X.509 credentials, the public URL).
+:mod:`~ledger.cli.capture` (online capture), :mod:`~ledger.cli.pdf`
+(PDF certificates, notaries' X.509 credentials, the public URL) and
+:mod:`~ledger.cli.ops` (backup and restore).
 """
 
 from __future__ import annotations
 
-from ledger.cli import anchor, capture, certs, core, pdf
+from ledger.cli import anchor, capture, certs, core, ops, pdf
 from ledger.cli.common import cli
 
-__all__ = ["anchor", "capture", "certs", "cli", "core", "main", "pdf"]
+__all__ = ["anchor", "capture", "certs", "cli", "core", "main", "ops", "pdf"]
 
 
 def main() -> None:

@@ -23,8 +23,19 @@ from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError
 from ledger.services import Services
 from verifier.display import escape_json, escape_text
+from verifier.progress import Progress, progress
 
-__all__ = ["cli", "emit", "fail", "friendly", "home", "open_ledger", "open_services"]
+__all__ = [
+    "bar",
+    "cli",
+    "emit",
+    "fail",
+    "friendly",
+    "home",
+    "open_ledger",
+    "open_services",
+    "progress_option",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +84,21 @@ def open_services(ctx: click.Context) -> Iterator[Services]:
             yield services
         finally:
             services.close()
+
+
+def progress_option(fn: Callable[P, R]) -> Callable[P, R]:
+    """``--progress/--no-progress``: a bar on stderr (default: only on a terminal)."""
+    return click.option(
+        "--progress/--no-progress",
+        "show_progress",
+        default=None,
+        help="Progress bar with rate and time left on stderr (default: when stderr is a terminal).",
+    )(fn)
+
+
+def bar(total: int | None, what: str, enabled: bool | None, **kw: Any) -> Progress:
+    """A progress bar for a command (see :mod:`verifier.progress`)."""
+    return progress(total, what, enabled=enabled, **kw)
 
 
 def emit(obj: Any) -> None:

@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
 
-from ledger.cli.common import cli, emit, friendly, home, open_ledger, open_services
+from ledger.cli.common import (
+    bar,
+    cli,
+    emit,
+    friendly,
+    home,
+    open_ledger,
+    open_services,
+    progress_option,
+)
 from ledger.core import Ledger
 from ledger.errors import InvalidInput
 from ledger.events import evidence_deposited
@@ -83,6 +96,7 @@ def _hash_lines(path: Path) -> Iterator[tuple[int, str]]:
     help="Deposit on behalf of a rights holder (account name or id); it then sees "
     "the evidence through the API.",
 )
+@progress_option
 @click.pass_context
 @friendly
 def deposit(
@@ -93,6 +107,7 @@ def deposit(
     sm3: str | None,
     hashes_from: Path | None,
     owner: str | None,
+    show_progress: bool | None,
 ) -> None:
     """Deposit files or hashes; print one JSON receipt per line once durable.
 
@@ -112,17 +127,21 @@ def deposit(
             emit(deposits.commit(plan).receipts[0].to_json())
         elif hashes_from is not None:
             # Validate the whole file first: a bad line must not leave half a batch.
+            total = 0
             for n, line in _hash_lines(hashes_from):
                 if not _HEX64.fullmatch(line):
                     raise InvalidInput(f"{hashes_from}:{n}: not a hex SHA-256: {line[:80]!r}")
+                total += 1
             owner_id = deposits.resolve_owner(OPERATOR, owner)
             drafts = (
                 evidence_deposited(kind="hash", sha256=h, title=title, owner=owner_id)
                 for _, h in _hash_lines(hashes_from)
             )
             out = sys.stdout
-            for receipt in deposits.bulk(drafts):
-                out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
+            with bar(total, "deposit", show_progress, unit="deposits") as shown:
+                for receipt in deposits.bulk(drafts):
+                    out.write(json.dumps(receipt.to_json(), sort_keys=True) + "\n")
+                    shown.update()
             out.flush()
         else:
             for path in files:
@@ -149,18 +168,22 @@ def seal(ctx: click.Context, batch_max: int | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--private", is_flag=True, help="Also write private bodies (for an auditor).")
+@progress_option
 @click.pass_context
 @friendly
-def export(ctx: click.Context, directory: Path, private: bool) -> None:
+def export(ctx: click.Context, directory: Path, private: bool, show_progress: bool | None) -> None:
     """Write the public log as static C2SP tlog-tiles files.
 
     Example: evidence-ledger export /srv/www/log
     """
     from ledger.export import export as do_export
+    from ledger.export import file_count
 
     with open_ledger(ctx) as ledger:
         cp = ledger.latest_checkpoint()
-        n = do_export(ledger.store, directory, cp, private)
+        total = file_count(cp.size, private)
+        with bar(total, "export", show_progress, unit="files") as shown:
+            n = do_export(ledger.store, directory, cp, private, shown.to)
         click.echo(f"exported {cp.size} entries in {n} files to {directory}", err=True)
 
 
@@ -178,9 +201,10 @@ def export(ctx: click.Context, directory: Path, private: bool) -> None:
     show_default=True,
     help="Also re-read every stored file and capture artefact against its digests.",
 )
+@progress_option
 @click.pass_context
 @friendly
-def audit(ctx: click.Context, workers: int, files: bool) -> None:
+def audit(ctx: click.Context, workers: int, files: bool, show_progress: bool | None) -> None:
     """Re-verify everything; exit 1 naming the first thing that fails.
 
     The log and its tiles, the sequence of checkpoints and publications,
@@ -191,7 +215,9 @@ def audit(ctx: click.Context, workers: int, files: bool) -> None:
     from ledger.audit import audit_ledger
 
     with open_ledger(ctx) as ledger:
-        emit(audit_ledger(ledger, workers=workers, files=files))
+        with bar(ledger.store.size(), "audit", show_progress) as shown:
+            report = audit_ledger(ledger, workers=workers, files=files, progress=shown.to)
+        emit(report)
 
 
 @cli.command()
@@ -217,15 +243,16 @@ def sweep(ctx: click.Context, older_than: float) -> None:
 
 
 @cli.command()
+@progress_option
 @click.pass_context
 @friendly
-def rebuild(ctx: click.Context) -> None:
+def rebuild(ctx: click.Context, show_progress: bool | None) -> None:
     """Drop the projections and replay them from the log.
 
     Example: evidence-ledger rebuild
     """
-    with open_ledger(ctx) as ledger:
-        n = ledger.store.rebuild()
+    with open_ledger(ctx) as ledger, bar(ledger.store.size(), "rebuild", show_progress) as shown:
+        n = ledger.store.rebuild(shown.to)
         emit({"replayed": n})
 
 
@@ -239,6 +266,49 @@ def stats(ctx: click.Context) -> None:
     """
     with open_services(ctx) as services:
         emit(services.stats())
+
+
+def _metrics_where(value: str) -> str | tuple[str, int]:
+    """``main``, ``off`` or a ``HOST:PORT`` to serve ``/metrics`` on instead."""
+    if value in ("main", "off"):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected main, off or HOST:PORT", param_hint="--metrics")
+    return host.strip("[]"), int(port)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _multiprocess_metrics() -> Iterator[str]:
+    """A fresh directory for the workers' metrics, in ``PROMETHEUS_MULTIPROC_DIR``.
+
+    An operator's own directory is emptied first (counters of an earlier run
+    must not add up with this one's); otherwise a temporary one is made and
+    removed afterwards. Set before ``prometheus_client`` picks its value store.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        made = None
+    else:
+        made = path = Path(tempfile.mkdtemp(prefix="evidence-ledger-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    import prometheus_client.values as values
+
+    # prometheus_client picks its value store when first imported: pick again.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    try:
+        yield str(path)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @cli.command()
@@ -262,35 +332,87 @@ def stats(ctx: click.Context) -> None:
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
-    help="Log one line per request (off when a proxy in front keeps the access log).",
+    help="Log one line per request: route template, status, duration, request id "
+    "(never the query string).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as one JSON object per line.",
+)
+@click.option(
+    "--metrics",
+    "metrics",
+    default="main",
+    show_default=True,
+    metavar="main|off|HOST:PORT",
+    help="Serve Prometheus /metrics on the main port, not at all, or on another address.",
+)
+@click.option(
+    "--ready-max-lag",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds an entry may wait for a published checkpoint before /readyz fails.",
 )
 @click.pass_context
 @friendly
 def serve(
-    ctx: click.Context, host: str, port: int, workers: int, no_sealer: bool, access_log: bool
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int,
+    no_sealer: bool,
+    access_log: bool,
+    log_format: str,
+    metrics: str,
+    ready_max_lag: float,
 ) -> None:
     """Serve the HTTP API and the C2SP tlog-tiles endpoints (and seal pending entries).
 
-    Request heads, bodies, trusted proxies and rate limits follow the
-    home's ``http`` settings (config.json).
+    Also /healthz, /readyz and /metrics (see docs/operations.md). Request
+    heads, bodies, trusted proxies and rate limits follow the home's ``http``
+    settings (config.json).
 
-    Example: evidence-ledger serve --host 0.0.0.0 --port 8000
+    Example: evidence-ledger serve --host 0.0.0.0 --port 8000 --workers 4 --log-format json
     """
-    import uvicorn
+    where = _metrics_where(metrics)
+    # uvicorn re-raises SIGTERM once it has shut down; as an exception here
+    # (not the default action, which ends the process at once) it lets the
+    # clean-up below run: the metrics directory, the metrics listener.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with ExitStack() as stack:
+        if where != "off":
+            stack.enter_context(_multiprocess_metrics())
+        import uvicorn
 
-    from api.server import server_options
+        from api.observability import log_config
+        from api.server import server_options
 
-    with Ledger.open(home(ctx)) as ledger:  # fail fast, with a clear message, on a bad home
-        http = ledger.config.http
-    os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
-    os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
-    uvicorn.run(
-        "api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        access_log=access_log,
-        **server_options(http),
-    )
+        with Ledger.open(home(ctx)) as opened:  # fail fast, with a clear message, on a bad home
+            http = opened.config.http
+        os.environ["EVIDENCE_LEDGER_HOME"] = str(home(ctx).resolve())
+        os.environ["EVIDENCE_LEDGER_SEALER"] = "0" if no_sealer else "1"
+        os.environ["EVIDENCE_LEDGER_ACCESS_LOG"] = "1" if access_log else "0"
+        os.environ["EVIDENCE_LEDGER_READY_MAX_LAG"] = repr(ready_max_lag)
+        os.environ["EVIDENCE_LEDGER_METRICS"] = where if isinstance(where, str) else "elsewhere"
+        if isinstance(where, tuple):
+            from api.metrics import serve_metrics
+            from ledger.services import Services
+
+            ledger = stack.enter_context(Ledger.open(home(ctx)))
+            server = serve_metrics(where[0], where[1], Services(ledger))
+            stack.callback(server.shutdown)
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config(log_format),
+            # Never uvicorn's: it logs query strings. api.observability logs instead.
+            access_log=False,
+            **server_options(http),
+        )

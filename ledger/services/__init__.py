@@ -26,6 +26,7 @@ from ledger.services.deposits import (
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
 from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
+from ledger.services.operations import Figures, OperationsService, Readiness
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
 from ledger.services.renewals import RenewalService
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
@@ -46,11 +47,13 @@ __all__ = [
     "EvidenceFilter",
     "EvidencePage",
     "EvidenceRecord",
+    "Figures",
     "FileDeposit",
     "HashDeposit",
     "Inclusion",
     "RateLimiter",
     "RateLimits",
+    "Readiness",
     "Receipt",
     "RenewalService",
     "RequestPage",
@@ -74,6 +77,7 @@ class Services:
         self.log = LogService(ledger)
         self.limits = RateLimits.of(ledger)
         self.renewals = RenewalService(ledger)
+        self.operations = OperationsService(ledger, self.reads)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""

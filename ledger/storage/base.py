@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -463,8 +463,9 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def rebuild(self) -> int:
-        """Drop and replay all projections; return the number of events replayed."""
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop and replay all projections; return the number of events replayed
+        (``progress`` is told the count replayed so far, now and then)."""
 
     @abstractmethod
     def projection_view(self) -> AbstractContextManager[ProjectionView]:

@@ -253,6 +253,11 @@ class ReadModel:
             raise ValueError(f"count: unknown table {table}")
         return int(self.store.query(f"select count(*) as n from {table}")[0]["n"])  # noqa: S608
 
+    def capture_jobs_by_status(self) -> dict[str, int]:
+        """How many capture jobs are in each status (queued, running, done...)."""
+        rows = self.store.query("select status, count(*) as n from capture_jobs group by status")
+        return {str(r["status"]): int(r["n"]) for r in rows}
+
     # -- accounts and keys -------------------------------------------------
     def _accounts(self, where: str, params: Sequence[Any]) -> list[AccountRecord]:
         rows = self.store.query(f"select * from accounts where {where}", params)  # noqa: S608

@@ -19,7 +19,7 @@ database is migrated when opened, a newer one refused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -568,7 +568,7 @@ class SqlStore(Store):
                 raise
             raise mapped from e
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         count = 0
         # The sequencing lock keeps appends out while the tables are replaced.
         with self._write(SEQUENCE) as conn:
@@ -585,6 +585,8 @@ class SqlStore(Store):
                 rows = [(a, b, c, bytes(d), bytes(e), bytes(f)) for a, b, c, d, e, f in chunk]
                 self._apply(conn, list(replay_ops(iter(rows))))
                 count += len(chunk)
+                if progress is not None:
+                    progress(count)
             self._x(conn, _SET_SIGNATURE, (projections_signature(),))
         return count
 
