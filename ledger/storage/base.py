@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ledger.events import Draft, format_time
 from ledger.projections import PROJECTIONS, Insert, Op, Update, project, project_event
+from ledger.storage.search import SearchSql
 from verifier.merkle import leaf_hash
 from verifier.record import GENESIS_PREV, encode_record
 
@@ -261,6 +262,12 @@ class Store(ABC):
         """Renew the heartbeat of jobs this process still holds."""
 
     # -- projections -----------------------------------------------------
+    @abstractmethod
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        """How to join evidence with its title search rows
+        (:mod:`ledger.storage.search`): through the index of ``tokens``, or
+        row by row when there are none."""
+
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Read projection rows (portable SQL with ``?`` placeholders)."""

@@ -45,6 +45,8 @@ from ledger.storage.base import (
     op_batches,
     replay_ops,
 )
+from ledger.storage.search import SearchSql
+from ledger.storage.search import rows as search_rows
 
 __all__ = ["SEAL", "SEQUENCE", "Dialect", "SqlStore"]
 
@@ -121,6 +123,20 @@ class Dialect(ABC):
     @abstractmethod
     def storage_bytes(self, conn: Any, tables: Sequence[str]) -> int: ...
 
+    # -- title search (ledger.storage.search) ------------------------------
+    @abstractmethod
+    def search_ddl(self) -> list[str]:
+        """Create ``evidence_search`` and its inverted index."""
+
+    @abstractmethod
+    def search_insert(self, conn: Any, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Insert search rows ``(idx, norm, space-separated grams)``."""
+
+    @abstractmethod
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        """The join of evidence with its search rows, through the index of
+        ``tokens`` (every one required) or, with none, row by row."""
+
     def error(self, e: Exception) -> Exception | None:
         """The ledger error for a driver error, or None if ``e`` is not one."""
         return None
@@ -187,6 +203,7 @@ class SqlStore(Store):
             )
             out.append(f"create table {table} ({body})")
         out.extend(index_ddl())
+        out.extend(self.d.search_ddl())
         return out
 
     # -- helpers ---------------------------------------------------------
@@ -260,7 +277,13 @@ class SqlStore(Store):
                 )
             else:
                 table, rows = batch
-                self.d.insert_rows(conn, table, insert_columns(table), rows)
+                columns = insert_columns(table)
+                self.d.insert_rows(conn, table, columns, rows)
+                if table == "evidence":
+                    # The title search rows go with their evidence rows.
+                    found = search_rows(rows, columns.index("idx"), columns.index("title"))
+                    if found:
+                        self.d.search_insert(conn, found)
 
     def size(self) -> int:
         row = self._one("select max(idx) from events")
@@ -386,6 +409,9 @@ class SqlStore(Store):
             raise mapped from e
 
     # -- projections -----------------------------------------------------
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        return self.d.title_search(tokens)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             cur = self._x(self.d.conn(), sql, params)
@@ -401,7 +427,7 @@ class SqlStore(Store):
         count = 0
         # The sequencing lock keeps appends out while the tables are replaced.
         with self._write(SEQUENCE) as conn:
-            for table in PROJECTIONS:
+            for table in (*PROJECTIONS, "evidence_search"):
                 conn.execute(self.d.sql(f"drop table if exists {table}"))
             for stmt in self._projection_ddl():
                 conn.execute(self.d.sql(stmt))
