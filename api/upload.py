@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from ledger.blobs import BlobInfo, BlobStore, BlobWriter
 from ledger.errors import TooLarge
-from ledger.offload import in_thread
+from ledger.offload import Overlap, in_thread
 
 __all__ = ["TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
 
@@ -168,7 +168,8 @@ class _Parser:
             self.total += n
             if self.total > self.limit:
                 raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
-            self._current.writer.write(data[start:end])
+            # A view, not a copy: ``data`` is the immutable block being parsed.
+            self._current.writer.write(memoryview(data)[start:end])
         elif self._text is not None:
             self._text += data[start:end]
             if len(self._text) > 4 * self.text_fields[self._name]:
@@ -250,14 +251,19 @@ async def read_multipart(
         if finish is not None:
             finish(cb.upload)
 
-    pending = bytearray()
+    pending: list[bytes] = []
+    size = 0
     try:
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= _FEED:
-                block, pending = bytes(pending), bytearray()
-                await in_thread(parser.write, block)
-        await in_thread(last, bytes(pending))
+        # The next block is received while the thread parses, hashes and
+        # writes this one: the upload goes at the slower of the two, not their sum.
+        async with Overlap() as feed:
+            async for chunk in request.stream():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _FEED:
+                    block, pending, size = b"".join(pending), [], 0
+                    await feed.submit(parser.write, block)
+        await in_thread(last, b"".join(pending))
     except ClientDisconnect:
         cb.upload.abort()
         raise HTTPException(400, "upload: the client disconnected") from None

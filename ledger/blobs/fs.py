@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,6 +20,13 @@ from ledger.blobs.base import BlobInfo, BlobStore, Staging, age_cutoff, check_ad
 from ledger.errors import StorageError
 
 __all__ = ["FsBlobStore"]
+
+
+# A large upload is flushed to disk while it is still arriving: otherwise every
+# byte waits in the page cache for the one fsync before the receipt, and that
+# fsync alone takes as long as writing the whole file (seconds per GiB).
+SYNC_EVERY = 32 << 20
+_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-sync")
 
 
 class _FileStaging(Staging):
@@ -30,14 +38,32 @@ class _FileStaging(Staging):
         fd, name = tempfile.mkstemp(dir=store.tmp, prefix="up-")
         self._path: Path | None = Path(name)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._unsynced = 0
+        self._sync: Future[None] | None = None
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         assert self._file is not None
         self._file.write(block)
+        self._unsynced += len(block)
+        if self._unsynced >= SYNC_EVERY and (self._sync is None or self._sync.done()):
+            # Start writing back what arrived so far (on a helper thread: the
+            # upload goes on meanwhile); at most one such flush at a time.
+            self._settle()
+            self._file.flush()
+            self._unsynced = 0
+            self._sync = _SYNC_POOL.submit(os.fdatasync, self._file.fileno())
+
+    def _settle(self) -> None:
+        """Wait for the background flush (before the file is closed or synced)."""
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            with contextlib.suppress(OSError):
+                sync.result()
 
     def commit(self, info: BlobInfo) -> None:
         assert self._file is not None
         assert self._path is not None
+        self._settle()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -53,6 +79,7 @@ class _FileStaging(Staging):
         _fsync_dir(dest.parent)
 
     def abort(self) -> None:
+        self._settle()
         if self._file is not None:
             self._file.close()
             self._file = None
