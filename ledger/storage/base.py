@@ -236,6 +236,10 @@ class Store(ABC):
         """The published checkpoint of exactly ``size`` entries."""
 
     @abstractmethod
+    def recent_publications(self, limit: int) -> list[Publication]:
+        """The ``limit`` published checkpoints of the largest sizes, largest first."""
+
+    @abstractmethod
     def publications(self) -> list[Publication]:
         """All published checkpoints in increasing size."""
 

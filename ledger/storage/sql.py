@@ -346,6 +346,10 @@ class SqlStore(Store):
         r = self._one(_SELECT_PUB + " where p.size = ?", (size,))
         return None if r is None else _publication(r)
 
+    def recent_publications(self, limit: int) -> list[Publication]:
+        rows = self._read(_SELECT_PUB + " order by p.size desc limit ?", (limit,))
+        return [_publication(r) for r in rows]
+
     def publications(self) -> list[Publication]:
         return [_publication(r) for r in self._read(_SELECT_PUB + " order by p.size")]
 
