@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from api.certificates import RateLimiter
-from api.web import console, errors, public, staff
+from api.web import account, console, errors, public, staff
 from api.web.context import LoginGuard
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
@@ -41,4 +41,5 @@ def install(app: FastAPI, ledger: Ledger) -> None:
     app.include_router(public.router)
     app.include_router(console.router)
     app.include_router(staff.router)
+    app.include_router(account.router)
     errors.install_fallback(app)

@@ -20,7 +20,8 @@ __all__ = ["account", "certificate", "trust"]
 
 @cli.group()
 def account() -> None:
-    """Create and revoke accounts (rights holders, notaries, auditors, admins).
+    """Create and revoke accounts (rights holders, notaries, auditors, admins);
+    set or clear their console passwords.
 
     Example: evidence-ledger account create --role notary --name "Notary Zhang"
     """
@@ -76,6 +77,43 @@ def account_revoke(ctx: click.Context, account_ref: str, role: str | None) -> No
     with open_services(ctx) as services:
         result = services.accounts.revoke(OPERATOR, account_ref, role)
     click.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+
+
+@account.command("password")
+@click.argument("account_ref", metavar="ACCOUNT")
+@click.option("--role", type=click.Choice(ROLES), help="Role, if the name is ambiguous.")
+@click.option("--clear", is_flag=True, help="Remove the password (the token still logs in).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input instead of a prompt.",
+)
+@click.pass_context
+@friendly
+def account_password(
+    ctx: click.Context, account_ref: str, role: str | None, clear: bool, password_stdin: bool
+) -> None:
+    """Set (or with --clear remove) the password an account logs in to the web
+    console with, besides its token. Only an argon2id hash is stored. The
+    operator sets it for any account; an account changes its own on /account,
+    giving its current token or password.
+
+    Example: evidence-ledger account password "ACME Ltd"
+
+    Example: printf '%s\\n' "$NEW" | evidence-ledger account password alice --password-stdin
+    """
+    with open_services(ctx) as services:
+        target = services.accounts.find(OPERATOR, account_ref, role)
+        if clear:
+            done = services.passwords.clear(OPERATOR, account_id=target.account_id)
+            click.echo(f"{target.name}: " + ("password removed" if done else "had no password"))
+            return
+        if password_stdin:
+            new = sys.stdin.readline().rstrip("\r\n")
+        else:
+            new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        services.passwords.set(OPERATOR, new, account_id=target.account_id)
+    click.echo(f"{target.name}: password set")
 
 
 @cli.group()

@@ -24,6 +24,7 @@ from ledger.services.deposits import (
 )
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
 from ledger.services.log import Consistency, LogService
+from ledger.services.passwords import PasswordService
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
 
@@ -66,6 +67,7 @@ class Services:
         self.accounts = AccountService(ledger, self.reads)
         self.captures = CaptureService(ledger)
         self.log = LogService(ledger)
+        self.passwords = PasswordService(ledger, self.reads)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""

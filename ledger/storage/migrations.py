@@ -118,6 +118,31 @@ def _sessions(d: Dialect, conn: Any) -> None:
         )
 
 
+def _passwords_and_schedules(d: Dialect, conn: Any) -> None:
+    """Password hashes of the accounts that set one (argon2id, operational rows
+    beside the log: a cleared password must really be gone, which an
+    append-only log cannot promise); and the time a capture job is due, so
+    that scheduled jobs wait in the database until a worker picks them."""
+    if not d.has_table(conn, "account_passwords"):
+        _run(
+            d,
+            conn,
+            [
+                "create table account_passwords (account_id text primary key, "
+                f"hash text not null, set_at {d.int64} not null)"
+            ],
+        )
+    if not d.has_column(conn, "capture_jobs", "due"):
+        _run(
+            d,
+            conn,
+            [
+                f"alter table capture_jobs add column due {d.float_type}",
+                "create index capture_jobs_due on capture_jobs (due) where due is not null",
+            ],
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
@@ -125,6 +150,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "capture jobs", _capture_jobs),
     Migration(5, "tiles.inner_nodes on both databases", _inner_nodes),
     Migration(6, "web console sessions", _sessions),
+    Migration(9, "account passwords; capture job schedule", _passwords_and_schedules),
 )
 LATEST = MIGRATIONS[-1].version
 
