@@ -162,15 +162,27 @@ def certificate_show(ctx: click.Context, certificate_id: str) -> None:
 @certificate.command("package")
 @click.argument("certificate_id")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--include-private",
+    is_flag=True,
+    help="Also the capture's private artefacts (WARC records and screenshots of secrets "
+    "typed during it), for the rights holder who owns the evidence.",
+)
 @click.pass_context
 @friendly
-def certificate_package(ctx: click.Context, certificate_id: str, out: Path) -> None:
+def certificate_package(
+    ctx: click.Context, certificate_id: str, out: Path, include_private: bool
+) -> None:
     """Write the evidence package (zip: certificate, file, tlog-proof, README).
 
     Example: evidence-ledger certificate package 5f3a... evidence.zip
+
+    Example: evidence-ledger certificate package 5f3a... own.zip --include-private
     """
     with open_services(ctx) as services:
-        services.certificates.package_to(OPERATOR, certificate_id, out)
+        services.certificates.package_to(
+            OPERATOR, certificate_id, out, include_private=include_private
+        )
     click.echo(f"wrote {out}", err=True)
 
 
