@@ -50,14 +50,18 @@ class BackgroundSealer:
                 log.exception("seal failed")
 
 
-def create_app(ledger: Ledger, *, sealer: bool = False) -> FastAPI:
-    """Build the service around an open ledger."""
+def create_app(ledger: Ledger, *, sealer: bool = False, capture_worker: bool = True) -> FastAPI:
+    """Build the service around an open ledger (``capture_worker``: run
+    scheduled captures in this process)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bg = BackgroundSealer(ledger) if sealer else None
         if bg:
             bg.start()
+        if capture_worker:
+            # Scheduled captures (any host's) run here when their time comes.
+            app.state.services.captures.start_worker()
         try:
             yield
         finally:

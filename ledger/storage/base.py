@@ -254,8 +254,17 @@ class Store(ABC):
     # -- capture jobs ----------------------------------------------------
     # Mutable records, not part of the log: any host answers for any job.
     @abstractmethod
-    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
-        """Insert or replace a job's record; its heartbeat becomes now."""
+    def put_capture_job(
+        self, job_id: str, owner: str | None, status: str, record: str, due: float | None = None
+    ) -> None:
+        """Insert or replace a job's record; its heartbeat becomes now. ``due``
+        (epoch seconds) marks a job that waits for a worker to claim it then."""
+
+    @abstractmethod
+    def claim_due_capture_jobs(self, limit: int) -> list[JobRecord]:
+        """Take up to ``limit`` jobs whose due time has come (by the database's
+        clock), earliest first, clearing their due time: each is handed to
+        one claimer only, across processes and hosts."""
 
     @abstractmethod
     def capture_job(self, job_id: str) -> JobRecord | None:

@@ -366,16 +366,47 @@ class SqlStore(Store):
 
     # -- capture jobs ----------------------------------------------------
     # Heartbeats are epoch seconds by the database's clock, shared by every host.
-    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+    def put_capture_job(
+        self, job_id: str, owner: str | None, status: str, record: str, due: float | None = None
+    ) -> None:
         with self._write() as conn:
             self._x(
                 conn,
-                f"insert into capture_jobs values (?, ?, ?, {self.d.epoch_now}, ?) "  # noqa: S608
+                "insert into capture_jobs (job_id, owner, status, heartbeat, record, due) "  # noqa: S608
+                f"values (?, ?, ?, {self.d.epoch_now}, ?, ?) "
                 "on conflict (job_id) do update set owner = excluded.owner, "
                 "status = excluded.status, heartbeat = excluded.heartbeat, "
-                "record = excluded.record",
-                (job_id, owner, status, record),
+                "record = excluded.record, due = excluded.due",
+                (job_id, owner, status, record, due),
             )
+
+    def claim_due_capture_jobs(self, limit: int) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        # Looked for outside a write transaction: workers poll every second,
+        # and most polls find nothing.
+        due = self._read(
+            "select job_id, record from capture_jobs "  # noqa: S608
+            f"where due is not null and due <= {self.d.epoch_now} order by due limit ?",
+            (limit,),
+        )
+        if not due:
+            return []
+        claimed = []
+        with self._write() as conn:
+            for job_id, record in due:
+                # Another host may have taken it since the select: the update
+                # that clears the due time decides (PostgreSQL waits on the
+                # row lock and then sees it cleared).
+                cur = self._x(
+                    conn,
+                    f"update capture_jobs set due = null, heartbeat = {self.d.epoch_now} "  # noqa: S608
+                    "where job_id = ? and due is not null",
+                    (job_id,),
+                )
+                if cur.rowcount == 1:
+                    claimed.append(JobRecord(str(job_id), str(record), 0.0))
+        return claimed
 
     def capture_job(self, job_id: str) -> JobRecord | None:
         row = self._one(
