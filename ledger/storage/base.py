@@ -282,8 +282,14 @@ class Store(ABC):
         row by row when there are none."""
 
     @abstractmethod
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Read projection rows (portable SQL with ``?`` placeholders)."""
+    def query(
+        self, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
+    ) -> list[dict[str, Any]]:
+        """Read projection rows (portable SQL with ``?`` placeholders).
+
+        ``planned_each_time``: never run it as a prepared statement, whose
+        generic plan ignores the values; for queries whose best plan depends
+        on them (a listing's filters)."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -10,6 +10,7 @@ index order, across any number of connections and hosts.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,10 +31,12 @@ _APPEND_ONLY_FN = """create or replace function ledger_append_only() returns tri
     language plpgsql as $$ begin raise exception '% is append-only', tg_table_name; end $$"""
 
 
-# Title search: how many grams of a query go to the index, above what share of
-# titles a gram is too common to be worth it, and how long the planner's gram
+# Title search: how many grams of a query go to the index (the rarest; a few
+# narrow the candidates the heap must recheck), above what share of titles
+# even the rarest is not worth the index, and how long the planner's gram
 # statistics are reused.
 _SEARCH_TOKENS = 3
+_TOKEN = re.compile(r"[0-9a-f]{1,6}x[0-9a-f]{1,6}")
 _SCAN_ABOVE = 0.2
 _STATS_MAX_AGE = 300.0
 
@@ -153,6 +156,13 @@ class PostgresDialect(Dialect):
             total += int(row[0]) if row else 0
         return total
 
+    def execute_unprepared(
+        self, conn: psycopg.Connection[Any], query: str, params: Sequence[Any]
+    ) -> Any:
+        # psycopg prepares a statement after a few runs; its generic plan would
+        # not see, say, that a rights holder's list is long or a gram rare.
+        return conn.execute(_placeholders(query), tuple(params), prepare=False)
+
     def search_ddl(self) -> list[str]:
         # A GIN index over the grams array: built in, no extension to install.
         return [
@@ -174,7 +184,7 @@ class PostgresDialect(Dialect):
     def title_search(self, tokens: Sequence[str]) -> SearchSql:
         source = "evidence e join evidence_search s on s.idx = e.idx"
         if not tokens:
-            return SearchSql(source, "1 = 1", (), "e.idx")
+            return SearchSql(source, "1 = 1", (), "e.idx", "s.idx")
         # GIN reads the whole posting list of every token it is given: a
         # common bigram (a word in every title) costs as much as the scan it
         # replaces. The rarest few, by the planner's own statistics, find the
@@ -182,10 +192,18 @@ class PostgresDialect(Dialect):
         # When even the rarest is in most titles, reading titles in log order
         # finds a page of matches sooner than any index would.
         freq = self._gram_frequencies()
-        rarest = sorted(tokens, key=lambda t: freq.get(t, 0.0))[:_SEARCH_TOKENS]
-        if freq.get(rarest[0], 0.0) >= _SCAN_ABOVE:
-            return SearchSql(source, "1 = 1", (), "e.idx")
-        return SearchSql(source, "s.grams @> ?::text[]", (rarest,), "e.idx")
+        ranked = sorted(tokens, key=lambda t: freq.get(t, 0.0))
+        if freq.get(ranked[0], 0.0) >= _SCAN_ABOVE:
+            return SearchSql(source, "1 = 1", (), "e.idx", "s.idx")
+        rarest = ranked[:_SEARCH_TOKENS]
+        # The grams go into the statement's text, not its parameters: psycopg
+        # prepares a statement run often, and PostgreSQL's generic plan of a
+        # prepared ``grams @> $1`` cannot see which grams are rare. They are
+        # our own tokens (hex digits and an x), checked here all the same.
+        if not all(_TOKEN.fullmatch(t) for t in rarest):
+            raise ValueError("search: malformed gram token")
+        grams = ", ".join(f"'{t}'" for t in rarest)
+        return SearchSql(source, f"s.grams @> array[{grams}]::text[]", (), "e.idx", "s.idx")
 
     def _gram_frequencies(self) -> dict[str, float]:
         """The most common grams and their frequencies (``pg_stats``, as ANALYZE

@@ -261,24 +261,27 @@ class ReadModel:
             if value is not None:
                 where.append(f"e.{column} {op} ?")
                 params.append(value)
+        keys: tuple[str, ...]
         if filters.title:  # (4)
             norm = search.normalize(filters.title)
             narrow = filters.sha256 or filters.deposit_no
             found = self.store.title_search([] if narrow else search.query_grams(norm))
-            source, order = found.source, found.order
+            source, order, keys = found.source, found.order, (found.order, found.key)
             where += [found.where, "s.norm like ? escape '\\'"]
             params += [*found.params, _like(norm)]
         else:
-            source, order = "evidence e", "e.idx"
-        where.append(f"{order} >= ?")
-        params.append(lo)
-        if hi is not None:
-            where.append(f"{order} < ?")
-            params.append(hi)
+            source, order, keys = "evidence e", "e.idx", ("e.idx",)
+        for key in keys:
+            where.append(f"{key} >= ?")
+            params.append(lo)
+            if hi is not None:
+                where.append(f"{key} < ?")
+                params.append(hi)
         rows = self.store.query(
             f"select e.* from {source} where {' and '.join(where)} "  # noqa: S608
             f"order by {order} limit ?",
             (*params, limit),
+            planned_each_time=True,
         )
         return [EvidenceRecord.from_row(r) for r in rows]
 

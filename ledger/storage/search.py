@@ -76,10 +76,13 @@ def rows(evidence: list[tuple[Any, ...]], idx_at: int, title_at: int) -> list[tu
 class SearchSql:
     """How a dialect joins the evidence (alias ``e``) with its search rows
     (alias ``s``, column ``norm``): ``source`` is the FROM clause, ``where``
-    the index condition on ``params`` (``1 = 1`` when there is none), and
-    ``order`` the column giving log order (bound by the cursor too)."""
+    the index condition on ``params`` (``1 = 1`` when there is none),
+    ``order`` the column giving log order, and ``key`` the search rows' own
+    index column. Index bounds go on both sides of the join: a planner does
+    not carry them across it."""
 
     source: str
     where: str
     params: tuple[Any, ...]
     order: str
+    key: str

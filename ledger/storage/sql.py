@@ -137,6 +137,10 @@ class Dialect(ABC):
         """The join of evidence with its search rows, through the index of
         ``tokens`` (every one required) or, with none, row by row."""
 
+    def execute_unprepared(self, conn: Any, query: str, params: Sequence[Any]) -> Any:
+        """Run ``query`` planned for these values (never a prepared statement)."""
+        return conn.execute(self.sql(query), tuple(params))
+
     def error(self, e: Exception) -> Exception | None:
         """The ledger error for a driver error, or None if ``e`` is not one."""
         return None
@@ -447,9 +451,14 @@ class SqlStore(Store):
     def title_search(self, tokens: Sequence[str]) -> SearchSql:
         return self.d.title_search(tokens)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def query(
+        self, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
+    ) -> list[dict[str, Any]]:
         try:
-            cur = self._x(self.d.conn(), sql, params)
+            if planned_each_time:
+                cur = self.d.execute_unprepared(self.d.conn(), sql, params)
+            else:
+                cur = self._x(self.d.conn(), sql, params)
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, r, strict=True)) for r in cur]
         except Exception as e:

@@ -175,7 +175,11 @@ class SqliteDialect(Dialect):
     def title_search(self, tokens: Sequence[str]) -> SearchSql:
         if not tokens:
             return SearchSql(
-                "evidence e join evidence_search s on s.rowid = e.idx", "1 = 1", (), "e.idx"
+                "evidence e join evidence_search s on s.rowid = e.idx",
+                "1 = 1",
+                (),
+                "e.idx",
+                "s.rowid",
             )
         # CROSS JOIN keeps the FTS5 table as the outer loop: it yields matches in
         # rowid (log) order, so a page stops after ``limit`` of them.
@@ -185,6 +189,7 @@ class SqliteDialect(Dialect):
             "e.idx = s.rowid and s.evidence_search match ?",
             (match,),
             "s.rowid",
+            "e.idx",
         )
 
     def error(self, e: Exception) -> Exception | None:
