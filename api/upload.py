@@ -168,8 +168,10 @@ class _Parser:
             self.total += n
             if self.total > self.limit:
                 raise TooLarge(f"upload: larger than the limit of {self.limit} bytes")
-            # A view, not a copy: ``data`` is the immutable block being parsed.
-            self._current.writer.write(memoryview(data)[start:end])
+            # A view, not a copy, of the immutable block being parsed (the
+            # parser's own buffers, which it reuses, are copied).
+            part = memoryview(data)[start:end] if isinstance(data, bytes) else data[start:end]
+            self._current.writer.write(part)
         elif self._text is not None:
             self._text += data[start:end]
             if len(self._text) > 4 * self.text_fields[self._name]:
