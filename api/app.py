@@ -118,8 +118,15 @@ class BackgroundSealer:
             log.warning("timestamp renewal: lapsed: %s", lapsed)
 
 
-def create_app(ledger: Ledger, *, sealer: bool = False, ops: OpsSettings | None = None) -> FastAPI:
-    """Build the service around an open ledger."""
+def create_app(
+    ledger: Ledger,
+    *,
+    sealer: bool = False,
+    ops: OpsSettings | None = None,
+    capture_worker: bool = True,
+) -> FastAPI:
+    """Build the service around an open ledger (``capture_worker``: run
+    scheduled captures in this process)."""
     ops = ops or OpsSettings()
 
     @asynccontextmanager
@@ -127,6 +134,9 @@ def create_app(ledger: Ledger, *, sealer: bool = False, ops: OpsSettings | None 
         bg: BackgroundSealer | None = app.state.sealer
         if bg:
             bg.start()
+        if capture_worker:
+            # Scheduled captures (any host's) run here when their time comes.
+            app.state.services.captures.start_worker()
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Account, permit
 from api.deps import ServicesDep
@@ -24,6 +24,7 @@ from ledger.capture.steps import MAX_STEPS
 from ledger.errors import InvalidInput
 from ledger.offload import in_thread
 from ledger.services import Services
+from ledger.services.captures import MAX_AHEAD, MAX_BATCH, parse_start_at
 
 __all__ = ["router", "shutdown"]
 
@@ -78,18 +79,43 @@ class CaptureOptionsIn(BaseModel):
     step_timeout: int = Field(default=10, ge=1, le=60, description="seconds each step may take")
 
 
+_URL = r"^[hH][tT][tT][pP][sS]?://\S+$"
+
+
 class CaptureCreate(BaseModel):
-    """A capture request: the page's URL (http or https) and options."""
+    """A capture request: the page's URL (http or https), or a batch of URLs
+    captured with the same options; optionally when to start; options."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=8192, pattern=r"^[hH][tT][tT][pP][sS]?://\S+$")
+    url: str | None = Field(default=None, min_length=8, max_length=8192, pattern=_URL)
+    urls: list[Annotated[str, Field(min_length=8, max_length=8192, pattern=_URL)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"a batch of up to {MAX_BATCH} URLs (instead of url): one job each, "
+        "scheduled (status scheduled) and run as workers free up",
+    )
+    start_at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="RFC 3339 time with its offset (2026-03-01T09:00:00Z) to start at, in the "
+        f"future and at most {MAX_AHEAD.days} days ahead; the job waits as scheduled",
+        examples=["2026-03-01T09:00:00+08:00"],
+    )
     title: str | None = Field(default=None, max_length=1000, pattern=TEXT)
     options: CaptureOptionsIn = Field(default_factory=CaptureOptionsIn)
 
+    @model_validator(mode="after")
+    def _one_of(self) -> CaptureCreate:
+        if (self.url is None) == (self.urls is None):
+            raise ValueError("give either url or urls")
+        return self
+
 
 class CaptureJobPublic(BaseModel):
-    """A capture job. ``status``: queued, running, complete or partial (evidence
+    """A capture job. ``status``: scheduled (waiting for ``start_at`` or a free
+    worker), queued, running, complete or partial (evidence
     deposited: ``evidence_id`` and ``receipt``), or a failure status (refused,
     unreachable, timeout, tls_error, http_error, download, too_many_redirects,
     protocol_error, limit_exceeded, browser_error, step_failed, recording_error,
@@ -109,6 +135,13 @@ class CaptureJobPublic(BaseModel):
     capture_id: str | None = None
     evidence_id: str | None = None
     receipt: dict[str, Any] | None = None
+    start_at: str | None = Field(default=None, description="when a scheduled job starts (UTC)")
+
+
+class CaptureBatchPublic(BaseModel):
+    """The jobs of a batch, one per URL, in the order given."""
+
+    jobs: list[CaptureJobPublic]
 
 
 def _public(job: CaptureJob) -> CaptureJobPublic:
@@ -129,11 +162,11 @@ def shutdown(app: FastAPI) -> None:
 @router.post(
     "/captures",
     status_code=202,
-    response_model=CaptureJobPublic,
+    response_model=CaptureJobPublic | CaptureBatchPublic,
     response_model_exclude_none=True,
-    summary="Capture a web page (在线取证): starts a job, answers 202 with its id",
+    summary="Capture a web page (在线取证): starts or schedules jobs, answers 202",
     responses={
-        202: {"description": "Accepted: follow the job at the Location"},
+        202: {"description": "Accepted: follow the job at the Location (a batch: each job)"},
         **problem_responses(429),
     },
 )
@@ -142,15 +175,21 @@ def create_capture(
     response: Response,
     account: Depositor,
     services: ServicesDep,
-) -> CaptureJobPublic:
-    """Start capturing ``url`` in the platform's browser. The job ends with
-    the evidence id and receipt, or with a failure status and no evidence."""
+) -> CaptureJobPublic | CaptureBatchPublic:
+    """Start capturing ``url`` in the platform's browser, or schedule it with
+    ``start_at``; or schedule a batch of ``urls``. Each job ends with the
+    evidence id and receipt, or with a failure status and no evidence."""
     try:
         options = CaptureOptions.from_json(body.options.model_dump())
+        start_at = parse_start_at(body.start_at) if body.start_at is not None else None
     except InvalidInput as e:
         raise HTTPException(400, str(e)) from e
+    if body.urls is not None:
+        jobs = services.captures.create_batch(account, body.urls, options, body.title, start_at)
+        return CaptureBatchPublic(jobs=[_public(j) for j in jobs])
+    assert body.url is not None  # the model's validator
     try:
-        job = services.captures.create(account, body.url, options, body.title)
+        job = services.captures.create(account, body.url, options, body.title, start_at)
     except QueueFull as e:
         raise HTTPException(429, str(e), headers={"Retry-After": "10"}) from e
     response.headers["Location"] = f"/v1/captures/{job.job_id}"

@@ -153,11 +153,24 @@ def get(certificate_id: str, services: ServicesDep, account: Reader) -> Response
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def package(certificate_id: str, services: ServicesDep, account: Reader) -> StreamingResponse:
+def package(
+    certificate_id: str,
+    services: ServicesDep,
+    account: Reader,
+    include_private: Annotated[
+        bool,
+        Query(
+            description="also the capture's private artefacts (records of secrets typed "
+            "during it): only for the rights holder who owns the evidence (403 otherwise)"
+        ),
+    ] = False,
+) -> StreamingResponse:
     """The evidence package (证据包): certificate, evidence files, proof, README."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response stream
     try:
-        services.certificates.write_package(account, certificate_id, spool)
+        services.certificates.write_package(
+            account, certificate_id, spool, include_private=include_private
+        )
         size = spool.tell()
         spool.seek(0)
     except BaseException:

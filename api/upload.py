@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect
 
 from ledger.blobs import BlobInfo, BlobStore, BlobWriter
 from ledger.errors import TooLarge
-from ledger.offload import in_thread
+from ledger.offload import Overlap, in_thread
 
 __all__ = ["FilePart", "TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
 
@@ -190,7 +190,10 @@ class _Parser:
                 raise TooLarge(
                     f"upload: part {self._name!r} is larger than its limit of {part} bytes"
                 )
-            self._current.writer.write(data[start:end])
+            # A view, not a copy, of the immutable block being parsed (the
+            # parser's own buffers, which it reuses, are copied).
+            view = memoryview(data)[start:end] if isinstance(data, bytes) else data[start:end]
+            self._current.writer.write(view)
         elif self._text is not None:
             self._text += data[start:end]
             if len(self._text) > 4 * self.text_fields[self._name]:
@@ -277,12 +280,15 @@ async def read_multipart(
     pending: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= _FEED:
-                block, pending, size = b"".join(pending), [], 0
-                await in_thread(parser.write, block)
+        # The next block is received while the thread parses, hashes and
+        # writes this one: the upload goes at the slower of the two, not their sum.
+        async with Overlap() as feed:
+            async for chunk in request.stream():
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= _FEED:
+                    block, pending, size = b"".join(pending), [], 0
+                    await feed.submit(parser.write, block)
         await in_thread(last, b"".join(pending))
     except ClientDisconnect:
         cb.upload.abort()

@@ -20,9 +20,10 @@ import contextlib
 import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["in_thread"]
+__all__ = ["Overlap", "in_thread"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,3 +43,42 @@ async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         with contextlib.suppress(Exception):
             await fut
         raise
+
+
+class Overlap:
+    """Calls on a worker thread, one at a time and in order, overlapping the caller.
+
+    :meth:`submit` starts a call and returns at once, after waiting only for
+    the previous call: the caller prepares the next piece of work (receives the
+    next megabyte of an upload, say) while the thread processes this one.
+    Leaving the ``async with`` block waits for the last call and raises its
+    error; leaving it on an error waits too (so no call is still running
+    when the caller cleans up) and keeps the caller's error.
+    """
+
+    def __init__(self) -> None:
+        self._last: asyncio.Future[Any] | None = None
+
+    async def submit(self, fn: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+        await self._wait()
+        self._last = asyncio.ensure_future(in_thread(fn, *args, **kwargs))
+
+    async def _wait(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            await last
+
+    async def __aenter__(self) -> Overlap:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            await self._wait()
+            return
+        with contextlib.suppress(BaseException):
+            await self._wait()

@@ -52,6 +52,8 @@ __all__ = [
 
 RULES_VERSION = 2
 """Raised when a handler's meaning changes, so that stores replay on open."""
+TITLE_SEARCH_VERSION = 1
+"""The form of the title search rows written beside ``evidence`` (ledger.storage.search)."""
 
 # Column order of every projection table; backends create them from this.
 PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -122,10 +124,18 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 # index makes an Idempotency-Key retry that races its original fail to append
 # instead of depositing twice.
 INDEXES: tuple[tuple[str, tuple[str, ...], bool, str], ...] = (
+    # Listings are keyset pages in log order: each filter has an index that
+    # ends in ``idx``, so a page reads only its own rows (ReadModel.evidence_page).
     # Partial indexes: deposits made without an owner or an Idempotency-Key
     # (the CLI, bulk loads) cost no entry in them.
+    ("evidence", ("idx",), True, ""),
     ("evidence", ("owner", "idx"), False, "owner is not null"),
     ("evidence", ("sha256",), False, ""),
+    ("evidence", ("owner", "sha256", "idx"), False, "owner is not null"),
+    ("evidence", ("owner", "kind", "idx"), False, "owner is not null"),
+    ("evidence", ("kind", "idx"), False, ""),
+    # Dates become index bounds: the log's time never decreases with its index.
+    ("evidence", ("time", "idx"), False, ""),
     ("evidence", ("owner", "idem_key"), True, "idem_key is not null"),
     ("accounts", ("token_sha256",), False, ""),
     ("certificates", ("evidence_id",), False, ""),
@@ -139,7 +149,8 @@ def projections_signature() -> str:
     """A digest of the projection schema. Stored in the database's meta table:
     a store whose signature differs (made by an older version) replays its
     projections on open, since they are derived from the log anyway."""
-    return hashlib.sha256(repr((PROJECTIONS, INDEXES, RULES_VERSION)).encode()).hexdigest()[:16]
+    schema = (PROJECTIONS, INDEXES, RULES_VERSION, TITLE_SEARCH_VERSION)
+    return hashlib.sha256(repr(schema).encode()).hexdigest()[:16]
 
 
 def index_ddl() -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from api.web import console, errors, public, staff
+from api.web import account, console, errors, public, staff
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
 
@@ -33,4 +33,5 @@ def install(app: FastAPI, ledger: Ledger) -> None:
     app.include_router(public.router)
     app.include_router(console.router)
     app.include_router(staff.router)
+    app.include_router(account.router)
     errors.install_fallback(app)

@@ -175,17 +175,16 @@ def _cosigned_by(note_text: str, key: VerifierKey) -> int | None:
     return None
 
 
-def log_overview(ledger: Ledger) -> LogOverview:
+def log_overview(services: Services) -> LogOverview:
     """The latest published checkpoint, each witness's latest valid cosignature and
-    the latest verified timestamp token, from the ledger's own published state."""
+    the latest verified timestamp token, from the ledger's own published state
+    (the log service's recent publications, read at once)."""
+    ledger = services.ledger
     pub = ledger.store.latest_publication()
     if pub is None:
         raise NotFound("log: nothing is published yet")
     cfg = ledger.config
-    recent = ledger.store.query(
-        "select size from publications order by size desc limit ?", (_RECENT_PUBLICATIONS,)
-    )
-    pubs = [p for p in (ledger.store.publication(int(r["size"])) for r in recent) if p]
+    pubs = services.log.recent(_RECENT_PUBLICATIONS)
     witnesses = []
     for w in cfg.witnesses:
         key = VerifierKey.from_text(w.vkey)
@@ -626,7 +625,7 @@ def health(services: Services, actor: Actor) -> Health:
     stats = services.stats()
     ledger = services.ledger
     try:
-        overview: LogOverview | None = log_overview(ledger)
+        overview: LogOverview | None = log_overview(services)
     except NotFound:
         overview = None
     last = overview.published_time if overview else None

@@ -179,10 +179,11 @@ def capture(
 
 @router.get("/console/captures/{job_id}")
 def capture_status(request: Request, job_id: str) -> Response:
-    """A capture job: queued, running, done (with its screenshot) or failed."""
+    """A capture job: scheduled, queued, running, done (with its screenshot) or failed."""
     actor = require_actor(request)
     view = adapter.capture_view(adapter.services_of(request), actor, job_id)
-    headers = {"Refresh": "2"} if view.job.status in ("queued", "running") else None
+    active = ("scheduled", "queued", "running")
+    headers = {"Refresh": "2"} if view.job.status in active else None
     return render(request, "capture.html", {"c": view}, headers=headers)
 
 

@@ -20,6 +20,7 @@ from api.web.render import STATIC_DIR, redirect, render
 from ledger.core import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.services import RateLimiter, Services
+from ledger.services.passwords import MAX_PASSWORD
 from ledger.services.sessions import LoginFailed
 from verifier.report import Report, dumps, render_json, render_text, title
 
@@ -65,7 +66,7 @@ def landing(request: Request) -> Response:
     """What the platform does, with links to verify and to log in."""
     state = web_state(request)
     try:
-        overview = adapter.log_overview(_ledger(request))
+        overview = adapter.log_overview(_services(request))
     except NotFound:
         overview = None
     home = HOME_BY_ROLE.get(state.session.role, "/log") if state.session else "/login"
@@ -79,39 +80,60 @@ def login_form(request: Request, next: str | None = None, expired: bool = False)
     if state.session is not None and next is None:
         return redirect(request, HOME_BY_ROLE.get(state.session.role, "/"))
     target = safe_next(next, "")
-    return render(request, "login.html", {"next": target, "error": None, "expired": expired})
+    context = {"next": target, "error": None, "expired": expired, "username": ""}
+    return render(request, "login.html", context)
 
 
 @router.post("/login")
 def login(
     request: Request,
-    token: Annotated[str, Form(max_length=300)],
+    token: Annotated[str, Form(max_length=300)] = "",
+    username: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=MAX_PASSWORD)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    """Open a session for the account whose API token was given (wrong tokens
-    are rate-limited per client address)."""
+    """Open a session for the account whose API token was given, or whose name
+    and password were (wrong ones are rate-limited per client address and per
+    name)."""
     guard = _services(request).limits.login
-    wait = guard.wait(_client(request))
+    username = username.strip()
+    keys = [_client(request)] + ([f"name:{username}"] if username and not token else [])
+    wait = max(guard.wait(k) for k in keys)
     if wait:
         raise HTTPException(
-            429, "login: too many wrong tokens", headers={"Retry-After": str(int(wait) + 1)}
+            429, "login: too many wrong attempts", headers={"Retry-After": str(int(wait) + 1)}
         )
     check_csrf(request, csrf)
     state = web_state(request)
+    sessions = request.app.state.web.sessions
     try:
-        session_id, session = request.app.state.web.sessions.login(token)
+        if token.strip():
+            session_id, session = sessions.login(token)
+        elif username and password:
+            actor = _services(request).passwords.login(username, password)
+            if actor is None:
+                raise LoginFailed("login: unknown name or wrong password")
+            session_id, session = sessions.open(actor.account_id)
+        else:
+            raise LoginFailed("login: give a token, or a name and password")
     except LoginFailed:
-        guard.take(_client(request))
-        error = _t(request, "This token is unknown or has been revoked.")
+        for k in keys:
+            guard.take(k)
+        if token.strip():
+            error = _t(request, "This token is unknown or has been revoked.")
+        elif username and password:
+            error = _t(request, "This name and password do not match an account.")
+        else:
+            error = _t(request, "Give your API token, or your name and password.")
         return render(
             request,
             "login.html",
-            {"next": safe_next(next, ""), "error": error, "expired": False},
+            {"next": safe_next(next, ""), "error": error, "expired": False, "username": username},
             status=401,
         )
     if state.session_id is not None:
-        request.app.state.web.sessions.end(state.session_id)
+        sessions.end(state.session_id)
     state.new_session = session_id
     state.session = session
     return redirect(request, safe_next(next, HOME_BY_ROLE.get(session.role, "/")))
@@ -257,8 +279,7 @@ def log_page(
     new: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> Response:
     """The latest checkpoint, witnesses, timestamp, and a consistency check."""
-    ledger = _ledger(request)
-    overview = adapter.log_overview(ledger)
+    overview = adapter.log_overview(_services(request))
     proof = None
     proof_error = None
     if old is not None and new is not None:

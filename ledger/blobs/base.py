@@ -78,6 +78,13 @@ class Swept:
     """Stored blobs that nothing refers to."""
 
 
+def _immutable(chunk: bytes | bytearray | memoryview) -> bool:
+    """Whether nobody can change ``chunk``'s bytes after handing it over."""
+    if isinstance(chunk, bytes):
+        return True
+    return isinstance(chunk, memoryview) and chunk.readonly and isinstance(chunk.obj, bytes)
+
+
 class StreamHasher:
     """SHA-256 and SM3 over a stream, with a byte limit.
 
@@ -96,7 +103,7 @@ class StreamHasher:
         self.limit = limit
         self._pending: Future[None] | None = None
 
-    def update(self, chunk: bytes | bytearray) -> None:
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
         """Hash ``chunk``; :class:`TooLarge` once the total exceeds the limit."""
         self.size += len(chunk)
         if self.limit is not None and self.size > self.limit:
@@ -129,7 +136,7 @@ class Staging(ABC):
     """
 
     @abstractmethod
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         """Append one block."""
 
     @abstractmethod
@@ -176,9 +183,25 @@ class BlobWriter:
         return self._info
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Append ``chunk``; small writes are gathered into blocks."""
+        """Append ``chunk``; small writes are gathered into blocks.
+
+        Whole blocks of an immutable chunk (``bytes``, or a read-only view of
+        ``bytes``) go to the hashers and the backend as views, without a copy;
+        anything else is copied first, since the caller may reuse it.
+        """
         if self._state != "open":
             raise InvalidInput(f"blob: write after {self._state}")
+        if not self._buf and len(chunk) >= self._block and _immutable(chunk):
+            view = memoryview(chunk)
+            whole = len(view) - len(view) % self._block
+
+            def blocks() -> None:
+                for pos in range(0, whole, self._block):
+                    self._send(view[pos : pos + self._block])
+
+            self._guarded(blocks)
+            self._buf += view[whole:]
+            return
         self._buf += chunk
         if len(self._buf) >= self._block:
             self._guarded(self._flush_full)
@@ -198,7 +221,7 @@ class BlobWriter:
         view.release()
         self._buf = rest
 
-    def _send(self, block: bytes) -> None:
+    def _send(self, block: bytes | memoryview) -> None:
         # Hash before staging: a write over the limit stops before it is stored.
         # Each block is a fresh object: SM3 may still read the previous one.
         self._hasher.update(block)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +34,13 @@ def _disk(what: str) -> Iterator[None]:
         raise StorageError(f"blobs: cannot {what} ({e.strerror or e})") from e
 
 
+# A large upload is flushed to disk while it is still arriving: otherwise every
+# byte waits in the page cache for the one fsync before the receipt, and that
+# fsync alone takes as long as writing the whole file (seconds per GiB).
+SYNC_EVERY = 32 << 20
+_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-sync")
+
+
 class _FileStaging(Staging):
     """A temporary file in the store's ``tmp`` directory."""
 
@@ -43,15 +51,33 @@ class _FileStaging(Staging):
             fd, name = tempfile.mkstemp(dir=store.tmp, prefix="up-")
         self._path: Path | None = Path(name)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._unsynced = 0
+        self._sync: Future[None] | None = None
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         assert self._file is not None
         with _disk("write the upload"):
             self._file.write(block)
+            self._unsynced += len(block)
+            if self._unsynced >= SYNC_EVERY and (self._sync is None or self._sync.done()):
+                # Start writing back what arrived so far (on a helper thread: the
+                # upload goes on meanwhile); at most one such flush at a time.
+                self._settle()
+                self._file.flush()
+                self._unsynced = 0
+                self._sync = _SYNC_POOL.submit(os.fdatasync, self._file.fileno())
+
+    def _settle(self) -> None:
+        """Wait for the background flush (before the file is closed or synced)."""
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            with contextlib.suppress(OSError):
+                sync.result()
 
     def commit(self, info: BlobInfo) -> None:
         assert self._file is not None
         assert self._path is not None
+        self._settle()
         with _disk("write the upload"):
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -69,6 +95,7 @@ class _FileStaging(Staging):
             _fsync_dir(dest.parent)
 
     def abort(self) -> None:
+        self._settle()
         if self._file is not None:
             file, self._file = self._file, None
             # Closing flushes what is buffered: on a full disk that fails, and

@@ -127,7 +127,7 @@ class _RowStaging(Staging):
             self._id = int(row[0])
         return self._id
 
-    def _insert(self, seq: int, block: bytes) -> None:
+    def _insert(self, seq: int, block: bytes | memoryview) -> None:
         with self._pool.connection() as conn:
             conn.execute(
                 "with t as (update blob_uploads set touched_at = now() where upload_id = %(u)s) "
@@ -140,7 +140,7 @@ class _RowStaging(Staging):
         if pending is not None:
             pending.result()
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         self._settle()
         if self._id is None:  # the first insert creates the upload row, on this thread
             self._insert(self._seq, block)

@@ -12,6 +12,12 @@ renews a heartbeat on the jobs it holds; a record still ``queued`` or
 ``running`` whose heartbeat stopped (or, on the same host, whose process is
 gone) reads as ``interrupted``: the capture never produced evidence and can
 be submitted again.
+
+A job may also be **scheduled** (``POST /v1/captures`` with ``start_at``, or a
+batch of URLs): its record waits in the database with a due time, as
+``scheduled``, and the first worker (:meth:`CapturePool.start_worker`, run
+by every ``serve`` process) with a free slot once that time has come claims
+it, atomically across hosts, and runs it like any other job.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,6 +55,8 @@ HEARTBEAT = 10.0
 """Seconds between two renewals of the heartbeat of the jobs a pool holds."""
 STALE_AFTER = 60.0
 """Seconds without a heartbeat after which an active job reads as interrupted."""
+WORKER_POLL = 1.0
+"""Seconds between two looks for scheduled jobs whose time has come."""
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -88,6 +96,8 @@ class CaptureJob:
     capture_id: str | None = None
     evidence_id: str | None = None
     receipt: dict[str, Any] | None = None
+    start_at: str | None = None
+    """When a scheduled job was asked to start (UTC); it waits as ``scheduled``."""
     pid: int = field(default_factory=os.getpid)
     host: str = HOST
 
@@ -116,9 +126,22 @@ class JobStore:
         self.store = store
         self.stale_after = stale_after
 
-    def save(self, job: CaptureJob) -> None:
+    def save(self, job: CaptureJob, due: float | None = None) -> None:
+        """Write the job's record; with ``due`` (epoch seconds), it waits until
+        then for a worker to claim it (:meth:`claim_due`)."""
         record = json.dumps(job.to_json(), ensure_ascii=False, sort_keys=True)
-        self.store.put_capture_job(job.job_id, job.owner, job.status, record)
+        self.store.put_capture_job(job.job_id, job.owner, job.status, record, due)
+
+    def claim_due(self, limit: int) -> list[CaptureJob]:
+        """Up to ``limit`` scheduled jobs whose time has come, each handed to
+        this caller only (an unreadable record is skipped, and stays claimed)."""
+        out = []
+        for row in self.store.claim_due_capture_jobs(limit):
+            try:
+                out.append(CaptureJob(**json.loads(row.record)))
+            except (ValueError, TypeError):
+                continue
+        return out
 
     def touch(self, job_ids: list[str]) -> None:
         """Renew the heartbeat of jobs this process holds."""
@@ -165,7 +188,10 @@ class CapturePool:
     ) -> None:
         self.store = store
         self._run = run
-        self._slots = threading.BoundedSemaphore(concurrency + queue_max)
+        self._capacity = concurrency + queue_max
+        self._slots = threading.BoundedSemaphore(self._capacity)
+        self._worker: threading.Thread | None = None
+        self._stop_worker = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="capture")
         self._lock = threading.Lock()
         self._queued: set[str] = set()
@@ -200,6 +226,74 @@ class CapturePool:
             status="queued",
             created_at=_now(),
         )
+        self._enqueue(job, options)
+        return job
+
+    def schedule(
+        self,
+        urls: Sequence[str],
+        options: CaptureOptions,
+        owner: str | None,
+        title: str | None,
+        due: float,
+        start_at: str | None,
+    ) -> list[CaptureJob]:
+        """Record one ``scheduled`` job per URL, due at ``due`` (epoch seconds):
+        any worker (:meth:`start_worker`, on any host) claims it then."""
+        jobs = []
+        for url in urls:
+            job = CaptureJob(
+                job_id=new_id(),
+                owner=owner,
+                url=url,
+                options=options.to_json(),
+                title=title,
+                status="scheduled",
+                created_at=_now(),
+                start_at=start_at,
+            )
+            self.store.save(job, due=due)
+            jobs.append(job)
+        return jobs
+
+    def start_worker(self, every: float = WORKER_POLL) -> None:
+        """Start claiming scheduled jobs whose time has come, as slots free up
+        (idempotent)."""
+        with self._lock:
+            if self._worker is not None:
+                return
+            self._worker = threading.Thread(
+                target=self._claim_loop, args=(every,), name="capture-scheduler", daemon=True
+            )
+            self._worker.start()
+
+    def _claim_loop(self, every: float) -> None:
+        while not self._stop_worker.wait(every):
+            with contextlib.suppress(LedgerError):
+                self.run_due()
+
+    def run_due(self) -> int:
+        """Claim as many due jobs as there are free slots and queue them; how many."""
+        with self._lock:
+            free = self._capacity - len(self._held)
+        if free <= 0:
+            return 0
+        started = 0
+        for job in self.store.claim_due(free):
+            try:
+                options = CaptureOptions.from_json(job.options)
+            except LedgerError as e:
+                self.store.save(replace(job, status="error", detail=str(e), finished_at=_now()))
+                continue
+            if not self._slots.acquire(blocking=False):  # a direct submit took it meanwhile
+                self.store.save(job, due=0.0)  # back to the queue of due jobs
+                continue
+            self._enqueue(replace(job, status="queued"), options)
+            started += 1
+        return started
+
+    def _enqueue(self, job: CaptureJob, options: CaptureOptions) -> None:
+        """Record ``job`` as queued and hand it to a worker (a slot is held)."""
         try:
             self.store.save(job)
             with self._lock:
@@ -212,7 +306,6 @@ class CapturePool:
                 self._held.discard(job.job_id)
             self._slots.release()
             raise
-        return job
 
     def get(self, job_id: str) -> CaptureJob | None:
         return self.store.load(job_id)
@@ -247,7 +340,12 @@ class CapturePool:
             self._slots.release()
 
     def shutdown(self) -> None:
-        """Stop: running captures finish; queued ones are recorded as interrupted."""
+        """Stop: running captures finish; queued ones are recorded as interrupted
+        (scheduled ones stay in the database for the next worker)."""
+        self._stop_worker.set()
+        worker = self._worker
+        if worker is not None:
+            worker.join()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._stop.set()
         with self._lock:

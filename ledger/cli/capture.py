@@ -15,7 +15,10 @@ from pathlib import Path
 import click
 
 from ledger.capture import WAITS, CaptureOptions
-from ledger.cli.common import cli, emit, friendly, open_ledger
+from ledger.cli.common import cli, emit, friendly, open_ledger, open_services
+from ledger.errors import InvalidInput
+from ledger.services import OPERATOR
+from ledger.services.captures import parse_start_at
 
 __all__ = ["capture"]
 
@@ -40,7 +43,14 @@ def _viewport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("urls", metavar="URL...", nargs=-1, required=True)
+@click.option(
+    "--start-at",
+    metavar="TIME",
+    help="Schedule instead of capturing now: an RFC 3339 time with its offset "
+    "(2026-03-01T09:00:00+08:00), at most 30 days ahead. The jobs wait in the database "
+    "and a running 'serve' captures them then; their ids are printed.",
+)
 @click.option(
     "--allow",
     multiple=True,
@@ -115,7 +125,8 @@ def _viewport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @friendly
 def capture(
     ctx: click.Context,
-    url: str,
+    urls: tuple[str, ...],
+    start_at: str | None,
     allow: tuple[str, ...],
     out: Path | None,
     title: str | None,
@@ -146,6 +157,12 @@ def capture(
     Example: evidence-ledger capture https://example.com/item/42 --out ./capture-42
 
     Example: evidence-ledger capture https://example.com/shop --video --steps buy.json
+
+    Several URLs are captured in turn (stopping at the first that fails); with
+    --start-at they are scheduled instead (up to 20; no secret steps, --allow,
+    --ca-file or --out, which belong to a capture run here and now).
+
+    Example: evidence-ledger capture https://a.test/ https://b.test/ --start-at 2026-03-01T09:00:00Z
     """
     from ledger.capture.service import capture_evidence
     from ledger.capture.steps import load_steps
@@ -165,10 +182,30 @@ def capture(
         steps=steps,
         step_timeout=step_timeout,
     )
+    if start_at is not None:
+        if allow or ca_file or out:
+            raise InvalidInput(
+                "capture: --allow, --ca-file and --out apply to a capture run now, "
+                "not to a scheduled one"
+            )
+        when = parse_start_at(start_at)
+        with open_services(ctx) as services:
+            jobs = services.captures.create_batch(OPERATOR, list(urls), options, title, when)
+        for job in jobs:
+            emit(
+                {
+                    "job_id": job.job_id,
+                    "url": job.url,
+                    "status": job.status,
+                    "start_at": job.start_at,
+                }
+            )
+        return
     with open_ledger(ctx) as ledger:
         if ca_file:
             ledger.config = replace(
                 ledger.config, capture=replace(ledger.config.capture, ca_file=ca_file)
             )
-        result = capture_evidence(ledger, url, options, title=title, allow=allow, out_dir=out)
-    emit(result.to_json())
+        for url in urls:
+            result = capture_evidence(ledger, url, options, title=title, allow=allow, out_dir=out)
+            emit(result.to_json())

@@ -21,7 +21,8 @@ __all__ = ["account", "certificate", "trust"]
 
 @cli.group()
 def account() -> None:
-    """Create and revoke accounts (rights holders, notaries, auditors, admins).
+    """Create and revoke accounts (rights holders, notaries, auditors, admins);
+    set or clear their console passwords.
 
     Example: evidence-ledger account create --role notary --name "Notary Zhang"
     """
@@ -79,6 +80,43 @@ def account_revoke(ctx: click.Context, account_ref: str, role: str | None) -> No
     emit(result)
 
 
+@account.command("password")
+@click.argument("account_ref", metavar="ACCOUNT")
+@click.option("--role", type=click.Choice(ROLES), help="Role, if the name is ambiguous.")
+@click.option("--clear", is_flag=True, help="Remove the password (the token still logs in).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input instead of a prompt.",
+)
+@click.pass_context
+@friendly
+def account_password(
+    ctx: click.Context, account_ref: str, role: str | None, clear: bool, password_stdin: bool
+) -> None:
+    """Set (or with --clear remove) the password an account logs in to the web
+    console with, besides its token. Only an argon2id hash is stored. The
+    operator sets it for any account; an account changes its own on /account,
+    giving its current token or password.
+
+    Example: evidence-ledger account password "ACME Ltd"
+
+    Example: printf '%s\\n' "$NEW" | evidence-ledger account password alice --password-stdin
+    """
+    with open_services(ctx) as services:
+        target = services.accounts.find(OPERATOR, account_ref, role)
+        if clear:
+            done = services.passwords.clear(OPERATOR, account_id=target.account_id)
+            click.echo(f"{target.name}: " + ("password removed" if done else "had no password"))
+            return
+        if password_stdin:
+            new = sys.stdin.readline().rstrip("\r\n")
+        else:
+            new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        services.passwords.set(OPERATOR, new, account_id=target.account_id)
+    click.echo(f"{target.name}: password set")
+
+
 @cli.group()
 def certificate() -> None:
     """Issue, package and revoke deposit certificates (存证证书).
@@ -125,15 +163,27 @@ def certificate_show(ctx: click.Context, certificate_id: str) -> None:
 @certificate.command("package")
 @click.argument("certificate_id")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--include-private",
+    is_flag=True,
+    help="Also the capture's private artefacts (WARC records and screenshots of secrets "
+    "typed during it), for the rights holder who owns the evidence.",
+)
 @click.pass_context
 @friendly
-def certificate_package(ctx: click.Context, certificate_id: str, out: Path) -> None:
+def certificate_package(
+    ctx: click.Context, certificate_id: str, out: Path, include_private: bool
+) -> None:
     """Write the evidence package (zip: certificate, file, tlog-proof, README).
 
     Example: evidence-ledger certificate package 5f3a... evidence.zip
+
+    Example: evidence-ledger certificate package 5f3a... own.zip --include-private
     """
     with open_services(ctx) as services:
-        services.certificates.package_to(OPERATOR, certificate_id, out)
+        services.certificates.package_to(
+            OPERATOR, certificate_id, out, include_private=include_private
+        )
     click.echo(f"wrote {out}", err=True)
 
 

@@ -27,6 +27,7 @@ from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inc
 from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
 from ledger.services.operations import Figures, OperationsService, Readiness
+from ledger.services.passwords import PasswordService
 from ledger.services.policy import OPERATOR, READERS, ROLES, SEE_ALL, Actor, authorize
 from ledger.services.renewals import RenewalService
 from ledger.storage.queries import EvidenceFilter, EvidenceRecord, ReadModel
@@ -78,6 +79,7 @@ class Services:
         self.limits = RateLimits.of(ledger)
         self.renewals = RenewalService(ledger)
         self.operations = OperationsService(ledger, self.reads)
+        self.passwords = PasswordService(ledger, self.reads)
 
     def trust(self) -> dict[str, Any]:
         """Public: the ``evidence-trust/v1`` trust file a court can pin."""

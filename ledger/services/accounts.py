@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ledger.accounts import CreatedAccount, authenticate, create_account, revoke_account
-from ledger.errors import Forbidden
+from ledger.accounts import (
+    CreatedAccount,
+    authenticate,
+    create_account,
+    find_account,
+    revoke_account,
+)
+from ledger.errors import Forbidden, NotFound
 from ledger.services.policy import Actor, authorize
 from ledger.storage.queries import AccountRecord, ReadModel
 
@@ -43,6 +49,16 @@ class AccountService:
         if not actor.is_operator and ident == actor.account_id:
             raise Forbidden("account.manage: an admin cannot revoke their own account")
         return revoke_account(self._ledger, ident, role)
+
+    def find(self, actor: Actor, ident: str, role: str | None = None) -> AccountRecord:
+        """The active account whose id, or else name, is ``ident`` (``role`` when a
+        name is shared across roles)."""
+        authorize(actor, "account.manage")
+        found = find_account(self._ledger, ident, role)
+        record = self._reads.account(str(found["account_id"]))
+        if record is None:
+            raise NotFound(f"account: no active account {ident!r}")
+        return record
 
     def list(self, actor: Actor) -> list[AccountRecord]:
         """Every account, active or revoked, in log order."""

@@ -167,10 +167,32 @@ class CertificateService:
         self.visible(actor, certificate_id)
         return get_certificate(self._ledger, certificate_id)
 
-    def write_package(self, actor: Actor, certificate_id: str, out: BinaryIO) -> None:
-        """Write the evidence package (证据包) to a seekable stream."""
-        self.visible(actor, certificate_id)
-        write_certificate_package(self._ledger, certificate_id, out)
+    def _private_allowed(self, actor: Actor, certificate_id: str) -> None:
+        """Private capture artefacts (WARC records and screenshots holding secrets
+        typed during a capture) go only to the rights holder who owns the
+        evidence, or the operator; nobody else, whatever their role."""
+        record = self.visible(actor, certificate_id)
+        if actor.is_operator:
+            return
+        evidence = self._evidence.get(actor, record.evidence_id)
+        if evidence.owner is None or evidence.owner != actor.account_id:
+            raise Forbidden(
+                "certificate.package: private artefacts are only for the rights holder "
+                "who owns the evidence"
+            )
+
+    def write_package(
+        self, actor: Actor, certificate_id: str, out: BinaryIO, *, include_private: bool = False
+    ) -> None:
+        """Write the evidence package (证据包) to a seekable stream; with
+        ``include_private``, a capture's private artefacts too (owner only)."""
+        if include_private:
+            self._private_allowed(actor, certificate_id)
+        else:
+            self.visible(actor, certificate_id)
+        write_certificate_package(
+            self._ledger, certificate_id, out, include_private=include_private
+        )
 
     def pdf(self, actor: Actor, certificate_id: str) -> bytes:
         """The signed PDF certificate (PDF/A-3b, PAdES) of a visible certificate."""
@@ -179,10 +201,18 @@ class CertificateService:
         self.visible(actor, certificate_id)
         return certificate_pdf(self._ledger, certificate_id)
 
-    def package_to(self, actor: Actor, certificate_id: str, path: Path) -> Path:
-        """Write the evidence package to ``path`` atomically (temporary file, fsync, rename)."""
-        self.visible(actor, certificate_id)
-        return package_certificate(self._ledger, certificate_id, path)
+    def package_to(
+        self, actor: Actor, certificate_id: str, path: Path, *, include_private: bool = False
+    ) -> Path:
+        """Write the evidence package to ``path`` atomically (temporary file, fsync,
+        rename); ``include_private`` as for :meth:`write_package`."""
+        if include_private:
+            self._private_allowed(actor, certificate_id)
+        else:
+            self.visible(actor, certificate_id)
+        return package_certificate(
+            self._ledger, certificate_id, path, include_private=include_private
+        )
 
     def revoke(self, actor: Actor, certificate_id: str, reason: str) -> Revocation:
         """Revoke a certificate: its issuing notary or an admin (or the operator)."""

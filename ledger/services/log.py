@@ -11,7 +11,9 @@ from ledger.storage.base import CheckpointRow, Publication
 if TYPE_CHECKING:
     from ledger.core import Ledger
 
-__all__ = ["Consistency", "LogService"]
+__all__ = ["MAX_RECENT", "Consistency", "LogService"]
+
+MAX_RECENT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class LogService:
         if size == 0:
             return None
         return self._ledger.published(size)
+
+    def recent(self, limit: int = 64) -> list[Publication]:
+        """The latest ``limit`` published checkpoints (at most 1000), newest first,
+        each with its cosignatures and timestamp token: one read."""
+        return self._ledger.store.recent_publications(max(0, min(limit, MAX_RECENT)))
 
     def consistency(self, old: int, new: int) -> Consistency:
         """Consistency proof between two published sizes, verified before it is returned."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from ledger.events import Draft, format_time
 from ledger.guards import Require, requirements
 from ledger.projections import PROJECTIONS, Insert, Op, Update, project, project_event
+from ledger.storage.search import SearchSql
 from verifier.merkle import leaf_hash
 from verifier.record import GENESIS_PREV, encode_record
 
@@ -384,6 +385,10 @@ class Store(ABC):
         """The published checkpoint of exactly ``size`` entries."""
 
     @abstractmethod
+    def recent_publications(self, limit: int) -> list[Publication]:
+        """The ``limit`` published checkpoints of the largest sizes, largest first."""
+
+    @abstractmethod
     def publications(self) -> list[Publication]:
         """All published checkpoints in increasing size."""
 
@@ -418,8 +423,17 @@ class Store(ABC):
     # -- capture jobs ----------------------------------------------------
     # Mutable records, not part of the log: any host answers for any job.
     @abstractmethod
-    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
-        """Insert or replace a job's record; its heartbeat becomes now."""
+    def put_capture_job(
+        self, job_id: str, owner: str | None, status: str, record: str, due: float | None = None
+    ) -> None:
+        """Insert or replace a job's record; its heartbeat becomes now. ``due``
+        (epoch seconds) marks a job that waits for a worker to claim it then."""
+
+    @abstractmethod
+    def claim_due_capture_jobs(self, limit: int) -> list[JobRecord]:
+        """Take up to ``limit`` jobs whose due time has come (by the database's
+        clock), earliest first, clearing their due time: each is handed to
+        one claimer only, across processes and hosts."""
 
     @abstractmethod
     def capture_job(self, job_id: str) -> JobRecord | None:
@@ -451,8 +465,20 @@ class Store(ABC):
 
     # -- projections -----------------------------------------------------
     @abstractmethod
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Read projection rows (portable SQL with ``?`` placeholders)."""
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        """How to join evidence with its title search rows
+        (:mod:`ledger.storage.search`): through the index of ``tokens``, or
+        row by row when there are none."""
+
+    @abstractmethod
+    def query(
+        self, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
+    ) -> list[dict[str, Any]]:
+        """Read projection rows (portable SQL with ``?`` placeholders).
+
+        ``planned_each_time``: never run it as a prepared statement, whose
+        generic plan ignores the values; for queries whose best plan depends
+        on them (a listing's filters)."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -139,6 +139,31 @@ def _rate_buckets(d: Dialect, conn: Any) -> None:
         )
 
 
+def _passwords_and_schedules(d: Dialect, conn: Any) -> None:
+    """Password hashes of the accounts that set one (argon2id, operational rows
+    beside the log: a cleared password must really be gone, which an
+    append-only log cannot promise); and the time a capture job is due, so
+    that scheduled jobs wait in the database until a worker picks them."""
+    if not d.has_table(conn, "account_passwords"):
+        _run(
+            d,
+            conn,
+            [
+                "create table account_passwords (account_id text primary key, "
+                f"hash text not null, set_at {d.int64} not null)"
+            ],
+        )
+    if not d.has_column(conn, "capture_jobs", "due"):
+        _run(
+            d,
+            conn,
+            [
+                f"alter table capture_jobs add column due {d.float_type}",
+                "create index capture_jobs_due on capture_jobs (due) where due is not null",
+            ],
+        )
+
+
 def _renewals(d: Dialect, conn: Any) -> None:
     """Timestamp renewal (RFC 4998 archive timestamps, ledger.renewal): each
     renewal token once, and per renewed token of a publication its place in
@@ -213,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "web console sessions", _sessions),
     Migration(7, "rate limit buckets", _rate_buckets),
     Migration(8, "checkpoints and publications linked by hash (prev), heads in meta", _chain),
+    Migration(9, "account passwords; capture job schedule", _passwords_and_schedules),
     Migration(10, "timestamp renewal (RFC 4998 evidence records)", _renewals),
 )
 LATEST = MIGRATIONS[-1].version

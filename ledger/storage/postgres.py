@@ -10,7 +10,9 @@ index order, across any number of connections and hosts.
 from __future__ import annotations
 
 import functools
+import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,12 +22,23 @@ from psycopg import sql
 
 from ledger.errors import IntegrityError, StorageError, StorageFull
 from ledger.storage.base import FORMAT
+from ledger.storage.search import SearchSql
 from ledger.storage.sql import Dialect, SqlStore
 
 __all__ = ["PostgresDialect", "PostgresStore", "pg_error"]
 
 _APPEND_ONLY_FN = """create or replace function ledger_append_only() returns trigger
     language plpgsql as $$ begin raise exception '% is append-only', tg_table_name; end $$"""
+
+
+# Title search: how many grams of a query go to the index (the rarest; a few
+# narrow the candidates the heap must recheck), above what share of titles
+# even the rarest is not worth the index, and how long the planner's gram
+# statistics are reused.
+_SEARCH_TOKENS = 3
+_TOKEN = re.compile(r"[0-9a-f]{1,6}x[0-9a-f]{1,6}")
+_SCAN_ABOVE = 0.2
+_STATS_MAX_AGE = 300.0
 
 
 @functools.lru_cache(maxsize=512)
@@ -48,6 +61,7 @@ class PostgresDialect(Dialect):
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
+        self._freq: tuple[float, dict[str, float]] | None = None
 
     def conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -148,6 +162,74 @@ class PostgresDialect(Dialect):
             row = conn.execute("select pg_total_relation_size(%s::regclass)", (t,)).fetchone()
             total += int(row[0]) if row else 0
         return total
+
+    def execute_unprepared(
+        self, conn: psycopg.Connection[Any], query: str, params: Sequence[Any]
+    ) -> Any:
+        # psycopg prepares a statement after a few runs; its generic plan would
+        # not see, say, that a rights holder's list is long or a gram rare.
+        return conn.execute(_placeholders(query), tuple(params), prepare=False)
+
+    def search_ddl(self) -> list[str]:
+        # A GIN index over the grams array: built in, no extension to install.
+        return [
+            "create table evidence_search (idx bigint primary key, norm text not null, "
+            "grams text[] not null)",
+            "create index evidence_search_grams on evidence_search using gin (grams)",
+        ]
+
+    def search_insert(
+        self, conn: psycopg.Connection[Any], rows: Sequence[tuple[int, str, str]]
+    ) -> None:
+        self.insert_rows(
+            conn,
+            "evidence_search",
+            ("idx", "norm", "grams"),
+            [(i, norm, grams.split()) for i, norm, grams in rows],
+        )
+
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        source = "evidence e join evidence_search s on s.idx = e.idx"
+        if not tokens:
+            return SearchSql(source, "1 = 1", (), "e.idx", "s.idx")
+        # GIN reads the whole posting list of every token it is given: a
+        # common bigram (a word in every title) costs as much as the scan it
+        # replaces. The rarest few, by the planner's own statistics, find the
+        # candidates; the substring check on ``norm`` does the rest.
+        # When even the rarest is in most titles, reading titles in log order
+        # finds a page of matches sooner than any index would.
+        freq = self._gram_frequencies()
+        ranked = sorted(tokens, key=lambda t: freq.get(t, 0.0))
+        if freq.get(ranked[0], 0.0) >= _SCAN_ABOVE:
+            return SearchSql(source, "1 = 1", (), "e.idx", "s.idx")
+        rarest = ranked[:_SEARCH_TOKENS]
+        # The grams go into the statement's text, not its parameters: psycopg
+        # prepares a statement run often, and PostgreSQL's generic plan of a
+        # prepared ``grams @> $1`` cannot see which grams are rare. They are
+        # our own tokens (hex digits and an x), checked here all the same.
+        if not all(_TOKEN.fullmatch(t) for t in rarest):
+            raise ValueError("search: malformed gram token")
+        grams = ", ".join(f"'{t}'" for t in rarest)
+        return SearchSql(source, f"s.grams @> array[{grams}]::text[]", (), "e.idx", "s.idx")
+
+    def _gram_frequencies(self) -> dict[str, float]:
+        """The most common grams and their frequencies (``pg_stats``, as ANALYZE
+        last saw them), read at most every few minutes."""
+        cached = self._freq
+        if cached is not None and time.monotonic() - cached[0] < _STATS_MAX_AGE:
+            return cached[1]
+        row = (
+            self.conn()
+            .execute(
+                "select most_common_elems::text::text[], most_common_elem_freqs from pg_stats "
+                "where schemaname = current_schema() and tablename = 'evidence_search' "
+                "and attname = 'grams'"
+            )
+            .fetchone()
+        )
+        freq = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+        self._freq = (time.monotonic(), freq)
+        return freq
 
     def error(self, e: Exception) -> Exception | None:
         return pg_error(e) if isinstance(e, psycopg.Error) else None

@@ -7,10 +7,12 @@ backends accept (``Store.query`` adapts placeholders for PostgreSQL).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.storage import search
 from ledger.storage.base import Store
 
 __all__ = [
@@ -184,6 +186,10 @@ class RequestRecord:
 _WITH_LEAF = "select e.*, v.leaf_hash as _leaf_hash from evidence e join events v on v.idx = e.idx"
 
 
+# A deposit number (存证编号) ends in its log index (verifier.events.deposit_number).
+_DEPOSIT_INDEX = re.compile(r"^EL-[0-9]{8}-([0-9]{10})$")
+
+
 def _like(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -209,30 +215,82 @@ class ReadModel:
         self, owner: str | None, filters: EvidenceFilter, after: int, limit: int
     ) -> list[EvidenceRecord]:
         """Up to ``limit`` deposits with index >= ``after`` in log order,
-        those of ``owner`` only unless it is None."""
-        where: list[str] = ["idx >= ?"]
-        params: list[Any] = [after]
+        those of ``owner`` only unless it is None.
+
+        Every filter is answered from an index that yields rows in log order,
+        so a page costs about ``limit`` rows read, not the owner's whole list:
+
+        (1) a deposit number names its log index: one row;
+        (2) dates become index bounds: the log's time never decreases along
+            its index (the sequencer assigns it so, the audit refuses a log
+            where it goes back), so no row's time needs checking;
+        (3) a digest or a kind: the ``(owner, sha256, idx)`` and
+            ``(owner, kind, idx)`` indexes;
+        (4) a title of two characters or more, when no digest or number
+            narrows the list already: the title search index
+            (:mod:`ledger.storage.search`) in log order, each candidate checked
+            as a substring; shorter titles are checked row by row.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        lo, hi = after, None
+        number = _DEPOSIT_INDEX.match(filters.deposit_no or "")
+        if filters.deposit_no is not None:  # (1)
+            if number is None:
+                return []
+            lo, hi = max(lo, int(number[1])), int(number[1]) + 1
+        if filters.since is not None:  # (2)
+            first = self._first_index_at(filters.since)
+            if first is None:
+                return []
+            lo = max(lo, first)
+        if filters.until is not None:
+            first = self._first_index_at(filters.until)
+            if first is not None:
+                hi = first if hi is None else min(hi, first)
+        if hi is not None and lo >= hi:
+            return []
         if owner is not None:
-            where.append("owner = ?")
+            where.append("e.owner = ?")
             params.append(owner)
-        for column, op, value in (
-            ("time", ">=", filters.since),
-            ("time", "<", filters.until),
+        for column, op, value in (  # (3)
             ("sha256", "=", filters.sha256.lower() if filters.sha256 else None),
             ("deposit_no", "=", filters.deposit_no),
             ("kind", "=", filters.kind),
         ):
             if value is not None:
-                where.append(f"{column} {op} ?")
+                where.append(f"e.{column} {op} ?")
                 params.append(value)
-        if filters.title:
-            where.append("lower(title) like ? escape '\\'")
-            params.append(_like(filters.title))
+        keys: tuple[str, ...]
+        if filters.title:  # (4)
+            norm = search.normalize(filters.title)
+            narrow = filters.sha256 or filters.deposit_no
+            found = self.store.title_search([] if narrow else search.query_grams(norm))
+            source, order, keys = found.source, found.order, (found.order, found.key)
+            where += [found.where, "s.norm like ? escape '\\'"]
+            params += [*found.params, _like(norm)]
+        else:
+            source, order, keys = "evidence e", "e.idx", ("e.idx",)
+        for key in keys:
+            where.append(f"{key} >= ?")
+            params.append(lo)
+            if hi is not None:
+                where.append(f"{key} < ?")
+                params.append(hi)
         rows = self.store.query(
-            f"select * from evidence where {' and '.join(where)} order by idx limit ?",  # noqa: S608
+            f"select e.* from {source} where {' and '.join(where)} "  # noqa: S608
+            f"order by {order} limit ?",
             (*params, limit),
+            planned_each_time=True,
         )
         return [EvidenceRecord.from_row(r) for r in rows]
+
+    def _first_index_at(self, time: str) -> int | None:
+        """The index of the first deposit at or after ``time`` (None: there is none)."""
+        rows = self.store.query(
+            "select idx from evidence where time >= ? order by time, idx limit 1", (time,)
+        )
+        return int(rows[0]["idx"]) if rows else None
 
     def evidence_by_key(self, owner: str, key: str) -> list[EvidenceRecord]:
         """Deposits an owner made under Idempotency-Key ``key`` (exactly that

@@ -55,6 +55,8 @@ from ledger.storage.base import (
     publication_link,
     replay_ops,
 )
+from ledger.storage.search import SearchSql
+from ledger.storage.search import rows as search_rows
 
 __all__ = ["SEAL", "SEQUENCE", "CorruptRow", "Dialect", "SqlStore"]
 
@@ -145,6 +147,24 @@ class Dialect(ABC):
     @abstractmethod
     def storage_bytes(self, conn: Any, tables: Sequence[str]) -> int: ...
 
+    # -- title search (ledger.storage.search) ------------------------------
+    @abstractmethod
+    def search_ddl(self) -> list[str]:
+        """Create ``evidence_search`` and its inverted index."""
+
+    @abstractmethod
+    def search_insert(self, conn: Any, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Insert search rows ``(idx, norm, space-separated grams)``."""
+
+    @abstractmethod
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        """The join of evidence with its search rows, through the index of
+        ``tokens`` (every one required) or, with none, row by row."""
+
+    def execute_unprepared(self, conn: Any, query: str, params: Sequence[Any]) -> Any:
+        """Run ``query`` planned for these values (never a prepared statement)."""
+        return conn.execute(self.sql(query), tuple(params))
+
     def error(self, e: Exception) -> Exception | None:
         """The ledger error for a driver error, or None if ``e`` is not one."""
         return None
@@ -211,6 +231,7 @@ class SqlStore(Store):
             )
             out.append(f"create table {table} ({body})")
         out.extend(index_ddl())
+        out.extend(self.d.search_ddl())
         return out
 
     # -- helpers ---------------------------------------------------------
@@ -305,7 +326,13 @@ class SqlStore(Store):
                 )
             else:
                 table, rows = batch
-                self.d.insert_rows(conn, table, insert_columns(table), rows)
+                columns = insert_columns(table)
+                self.d.insert_rows(conn, table, columns, rows)
+                if table == "evidence":
+                    # The title search rows go with their evidence rows.
+                    found = search_rows(rows, columns.index("idx"), columns.index("title"))
+                    if found:
+                        self.d.search_insert(conn, found)
 
     def size(self) -> int:
         row = self._one("select max(idx) from events")
@@ -385,6 +412,10 @@ class SqlStore(Store):
     def publication(self, size: int) -> Publication | None:
         r = self._one(_SELECT_PUB + " where p.size = ?", (size,))
         return None if r is None else _publication(r)
+
+    def recent_publications(self, limit: int) -> list[Publication]:
+        rows = self._read(_SELECT_PUB + " order by p.size desc limit ?", (limit,))
+        return [_publication(r) for r in rows]
 
     def publications(self) -> list[Publication]:
         return [_publication(r) for r in self._read(_SELECT_PUB + " order by p.size")]
@@ -467,16 +498,47 @@ class SqlStore(Store):
 
     # -- capture jobs ----------------------------------------------------
     # Heartbeats are epoch seconds by the database's clock, shared by every host.
-    def put_capture_job(self, job_id: str, owner: str | None, status: str, record: str) -> None:
+    def put_capture_job(
+        self, job_id: str, owner: str | None, status: str, record: str, due: float | None = None
+    ) -> None:
         with self._write() as conn:
             self._x(
                 conn,
-                f"insert into capture_jobs values (?, ?, ?, {self.d.epoch_now}, ?) "  # noqa: S608
+                "insert into capture_jobs (job_id, owner, status, heartbeat, record, due) "  # noqa: S608
+                f"values (?, ?, ?, {self.d.epoch_now}, ?, ?) "
                 "on conflict (job_id) do update set owner = excluded.owner, "
                 "status = excluded.status, heartbeat = excluded.heartbeat, "
-                "record = excluded.record",
-                (job_id, owner, status, record),
+                "record = excluded.record, due = excluded.due",
+                (job_id, owner, status, record, due),
             )
+
+    def claim_due_capture_jobs(self, limit: int) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        # Looked for outside a write transaction: workers poll every second,
+        # and most polls find nothing.
+        due = self._read(
+            "select job_id, record from capture_jobs "  # noqa: S608
+            f"where due is not null and due <= {self.d.epoch_now} order by due limit ?",
+            (limit,),
+        )
+        if not due:
+            return []
+        claimed = []
+        with self._write() as conn:
+            for job_id, record in due:
+                # Another host may have taken it since the select: the update
+                # that clears the due time decides (PostgreSQL waits on the
+                # row lock and then sees it cleared).
+                cur = self._x(
+                    conn,
+                    f"update capture_jobs set due = null, heartbeat = {self.d.epoch_now} "  # noqa: S608
+                    "where job_id = ? and due is not null",
+                    (job_id,),
+                )
+                if cur.rowcount == 1:
+                    claimed.append(JobRecord(str(job_id), str(record), 0.0))
+        return claimed
 
     def capture_job(self, job_id: str) -> JobRecord | None:
         row = self._one(
@@ -557,9 +619,17 @@ class SqlStore(Store):
             raise mapped from e
 
     # -- projections -----------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        return self.d.title_search(tokens)
+
+    def query(
+        self, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
+    ) -> list[dict[str, Any]]:
         try:
-            cur = self._x(self.d.conn(), sql, params)
+            if planned_each_time:
+                cur = self.d.execute_unprepared(self.d.conn(), sql, params)
+            else:
+                cur = self._x(self.d.conn(), sql, params)
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, r, strict=True)) for r in cur]
         except Exception as e:
@@ -572,7 +642,7 @@ class SqlStore(Store):
         count = 0
         # The sequencing lock keeps appends out while the tables are replaced.
         with self._write(SEQUENCE) as conn:
-            for table in PROJECTIONS:
+            for table in (*PROJECTIONS, "evidence_search"):
                 conn.execute(self.d.sql(f"drop table if exists {table}"))
             for stmt in self._projection_ddl():
                 conn.execute(self.d.sql(stmt))

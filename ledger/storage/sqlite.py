@@ -20,6 +20,7 @@ from typing import Any
 from ledger.errors import IntegrityError, StorageError, StorageFull
 from ledger.files import PRIVATE_FILE
 from ledger.storage.base import FORMAT
+from ledger.storage.search import SearchSql
 from ledger.storage.sql import Dialect, SqlStore
 
 __all__ = ["SqliteDialect", "SqliteStore"]
@@ -165,6 +166,37 @@ class SqliteDialect(Dialect):
             if p.exists():
                 total += p.stat().st_size
         return total
+
+    def search_ddl(self) -> list[str]:
+        # FTS5 over the grams (ASCII tokens), rowid = the evidence's log index.
+        # detail=none: queries are ANDs of single tokens, positions are not needed.
+        return [
+            "create virtual table evidence_search using fts5("
+            "grams, norm unindexed, tokenize = 'ascii', detail = 'none')"
+        ]
+
+    def search_insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str]]) -> None:
+        conn.executemany("insert into evidence_search (rowid, norm, grams) values (?, ?, ?)", rows)
+
+    def title_search(self, tokens: Sequence[str]) -> SearchSql:
+        if not tokens:
+            return SearchSql(
+                "evidence e join evidence_search s on s.rowid = e.idx",
+                "1 = 1",
+                (),
+                "e.idx",
+                "s.rowid",
+            )
+        # CROSS JOIN keeps the FTS5 table as the outer loop: it yields matches in
+        # rowid (log) order, so a page stops after ``limit`` of them.
+        match = " ".join(f'"{t}"' for t in tokens)
+        return SearchSql(
+            "evidence_search s cross join evidence e",
+            "e.idx = s.rowid and s.evidence_search match ?",
+            (match,),
+            "s.rowid",
+            "e.idx",
+        )
 
     def error(self, e: Exception) -> Exception | None:
         return _mapped(e) if isinstance(e, sqlite3.DatabaseError) else None

@@ -176,3 +176,27 @@ def test_unknown_certificate_is_404_everywhere(svc: Service) -> None:
         f"/v1/certificates/{'0' * 64}/revoke", json={"reason": "r"}, headers=svc.auth("notary")
     )
     assert r.status_code == 404
+
+
+def test_private_artefacts_only_for_the_owning_rights_holder(svc: Service, tmp_path: Path) -> None:
+    cid = issue(svc)["certificate_id"]
+    url = f"/v1/certificates/{cid}/package?include_private=true"
+    owner = svc.client.get(url, headers=svc.auth("rights_holder"))
+    assert owner.status_code == 200 and owner.headers["content-type"] == "application/zip"
+    for role in ("notary", "auditor", "admin"):  # they see the evidence, not its secrets
+        r = svc.client.get(url, headers=svc.auth(role))
+        assert r.status_code == 403, role
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "only for the rights holder" in r.json()["detail"]
+    assert svc.client.get(url, headers=svc.auth("other")).status_code == 404
+    # The command line acts as the operator.
+    from click.testing import CliRunner
+
+    from ledger.cli import cli
+
+    out = tmp_path / "own.zip"
+    home = str(svc.ledger.config.home)
+    args = ["--home", home, "certificate", "package", cid, str(out), "--include-private"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "certificate.json" in zipfile.ZipFile(out).namelist()

@@ -45,6 +45,9 @@ from ledger.capture.service import CaptureResult, capture_evidence
 from ledger.capture.steps import parse_steps
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.core import Ledger
+from ledger.errors import Forbidden
+from ledger.services import OPERATOR, Services
+from ledger.services.policy import Actor
 from verifier.package import verify_package
 from verifier.report import FAILED, NOT_CHECKED, PASSED
 from verifier.trust import load_trust
@@ -320,6 +323,26 @@ def test_the_secret_reached_the_site_and_the_withheld_warc_only(recorded: Record
     with zipfile.ZipFile(recorded.full_package) as z:
         warc = gzip.decompress(z.read("capture/secret-records.warc.gz"))
     assert quote_plus(SECRET).encode() in warc and b"POST /login" in warc
+
+
+def test_the_package_service_gives_private_artefacts_to_the_operator_only(
+    recorded: Recorded,
+) -> None:
+    """The capture was made by the operator (no owning rights holder): no
+    account, whatever its role, may ask for its private artefacts."""
+    services = Services(recorded.ledger)
+    (cert,) = services.certificates.issued(OPERATOR)
+    full = services.certificates.package_to(
+        OPERATOR, cert.certificate_id, recorded.tmp / "svc-private.zip", include_private=True
+    )
+    with zipfile.ZipFile(full) as z:
+        assert "capture/secret-records.warc.gz" in z.namelist()
+    notary = services.reads.active_accounts_by_name(NOTARY)[0]
+    actor = Actor(notary.account_id, notary.role, notary.name)
+    with pytest.raises(Forbidden):
+        services.certificates.package_to(
+            actor, cert.certificate_id, recorded.tmp / "x.zip", include_private=True
+        )
 
 
 def test_the_secret_appears_nowhere_public(recorded: Recorded) -> None:

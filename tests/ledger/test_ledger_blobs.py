@@ -232,6 +232,28 @@ def test_one_gib_streams_in_and_out_in_constant_memory(blobs: BlobStore) -> None
     assert contents(blobs) == EMPTY
 
 
+def test_views_and_reused_buffers_hash_what_was_written(
+    blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole blocks of immutable chunks go to the hashers as views; a buffer the
+    caller refills after ``write`` is copied first, so its old bytes count."""
+    import ledger.blobs.fs as fs
+
+    monkeypatch.setattr(fs, "SYNC_EVERY", blobs.block_size)  # flush while writing too
+    data = random.Random(7).randbytes(blobs.block_size * 7 + 12345)
+    w = blobs.writer()
+    w.write(memoryview(data)[:100])
+    w.write(memoryview(data)[100 : blobs.block_size * 3 + 7])
+    w.write(data[blobs.block_size * 3 + 7 : blobs.block_size * 6])
+    buf = bytearray(data[blobs.block_size * 6 :])
+    w.write(buf)
+    buf[:] = bytes(len(buf))  # the caller reuses its buffer
+    info = w.commit()
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert info.sm3 == hashlib.new("sm3", data).hexdigest()
+    assert b"".join(blobs.iter_chunks(info.sha256)) == data
+
+
 def test_size_limit_is_a_clear_error_and_stores_nothing(blobs: BlobStore) -> None:
     with pytest.raises(TooLarge, match=r"^upload: larger than the limit of 1048576 bytes$"):
         blobs.put_stream(stream(SIZE), limit=1024 * 1024)
