@@ -337,9 +337,7 @@ def test_verify_with_a_full_temporary_disk(disk: Path, tmp_path: Path) -> None:
     _prepare(home, None)
     spool = disk / "spool"
     spool.mkdir()
-    proc, base = _serve(
-        home, TMPDIR=str(spool), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")
-    )
+    proc, base = _serve(home, TMPDIR=str(spool), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     filler = disk / "filler"
     small = [("package", ("p.zip", os.urandom(3000)))]
     try:
