@@ -119,7 +119,7 @@ class CaptureJobPublic(BaseModel):
     deposited: ``evidence_id`` and ``receipt``), or a failure status (refused,
     unreachable, timeout, tls_error, http_error, download, too_many_redirects,
     protocol_error, limit_exceeded, browser_error, step_failed, recording_error,
-    interrupted, error) with
+    storage_full, interrupted, error) with
     ``detail``, and no evidence."""
 
     job_id: str

@@ -190,7 +190,7 @@ async def _plan(
             if plan.replay:
                 upload.abort()
             else:
-                await in_thread(upload.commit)
+                await in_thread(services.deposits.publish, plan, upload.blob_writers())
         except BaseException:
             upload.abort()
             raise

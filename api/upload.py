@@ -8,17 +8,18 @@ received, as they arrive, whatever Content-Length claims. A body must end
 with its closing delimiter (RFC 2046 §5.1.1): one cut short, even exactly
 between two parts, is refused (400), so a truncated file never becomes
 evidence. Once the whole request has been read every file is hashed and
-staged, not yet published: the caller commits the upload
-(:meth:`Upload.commit`) when the deposit is accepted, or aborts it. A client
+staged, not yet published: the caller publishes the upload's writers
+(:meth:`Upload.blob_writers`) when the deposit is accepted, or aborts it. A client
 that disconnects, a limit exceeded, a truncated body or a deposit refused
 leaves no blob and no staged data behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import ClientDisconnect
 
 from ledger.blobs import BlobInfo, BlobStore, BlobWriter
-from ledger.errors import TooLarge
+from ledger.errors import StorageError, StorageFull, TooLarge, disk_full
 from ledger.offload import Overlap, in_thread
 
 __all__ = ["FilePart", "TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
@@ -75,11 +76,9 @@ class Upload:
     files: list[UploadedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
 
-    def commit(self) -> None:
-        """Publish every file's blob (blocking: call it off the event loop)."""
-        for f in self.files:
-            if isinstance(f.writer, BlobWriter):
-                f.writer.commit()
+    def blob_writers(self) -> list[BlobWriter]:
+        """The blob writers of the file parts, in order, for the caller to publish."""
+        return [f.writer for f in self.files if isinstance(f.writer, BlobWriter)]
 
     def abort(self) -> None:
         """Discard every file that was not committed."""
@@ -92,23 +91,46 @@ class Upload:
         return [f for f in self.files if f.field == field]
 
 
+@contextlib.contextmanager
+def _spooling(what: str) -> Iterator[None]:
+    """A temporary file's operating system errors as ledger errors: a full disk
+    is :class:`StorageFull` (507), anything else a :class:`StorageError` (503)."""
+    try:
+        yield
+    except OSError as e:
+        if disk_full(e):
+            raise StorageFull(f"upload: the disk is full ({what}); nothing was kept") from e
+        raise StorageError(f"upload: cannot {what} ({e.strerror or e})") from e
+
+
 class TempSink:
-    """A file part spooled to a private temporary file (for verification)."""
+    """A file part spooled to a private temporary file (for verification).
+
+    A full disk, while writing or closing, raises :class:`StorageFull`; the
+    caller's :meth:`abort` (every error path of :func:`read_multipart` and of
+    the routes calls it) then removes the file.
+    """
 
     def __init__(self, directory: Path | None = None) -> None:
-        fd, name = tempfile.mkstemp(prefix="verify-", dir=directory)
+        with _spooling("create a temporary file"):
+            fd, name = tempfile.mkstemp(prefix="verify-", dir=directory)
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        with _spooling("write the upload"):
+            self._file.write(chunk)
 
     def commit(self) -> Path:
-        self._file.close()
+        with _spooling("write the upload"):
+            self._file.close()
         return self.path
 
     def abort(self) -> None:
-        self._file.close()
+        # Closing flushes what is buffered, which fails again on a full disk:
+        # the bytes are being discarded anyway, and the file is closed regardless.
+        with contextlib.suppress(OSError):
+            self._file.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -214,8 +236,8 @@ class _Parser:
 
 async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
     """Parse a deposit upload; on success every file is hashed and staged
-    (``info`` set), for the caller to :meth:`~Upload.commit` or
-    :meth:`~Upload.abort`."""
+    (``info`` set), for the caller to publish (:meth:`~Upload.blob_writers`)
+    or :meth:`~Upload.abort`."""
     upload = await read_multipart(
         request,
         lambda: blobs.writer(inline_max=INLINE_MAX),

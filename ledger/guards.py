@@ -8,7 +8,11 @@ Some events may happen once for what they name, or only in a given state:
   it answers a request, that request is open and for this evidence;
 - ``certificate.requested``: no other request for the evidence is open;
 - ``account.registered``: no active account of the same role has the name;
-- ``account.revoked`` and ``key.revoked``: the account (key) is still active.
+- ``account.revoked`` and ``key.revoked``: the account (key) is still active;
+- ``evidence.deposited``: the depositing account (the owner) is not revoked,
+  so an account revoked while its upload streams in deposits nothing. An
+  owner that names no account at all (a draft appended by the operator's own
+  code) is not refused: accounts are never deleted, only revoked.
 
 A service checks these first, to answer with a precise message, but two
 callers can both pass such a check before either appends. So each event's
@@ -35,6 +39,7 @@ from verifier.events import (
     CertificateRequestRejected,
     CertificateRevoked,
     Event,
+    EvidenceDeposited,
     KeyRevoked,
 )
 
@@ -43,15 +48,16 @@ __all__ = ["REQUIREMENTS", "Require", "requirements"]
 
 class Require(NamedTuple):
     """A row of ``table`` whose ``match`` columns equal their values and whose
-    ``open_column`` is still null must exist (``exists``) or must not; else
-    the event is refused with ``message``. Table and column names are this
-    module's constants, never input."""
+    ``open_column`` is still null (with ``closed``: is set) must exist
+    (``exists``) or must not; else the event is refused with ``message``.
+    Table and column names are this module's constants, never input."""
 
     table: str
     match: tuple[tuple[str, Any], ...]
     open_column: str
     exists: bool
     message: str
+    closed: bool = False
 
 
 E = TypeVar("E", bound=Event[Any])
@@ -195,5 +201,22 @@ def _key_revoked(e: KeyRevoked) -> list[Require]:
             "revoked_idx",
             True,
             f"key: {e.vkey} of account {e.account_id} is not active (already revoked?)",
+        )
+    ]
+
+
+@_rule(EvidenceDeposited)
+def _evidence_deposited(e: EvidenceDeposited) -> list[Require]:
+    owner = e.private.owner if e.private is not None else None
+    if owner is None:
+        return []
+    return [
+        Require(
+            "accounts",
+            (("account_id", owner),),
+            "revoked_idx",
+            False,
+            f"deposit: account {owner} was revoked; nothing was deposited",
+            closed=True,
         )
     ]

@@ -16,6 +16,7 @@ leave the row as it is (:attr:`Update.if_null`), as the verifier's fold
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -50,6 +51,8 @@ __all__ = [
     "projections_signature",
 ]
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 RULES_VERSION = 2
 """Raised when a handler's meaning changes, so that stores replay on open."""
 TITLE_SEARCH_VERSION = 1
@@ -73,6 +76,14 @@ PROJECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("description", "text"),
         ("idem_key", "text"),
         ("request_sha256", "text"),
+    ),
+    # The artefacts of captured pages (their blobs are in the manifest, whose
+    # digest is the evidence's): what a clean-up must not remove.
+    "artefacts": (
+        ("evidence_id", "text not null"),
+        ("idx", "bigint not null"),
+        ("name", "text not null"),
+        ("sha256", "text not null"),
     ),
     "accounts": (
         ("account_id", "text primary key"),
@@ -137,6 +148,7 @@ INDEXES: tuple[tuple[str, tuple[str, ...], bool, str], ...] = (
     # Dates become index bounds: the log's time never decreases with its index.
     ("evidence", ("time", "idx"), False, ""),
     ("evidence", ("owner", "idem_key"), True, "idem_key is not null"),
+    ("artefacts", ("sha256",), False, ""),
     ("accounts", ("token_sha256",), False, ""),
     ("certificates", ("evidence_id",), False, ""),
     ("requests", ("status", "idx"), False, ""),
@@ -242,7 +254,28 @@ def _evidence_deposited(e: EvidenceDeposited, index: int, time: str) -> list[Op]
         p.idempotency_key,
         p.request_sha256,
     )
-    return [Insert("evidence", row)]
+    ops: list[Op] = [Insert("evidence", row)]
+    if e.kind == "capture":
+        ops.extend(
+            Insert("artefacts", (e.evidence_id, index, name, sha256))
+            for name, sha256 in _artefacts(p.extra)
+        )
+    return ops
+
+
+def _artefacts(extra: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """``(name, sha256)`` of a capture's artefacts, as its deposit lists them
+    (anything else in that list is skipped: a replay must not fail on it)."""
+    listed = (extra or {}).get("artefacts")
+    if not isinstance(listed, list):
+        return []
+    out = []
+    for a in listed:
+        if isinstance(a, dict):
+            name, sha256 = a.get("name"), a.get("sha256")
+            if isinstance(name, str) and isinstance(sha256, str) and _SHA256.fullmatch(sha256):
+                out.append((name, sha256))
+    return out
 
 
 @handles(AccountRegistered)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ledger.blobs.base import (
     CHUNK,
+    BlobHold,
     BlobInfo,
     BlobStore,
     BlobWriter,
@@ -28,6 +29,7 @@ from ledger.errors import ConfigError
 __all__ = [
     "BLOB_KINDS",
     "CHUNK",
+    "BlobHold",
     "BlobInfo",
     "BlobStore",
     "BlobWriter",

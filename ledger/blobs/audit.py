@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ledger.blobs.base import BlobStore
 from ledger.errors import AuditError, LedgerError, StorageError
 from ledger.storage.base import Store
+from ledger.storage.queries import ReadModel
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.errors import Error as VerifierError
 
@@ -145,9 +146,11 @@ def referenced(store: Store, blobs: BlobStore) -> Callable[[str], bool]:
                     "no orphan removed"
                 ) from e
 
+    reads = ReadModel(store)
+
     def is_referenced(sha256: str) -> bool:
-        if sha256 in artefacts:
-            return True
-        return bool(store.query("select 1 from evidence where sha256 = ? limit 1", (sha256,)))
+        # The projection also names artefacts of captures committed after
+        # the manifests above were read.
+        return sha256 in artefacts or reads.blob_in_use(sha256)
 
     return is_referenced

@@ -10,6 +10,17 @@ A write is staged until it is committed: a refused or failed upload is
 aborted and leaves nothing behind, and staged bytes are private to their
 writer, so aborting one never touches another upload of the same content.
 
+Once published, a blob is shared by every deposit of the same content. A
+deposit publishes through a :class:`BlobHold`, which *pins* each blob before
+publishing it and unpins it once the deposit's event is appended (or
+refused). A failed deposit removes what it published only through
+:meth:`BlobStore.discard`, which, under a lock on the address (one that
+pinning takes too), keeps a blob that another deposit has pinned or that a
+committed entry refers to. A deposit pins before it publishes and unpins
+only after its entry is committed, so at every moment a blob someone needs
+is either pinned or referenced: two deposits of the same file, one failing,
+never remove the other's.
+
 Small deposits may be kept inline (``inline_max``): their bytes are stored
 in the ledger's database with their deposit event, in the same transaction,
 and never reach the backend. ``open``/``exists`` also look there.
@@ -17,6 +28,7 @@ and never reach the backend. ``open``/``exists`` also look there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -28,11 +40,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ledger.errors import InvalidInput, NotFound, StorageError, TooLarge
+from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError, TooLarge
 from ledger.observe import Observer
 
 __all__ = [
     "CHUNK",
+    "BlobHold",
     "BlobInfo",
     "BlobStore",
     "BlobWriter",
@@ -73,7 +86,7 @@ class Swept:
     """What a sweep removed."""
 
     partials: int
-    """Staged writes of interrupted uploads."""
+    """Staged writes (and pins) of interrupted uploads."""
     orphans: int
     """Stored blobs that nothing refers to."""
 
@@ -287,12 +300,85 @@ class BlobWriter:
             staging.abort()
 
 
+Referenced = Callable[[str], bool]
+"""Whether a committed entry of the ledger refers to a blob (by SHA-256)."""
+
+
+class BlobHold:
+    """The blobs one deposit publishes, kept from every clean-up until it is settled.
+
+    :meth:`publish` pins a blob, then publishes it; :meth:`settle` unpins
+    them all once the deposit's event is appended (``failed=False``) or
+    refused (``failed=True``: each blob it published is then discarded,
+    unless another deposit pinned it or a committed entry refers to it).
+    Content kept inline (:attr:`BlobInfo.data`) is neither pinned nor
+    published: it is stored with its event.
+    """
+
+    def __init__(self, store: BlobStore, referenced: Referenced) -> None:
+        self._store = store
+        self._referenced = referenced
+        self._pins: list[tuple[str, str]] = []
+        self._published: list[str] = []
+
+    @property
+    def published(self) -> list[str]:
+        """SHA-256 of the blobs published through this hold and not yet settled."""
+        return list(self._published)
+
+    def publish(self, writer: BlobWriter) -> BlobInfo:
+        """Finish ``writer`` and publish its blob, pinned (see :class:`BlobHold`)."""
+        info = writer.finish()
+        if info.data is not None:
+            return writer.commit()
+        try:
+            # Pinned before it is readable: a clean-up that runs from now on
+            # sees the pin and keeps the blob, whoever published it first.
+            self._pins.append((info.sha256, self._store._pin(check_address(info.sha256))))
+        except BaseException:
+            writer.abort()
+            raise
+        info = writer.commit()
+        self._published.append(info.sha256)
+        return info
+
+    def put_stream(self, chunks: Iterable[bytes], limit: int | None = None) -> BlobInfo:
+        """Store a stream of chunks through this hold; nothing staged remains on failure."""
+        with self._store.staged(chunks, limit) as w:
+            return self.publish(w)
+
+    def put_file(self, f: BinaryIO, limit: int | None = None) -> BlobInfo:
+        """Store the rest of ``f`` through this hold; see :meth:`put_stream`."""
+        return self.put_stream(iter(lambda: f.read(CHUNK), b""), limit)
+
+    def settle(self, *, failed: bool) -> int:
+        """Unpin every blob; when the deposit ``failed``, discard each one it
+        published that nothing else needs. Returns how many were removed.
+
+        Never raises a ledger error: the deposit's own outcome is what its
+        caller reports, and a pin or blob left by a store that could not be
+        reached is removed by the sweep later.
+        """
+        pins, self._pins = self._pins, []
+        published, self._published = self._published, []
+        for sha256, pin in pins:
+            with contextlib.suppress(LedgerError):
+                self._store._unpin(sha256, pin)
+        removed = 0
+        if failed:
+            for sha256 in dict.fromkeys(published):
+                with contextlib.suppress(LedgerError):
+                    removed += self._store.discard(sha256, self._referenced)
+        return removed
+
+
 class BlobStore(ABC):
     """Content-addressed blob store: the public API, the same for every backend.
 
     Backends implement :meth:`_stage`, :meth:`_open`, :meth:`_exists`,
-    :meth:`_delete`, :meth:`_sweep_partials` and :meth:`_stored`, and may
-    override :meth:`iter_chunks` to stream without a file object.
+    :meth:`_delete`, :meth:`_pin`, :meth:`_unpin`, :meth:`_discard`,
+    :meth:`_sweep_partials` and :meth:`_stored`, and may override
+    :meth:`iter_chunks` to stream without a file object.
     """
 
     kind: str
@@ -322,8 +408,23 @@ class BlobStore(ABC):
         """Remove the blob from the backend; False if it was not there."""
 
     @abstractmethod
+    def _pin(self, sha256: str) -> str:
+        """Record that a deposit in flight needs ``sha256``; return the pin's
+        name. Atomic with respect to :meth:`_discard` of the same address."""
+
+    @abstractmethod
+    def _unpin(self, sha256: str, pin: str) -> None:
+        """Remove one pin (harmless when it is gone already)."""
+
+    @abstractmethod
+    def _discard(self, sha256: str, referenced: Referenced) -> bool:
+        """Under the address's lock: unless ``sha256`` is pinned or
+        ``referenced`` says an entry refers to it, remove it; True if removed."""
+
+    @abstractmethod
     def _sweep_partials(self, older_than: float) -> int:
-        """Remove staged writes untouched for ``older_than`` seconds; return how many."""
+        """Remove staged writes and pins untouched for ``older_than`` seconds;
+        return how many."""
 
     @abstractmethod
     def _stored(self, older_than: float) -> Iterator[str]:
@@ -336,6 +437,11 @@ class BlobStore(ABC):
     def writer(self, limit: int | None = None, inline_max: int = 0) -> BlobWriter:
         """Start a streamed write (push style); see :class:`BlobWriter`."""
         return BlobWriter(self, limit, inline_max)
+
+    def hold(self, referenced: Referenced) -> BlobHold:
+        """Publish a deposit's blobs pinned until it is settled (:class:`BlobHold`);
+        ``referenced`` tells which blobs committed entries refer to."""
+        return BlobHold(self, referenced)
 
     def put_stream(self, chunks: Iterable[bytes], limit: int | None = None) -> BlobInfo:
         """Store a stream of chunks; return its digests. Nothing remains on failure."""
@@ -397,21 +503,27 @@ class BlobStore(ABC):
 
     # -- removal ---------------------------------------------------------
     def delete(self, sha256: str) -> bool:
-        """Remove a stored blob (not inline content, which belongs to its event)."""
+        """Remove a stored blob (not inline content, which belongs to its event),
+        unconditionally: a clean-up uses :meth:`discard` instead."""
         return self._delete(check_address(sha256))
+
+    def discard(self, sha256: str, referenced: Referenced) -> bool:
+        """Remove a stored blob unless a deposit in flight pinned it or
+        ``referenced`` says a committed entry refers to it; True if removed."""
+        return self._discard(check_address(sha256), referenced)
 
     def sweep(
         self, older_than: float = 3600.0, referenced: Callable[[str], bool] | None = None
     ) -> Swept:
         """Remove staged writes of interrupted uploads untouched for ``older_than``
         seconds and, given ``referenced``, stored blobs at least that old that it
-        says nothing refers to. The grace period protects a blob committed for
-        a deposit whose event is not yet appended."""
+        says nothing refers to and no deposit in flight has pinned (pins that
+        old are a crashed deposit's, and go with the partials)."""
         partials = self._sweep_partials(older_than)
         orphans = 0
         if referenced is not None:
             for sha256 in list(self._stored(older_than)):
-                if not referenced(sha256) and self._delete(sha256):
+                if not referenced(sha256) and self._discard(sha256, referenced):
                     orphans += 1
         return Swept(partials, orphans)
 

@@ -4,19 +4,34 @@ A write goes to a temporary file in ``ROOT/tmp``; finishing it fsyncs the
 file, committing renames it to ``ROOT/<sha256[:2]>/<sha256>`` and fsyncs the
 directory. An interrupted write leaves only a temporary file, which the
 sweep removes once it has not been touched for a while.
+
+A pin is an empty file ``ROOT/tmp/pin-<sha256>-<random>``; pinning and
+discarding take an exclusive ``flock`` on the ``ROOT`` directory itself (no
+lock file to lose, and ``flock`` excludes threads of one process as well as
+processes, since each holder opens the directory anew). A crashed deposit's
+pin is an old file in ``tmp``, removed by the sweep like a stalled write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from ledger.blobs.base import BlobInfo, BlobStore, Staging, age_cutoff, check_address
+from ledger.blobs.base import (
+    BlobInfo,
+    BlobStore,
+    Referenced,
+    Staging,
+    age_cutoff,
+    check_address,
+)
 from ledger.errors import StorageError, StorageFull, disk_full
 
 __all__ = ["FsBlobStore"]
@@ -143,6 +158,45 @@ class FsBlobStore(BlobStore):
             return False
         _fsync_dir(path.parent)
         return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive use of the pins and of removal, across threads and processes."""
+        with _disk("lock the blob store"):
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _pin_prefix(self, sha256: str) -> str:
+        return f"pin-{sha256}-"
+
+    def _pin(self, sha256: str) -> str:
+        name = self._pin_prefix(sha256) + secrets.token_hex(8)
+        with self._locked(), _disk("pin the upload"):
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            (self.tmp / name).touch(exist_ok=False)
+        return name
+
+    def _unpin(self, sha256: str, pin: str) -> None:
+        (self.tmp / pin).unlink(missing_ok=True)
+
+    def _pinned(self, sha256: str) -> bool:
+        prefix = self._pin_prefix(sha256)
+        try:
+            with os.scandir(self.tmp) as it:
+                return any(e.name.startswith(prefix) for e in it)
+        except FileNotFoundError:
+            return False
+
+    def _discard(self, sha256: str, referenced: Referenced) -> bool:
+        with self._locked():
+            if self._pinned(sha256) or referenced(sha256):
+                return False
+            return self._delete(sha256)
 
     def _sweep_partials(self, older_than: float) -> int:
         n = 0

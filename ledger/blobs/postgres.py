@@ -9,7 +9,12 @@ database, so any host can serve any file. Three tables:
   and sequence number, stored uncompressed (``storage external``: evidence
   files are mostly compressed already, and compressing costs throughput);
 - ``blobs``: one row per committed blob, naming the upload that holds its
-  chunks.
+  chunks;
+- ``blob_pins``: one row per blob a deposit in flight needs (see
+  :class:`~ledger.blobs.base.BlobHold`). Pinning and discarding an address
+  take the same transaction-scoped advisory lock, keyed by the address, so
+  a discard either sees the pin or runs wholly before it; the lock and the
+  rows are in the database every host shares.
 
 Chunks are written and read one row per statement, so memory stays constant
 whatever the size. Committing is one transaction: insert the ``blobs`` row
@@ -32,7 +37,7 @@ from typing import Any, BinaryIO
 
 import psycopg
 
-from ledger.blobs.base import BlobInfo, BlobStore, Staging, check_address
+from ledger.blobs.base import BlobInfo, BlobStore, Referenced, Staging, check_address
 from ledger.errors import StorageError
 from ledger.storage.postgres import pg_error
 
@@ -40,6 +45,7 @@ __all__ = ["SCHEMA", "PgBlobStore"]
 
 BLOCK = 1 << 20
 _SCHEMA_LOCK = 0x626C6F62  # advisory lock id: 'blob'
+_PIN_LOCK = 0x70696E  # with hashtext(sha256), the two-key advisory lock of an address: 'pin'
 _IO = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-io")
 """Inserts and reads ahead of the streams (each stream has at most one in flight)."""
 
@@ -52,6 +58,9 @@ SCHEMA = [
     "create table if not exists blobs (sha256 text primary key, upload_id bigint not null unique, "
     "sm3 text not null, size bigint not null, chunks integer not null, "
     "stored_at timestamptz not null default now())",
+    "create table if not exists blob_pins (pin_id bigserial primary key, sha256 text not null, "
+    "pinned_at timestamptz not null default now())",
+    "create index if not exists blob_pins_sha256 on blob_pins (sha256)",
 ]
 
 
@@ -221,7 +230,8 @@ class PgBlobStore(BlobStore):
 
     def _ensure_schema(self) -> None:
         with self._pool.connection() as conn:
-            row = conn.execute("select to_regclass('blobs') is not null").fetchone()
+            # The last table of SCHEMA: a store made before it existed gets it too.
+            row = conn.execute("select to_regclass('blob_pins') is not null").fetchone()
             if row is not None and row[0]:
                 return
             with conn.transaction():
@@ -289,8 +299,44 @@ class PgBlobStore(BlobStore):
             conn.execute("delete from blob_chunks where upload_id = %s", (row[0],))
         return True
 
+    def _pin(self, sha256: str) -> str:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_PIN_LOCK, sha256))
+            row = conn.execute(
+                "insert into blob_pins (sha256) values (%s) returning pin_id", (sha256,)
+            ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def _unpin(self, sha256: str, pin: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("delete from blob_pins where pin_id = %s", (int(pin),))
+
+    def _discard(self, sha256: str, referenced: Referenced) -> bool:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_PIN_LOCK, sha256))
+            pinned = conn.execute(
+                "select 1 from blob_pins where sha256 = %s limit 1", (sha256,)
+            ).fetchone()
+            # ``referenced`` reads through the ledger's own connection: an
+            # entry committed before the pin that protected it was removed
+            # is visible to it.
+            if pinned is not None or referenced(sha256):
+                return False
+            row = conn.execute(
+                "delete from blobs where sha256 = %s returning upload_id", (sha256,)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute("delete from blob_chunks where upload_id = %s", (row[0],))
+        return True
+
     def _sweep_partials(self, older_than: float) -> int:
         with self._pool.connection() as conn, conn.transaction():
+            pins = conn.execute(
+                "delete from blob_pins where pinned_at < now() - make_interval(secs => %s)",
+                (older_than,),
+            ).rowcount
             stale = conn.execute(
                 "delete from blob_uploads where touched_at < now() - make_interval(secs => %s) "
                 "returning upload_id",
@@ -306,7 +352,7 @@ class PgBlobStore(BlobStore):
                 "and not exists (select 1 from blobs b where b.upload_id = c.upload_id) "
                 "returning upload_id"
             ).fetchall()
-        return len(ids) + len({r[0] for r in lost})
+        return len(ids) + len({r[0] for r in lost}) + max(pins, 0)
 
     def _stored(self, older_than: float) -> Iterator[str]:
         with self._pool.connection() as conn:

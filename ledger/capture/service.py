@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledger.capture.browser import capture_page
+from ledger.blobs import BlobHold
+from ledger.capture.browser import PageCapture, capture_page
 from ledger.capture.driver import discard_thread_driver, thread_driver
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
@@ -18,7 +19,9 @@ from ledger.capture.jail import sweep_browser_dirs
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
 from ledger.core import Ledger
+from ledger.errors import StorageFull
 from ledger.events import evidence_deposited, new_id
+from ledger.storage.queries import ReadModel
 from verifier.canonical import canonicalize
 from verifier.capture import MANIFEST_FILE_NAME, CaptureManifest
 
@@ -97,6 +100,12 @@ def capture_evidence(
     ``capture``) committing to the manifest's digests; (5) with ``out_dir``,
     also write the public artefacts and the manifest there (private ones,
     holding secrets, stay in the blob store for a package that asks for them).
+
+    Steps (2) to (4) store through one :class:`~ledger.blobs.BlobHold`: if
+    any of them fails, every artefact stored so far is removed again (unless
+    another capture or deposit of the same content needs it), and a full
+    disk ends the capture as ``storage_full``.
+
     Blocking: runs on this thread's event loop and Playwright driver
     (:mod:`ledger.capture.driver`), so call it from a thread that runs no event loop.
     """
@@ -124,45 +133,21 @@ def capture_evidence(
         except BaseException:
             discard_thread_driver()
             raise
-        artefacts = []
-        for name, (path, media_type) in pc.files.items():  # (2)
-            with path.open("rb") as f:
-                info = ledger.blobs.put_file(f)
-            artefacts.append(
-                {
-                    "name": name,
-                    "path": path.name,
-                    "media_type": media_type,
-                    "size": info.size,
-                    "sha256": info.sha256,
-                    "sm3": info.sm3,
-                    **({"private": True} if name in pc.private else {}),
-                }
+        hold = ledger.blobs.hold(ReadModel(ledger.store).blob_in_use)
+        try:
+            receipt, raw, manifest = _deposit(
+                ledger, hold, url, pc, cid, options, allow, owner, title
             )
-        allowed = sorted({*cfg.allow, *allow})
-        raw = canonicalize(build_manifest(cid, pc, options, allowed, artefacts))  # (3)
-        manifest = CaptureManifest.from_json(raw)
-        info = ledger.blobs.put_stream([raw])  # (4)
-        draft = evidence_deposited(
-            kind="capture",
-            sha256=info.sha256,
-            sm3=info.sm3,
-            size=info.size,
-            title=(title or manifest.data["page_title"] or manifest.final_url)[:1000],
-            file_name=MANIFEST_FILE_NAME,
-            media_type="application/json",
-            owner=owner,
-            extra={
-                "capture_id": cid,
-                "requested_url": url,
-                "final_url": manifest.final_url,
-                "capture_status": pc.status,
-                "artefacts": [{"name": a["name"], "sha256": a["sha256"]} for a in artefacts],
-            },
-        )
-        from ledger.services.deposits import DepositService
-
-        receipt = DepositService.receipt_for(draft, ledger.append([draft])[0])
+        except StorageFull as e:
+            hold.settle(failed=True)
+            raise CaptureFailed(
+                "storage_full",
+                "the disk is full: the capture kept nothing; retry once space is freed",
+            ) from e
+        except BaseException:
+            hold.settle(failed=True)
+            raise
+        hold.settle(failed=False)
         if out_dir is not None:  # (5)
             out_dir.mkdir(parents=True, exist_ok=True)
             for name, (path, _) in pc.files.items():
@@ -172,3 +157,59 @@ def capture_evidence(
         return CaptureResult(cid, receipt, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _deposit(
+    ledger: Ledger,
+    hold: BlobHold,
+    url: str,
+    pc: PageCapture,
+    cid: str,
+    options: CaptureOptions,
+    allow: Sequence[str],
+    owner: str | None,
+    title: str | None,
+) -> tuple[Receipt, bytes, CaptureManifest]:
+    """Steps (2) to (4) of :func:`capture_evidence`: the receipt, the
+    manifest's bytes and the manifest."""
+    cfg = ledger.config.capture
+    artefacts: list[dict[str, Any]] = []
+    for name, (path, media_type) in pc.files.items():  # (2)
+        with path.open("rb") as f:
+            info = hold.put_file(f)
+        artefacts.append(
+            {
+                "name": name,
+                "path": path.name,
+                "media_type": media_type,
+                "size": info.size,
+                "sha256": info.sha256,
+                "sm3": info.sm3,
+                **({"private": True} if name in pc.private else {}),
+            }
+        )
+    allowed = sorted({*cfg.allow, *allow})
+    raw = canonicalize(build_manifest(cid, pc, options, allowed, artefacts))  # (3)
+    manifest = CaptureManifest.from_json(raw)
+    info = hold.put_stream([raw])  # (4)
+    draft = evidence_deposited(
+        kind="capture",
+        sha256=info.sha256,
+        sm3=info.sm3,
+        size=info.size,
+        title=(title or manifest.data["page_title"] or manifest.final_url)[:1000],
+        file_name=MANIFEST_FILE_NAME,
+        media_type="application/json",
+        owner=owner,
+        extra={
+            "capture_id": cid,
+            "requested_url": url,
+            "final_url": manifest.final_url,
+            "capture_status": pc.status,
+            "artefacts": [{"name": a["name"], "sha256": a["sha256"]} for a in artefacts],
+        },
+    )
+    from ledger.services.deposits import DepositService
+
+    receipt = DepositService.receipt_for(draft, ledger.append([draft])[0])
+    return receipt, raw, manifest

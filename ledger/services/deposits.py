@@ -14,11 +14,17 @@ request it is a :class:`Conflict`. Both are decided while planning, before
 an uploaded file is published, so a refused upload leaves nothing stored.
 A retry that races its original is stopped by a unique index (owner, key)
 and then answered as a replay.
+
+Files: a deposit's files are published through a :class:`~ledger.blobs.BlobHold`
+(:meth:`DepositService.publish`), pinned until the deposit is committed or
+refused. A refused or failed deposit removes the files it published unless
+another deposit of the same content, in flight or committed, needs them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +32,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ledger.blobs import CHUNK, BlobInfo
+from ledger.blobs import CHUNK, BlobHold, BlobInfo, BlobWriter
 from ledger.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from ledger.events import Draft, evidence_deposited
 from ledger.offload import in_thread
@@ -110,8 +116,9 @@ class DepositPlan:
     replay: list[EvidenceRecord] = field(default_factory=list)
     """Deposits already made under the same key and request: committing
     answers them again and appends nothing (nothing needs publishing)."""
-    stored: list[str] = field(default_factory=list)
-    """SHA-256 of blobs written as files for this deposit (removed if it fails)."""
+    hold: BlobHold | None = None
+    """The files published for this deposit (:meth:`DepositService.publish`),
+    pinned until it is committed; removed if it fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +213,6 @@ class DepositService:
         """Check and draft a deposit of files already streamed to the blob
         store (staged or published; a caller that staged them publishes them
         only once this plan is made, so a refused deposit leaves nothing)."""
-        stored = [f.info.sha256 for f in files if f.info.data is None]
         owner = self.resolve_owner(actor, owner)
         if not files:
             raise InvalidInput("deposit: no file")
@@ -244,9 +250,23 @@ class DepositService:
             )
             for i, f in enumerate(files)
         ]
-        plan = DepositPlan(owner, key, digest, drafts, stored=stored)
+        plan = DepositPlan(owner, key, digest, drafts)
         plan.replay = self.find_replay(plan)
         return plan
+
+    def publish(self, plan: DepositPlan, writers: Iterable[BlobWriter]) -> None:
+        """Publish the staged files of an accepted ``plan`` (not a replay),
+        each pinned until :meth:`commit` settles the plan. If one cannot be
+        published, those already published are removed (when nothing else
+        needs them) and the error is raised; the caller aborts the rest."""
+        if plan.hold is None:
+            plan.hold = self._ledger.blobs.hold(self._reads.blob_in_use)
+        try:
+            for w in writers:
+                plan.hold.publish(w)
+        except BaseException:
+            plan.hold.settle(failed=True)
+            raise
 
     def plan_stream(
         self,
@@ -268,7 +288,8 @@ class DepositService:
             info = staged.finish()
             deposit = FileDeposit(info, file_name, media_type)
             plan = self.plan_files(actor, [deposit], title=title, owner=owner)
-            staged.commit()
+            if not plan.replay:
+                self.publish(plan, [staged])
         return plan
 
     @staticmethod
@@ -299,8 +320,9 @@ class DepositService:
             done = self._after_race(plan)
             return self._result(done, replayed=True)
         except BaseException:
-            self._drop_orphans(plan.stored)
+            self._settle(plan, failed=True)
             raise
+        self._settle(plan, failed=False)
         return self._result(self._records(plan.drafts, appended), replayed=False)
 
     async def commit_async(self, plan: DepositPlan) -> DepositResult:
@@ -309,14 +331,30 @@ class DepositService:
         if plan.replay:
             return self._result(plan.replay, replayed=True)
         try:
-            appended = await self._ledger.submit_async(plan.drafts)
+            appended = await self._append_async(plan)
         except IntegrityError:
             done = await in_thread(self._after_race, plan)
             return self._result(done, replayed=True)
         except BaseException:
-            await in_thread(self._drop_orphans, plan.stored)
+            await in_thread(self._settle, plan, True)
             raise
+        if plan.hold is not None:
+            await in_thread(self._settle, plan, False)
         return self._result(self._records(plan.drafts, appended), replayed=False)
+
+    async def _append_async(self, plan: DepositPlan) -> list[Appended]:
+        fut = self._ledger.submit_async(plan.drafts)
+        if plan.hold is None:
+            return await fut
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # The caller went away but the append goes on: its files are
+            # settled by its outcome, not removed under an entry that names them.
+            with contextlib.suppress(Exception):
+                await fut
+            await in_thread(self._settle, plan, fut.cancelled() or fut.exception() is not None)
+            raise
 
     def _after_race(self, plan: DepositPlan) -> list[EvidenceRecord]:
         """A concurrent retry with the same key won the race: answer with its
@@ -324,16 +362,16 @@ class DepositService:
         try:
             done = self.find_replay(plan) if plan.key else []
         finally:
-            self._drop_orphans(plan.stored)
+            self._settle(plan, failed=True)
         if not done:
             raise IntegrityError("deposit: the log refused the entry")
         return done
 
-    def _drop_orphans(self, sha256s: Iterable[str]) -> None:
-        """Remove blobs of a failed deposit that no evidence refers to."""
-        for h in sha256s:
-            if not self._reads.sha256_in_use(h):
-                self._ledger.blobs.delete(h)
+    @staticmethod
+    def _settle(plan: DepositPlan, failed: bool) -> None:
+        """Unpin the plan's files; if it ``failed``, remove those nothing else needs."""
+        if plan.hold is not None:
+            plan.hold.settle(failed=failed)
 
     @staticmethod
     def _records(drafts: Sequence[Draft], appended: Sequence[Appended]) -> list[EvidenceRecord]:

@@ -306,6 +306,13 @@ class ReadModel:
         """Whether any evidence refers to the content ``sha256``."""
         return bool(self.store.query("select 1 from evidence where sha256 = ? limit 1", (sha256,)))
 
+    def blob_in_use(self, sha256: str) -> bool:
+        """Whether a committed entry refers to the blob ``sha256``: as the
+        content of a deposit, or as an artefact of a captured page."""
+        return self.sha256_in_use(sha256) or bool(
+            self.store.query("select 1 from artefacts where sha256 = ? limit 1", (sha256,))
+        )
+
     def count(self, table: str) -> int:
         if table not in ("evidence", "accounts", "keys", "certificates", "checkpoints"):
             raise ValueError(f"count: unknown table {table}")

@@ -303,9 +303,10 @@ class SqlStore(Store):
         """Raise :class:`StateConflict` unless ``req`` holds (inside the append)."""
         # Table and column names come from ledger.guards, never from input.
         where = " and ".join(f"{column} = ?" for column, _ in req.match)
+        state = "is not null" if req.closed else "is null"
         found = self._x(
             conn,
-            f"select 1 from {req.table} where {where} and {req.open_column} is null limit 1",  # noqa: S608
+            f"select 1 from {req.table} where {where} and {req.open_column} {state} limit 1",  # noqa: S608
             [value for _, value in req.match],
         ).fetchone()
         if (found is not None) != req.exists:

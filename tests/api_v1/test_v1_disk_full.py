@@ -8,7 +8,9 @@ multipart uploads (small ones, stored with their event, and large ones,
 streamed to the blob store) and a certificate: each answers an RFC 9457
 problem with status 507 (no 500, no traceback in the server's log), and
 once the filler is gone the log, the blob store and the audit show that
-nothing was half-written. The command line says it in one line.
+nothing was half-written. The command line says it in one line. The
+public verification (``POST /v1/verify``), which spools its uploads to
+temporary files, answers 507 too when their disk is full, and keeps none.
 
 Mounting needs root; without it the tests are skipped (they fail under CI).
 """
@@ -120,13 +122,13 @@ class Tablespace:
             conn.execute(f"drop tablespace if exists {self.name}")
 
 
-def _serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(home: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN), "--home", str(home), "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -325,3 +327,41 @@ def test_a_full_tablespace_under_postgresql(disk: Path, pg_schema: str) -> None:
         _after(proc, base, tokens)
     finally:
         space.drop(pg_schema)
+
+
+def test_verify_with_a_full_temporary_disk(disk: Path, tmp_path: Path) -> None:
+    """The ledger is on a disk with room; the temporary directory (``TMPDIR``)
+    where ``POST /v1/verify`` spools the uploaded package or certificate is
+    on the full tmpfs: 507, whichever part hits it, and no temporary file."""
+    home = tmp_path / "home"
+    _prepare(home, None)
+    spool = disk / "spool"
+    spool.mkdir()
+    proc, base = _serve(home, TMPDIR=str(spool), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    filler = disk / "filler"
+    small = [("package", ("p.zip", os.urandom(3000)))]
+    try:
+        # With room, a request is verified (and found malformed). Python picks
+        # its temporary directory on first use, and only one it can write to.
+        r = httpx.post(base + "/v1/verify", files=small, timeout=60)
+        assert r.status_code == 422, r.text
+        fill_file(filler)
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for parts in (
+                [("package", ("p.zip", os.urandom(1_000_000)))],
+                [("certificate", ("c.json", b"{}")), ("evidence", ("e", os.urandom(900_000)))],
+            ):
+                assert _insufficient(c.post("/v1/verify", files=parts))
+                assert list(spool.iterdir()) == []
+            # A part small enough for the buffer fails when it is closed.
+            assert _insufficient(c.post("/v1/verify", files=small))
+            assert list(spool.iterdir()) == []
+        filler.unlink()
+        r = httpx.post(base + "/v1/verify", files=small, timeout=60)
+        assert r.status_code == 422, r.text
+        assert list(spool.iterdir()) == []
+    finally:
+        filler.unlink(missing_ok=True)
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err, err.decode()[-4000:]

@@ -9,7 +9,9 @@ PostgreSQL (files as rows in the database), real bytes on the wire:
   leaves no file, no staged write and no log entry;
 - ``Idempotency-Key`` values match exactly (no prefix, no ``#`` suffix games);
 - a notary cannot revoke another notary's certificate;
-- twelve concurrent revocations of one certificate write one event.
+- twelve concurrent revocations of one certificate write one event;
+- an account revoked while its upload streams in deposits nothing (409) and
+  its file is removed.
 """
 
 from __future__ import annotations
@@ -329,3 +331,60 @@ def test_twelve_concurrent_revocations_write_one_event(server: Server) -> None:
     with httpx.Client(base_url=server.base, timeout=60) as c:
         status = c.get(f"/v1/certificates/{cid}/status").json()
     assert status["status"] == "revoked" and status["revoked_index"] == added[0][0]
+
+
+# -- 5. an account revoked during its own upload deposits nothing ------------------------
+
+
+def _cli(server: Server, *args: str) -> str:
+    proc = subprocess.run(
+        [str(BIN), "--home", str(server.home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_an_account_revoked_during_its_upload_deposits_nothing(server: Server) -> None:
+    """The token was valid when the upload began; the operator revokes the
+    account (``account revoke``, another process) while the body streams in,
+    slowly. The deposit is refused inside the append: a 409 problem, no log
+    entry, and the file (over the inline limit, so it reached the blob
+    store) removed."""
+    name = f"leaving-{os.urandom(4).hex()}"
+    token = _cli(server, "account", "create", "--role", "rights_holder", "--name", name)
+    token = token.strip().splitlines()[-1]
+    before_log = server.log()
+    before = server.stored()
+    boundary = "sl0wly"
+    revoked: list[str] = []
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        for i in range(12):  # 3 MiB, a quarter of a MiB at a time
+            yield os.urandom(256 * 1024)
+            time.sleep(0.05)
+            if i == 4:  # the upload is well under way: the operator revokes the account
+                revoked.append(_cli(server, "account", "revoke", name))
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with httpx.Client(base_url=server.base, timeout=120) as c:
+        r = c.post(
+            "/v1/evidence",
+            content=body(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
+    assert revoked, "the account was not revoked during the upload"
+    assert "was revoked" in _problem(r, 409)["detail"]
+    added = [t for _, t in server.log()[len(before_log) :]]
+    assert added == ["account.revoked"]
+    assert server.stored() == before

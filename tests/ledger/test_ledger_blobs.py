@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from pg_support import pg_url
 
-from ledger.blobs import BlobStore, FsBlobStore, open_blob_store
+from ledger.blobs import BlobHold, BlobStore, FsBlobStore, open_blob_store
 from ledger.blobs.audit import audit_blobs
 from ledger.blobs.postgres import PgBlobStore
 from ledger.core import Ledger
@@ -362,6 +362,98 @@ def test_sweep_removes_stalled_writes_and_old_orphans(blobs: BlobStore) -> None:
     assert blobs.exists(kept.sha256) and blobs.exists(young.sha256)
     assert not blobs.exists(orphan.sha256)
     assert blobs.sweep(older_than=3600).orphans == 0  # no predicate, no orphan sweep
+
+
+def age_pins(store: BlobStore, seconds: float) -> None:
+    """Make every pin look as old as ``seconds`` (a crashed deposit's)."""
+    if isinstance(store, FsBlobStore):
+        past = time.time() - seconds
+        for p in store.tmp.glob("pin-*"):
+            os.utime(p, (past, past))
+        return
+    with _pg(store) as conn:
+        conn.execute(
+            "update blob_pins set pinned_at = now() - make_interval(secs => %s)", (seconds,)
+        )
+
+
+def publish(store: BlobStore, hold: BlobHold, data: bytes) -> str:
+    w = store.writer()
+    w.write(data)
+    return hold.publish(w).sha256
+
+
+def test_a_failed_deposit_discards_only_what_nothing_else_needs(blobs: BlobStore) -> None:
+    data = os.urandom(300_000)
+    nothing = lambda sha256: False  # noqa: E731
+    first, second = blobs.hold(nothing), blobs.hold(nothing)
+    sha = publish(blobs, first, data)
+    assert publish(blobs, second, data) == sha
+    assert first.published == [sha]
+    # The second deposit still needs the file (it is pinned): kept.
+    assert first.settle(failed=True) == 0
+    assert blobs.verify(sha).size == len(data)
+    assert not blobs.discard(sha, nothing)
+    # Its last user fails too: removed, with its pins.
+    assert second.settle(failed=True) == 1
+    assert contents(blobs) == EMPTY
+    # A committed entry refers to it: kept.
+    hold = blobs.hold(lambda h: h == sha)
+    publish(blobs, hold, data)
+    assert hold.settle(failed=True) == 0 and blobs.exists(sha)
+    assert blobs.discard(sha, nothing) and contents(blobs) == EMPTY
+    # A deposit that succeeded only unpins.
+    hold = blobs.hold(nothing)
+    publish(blobs, hold, data)
+    assert hold.settle(failed=False) == 0 and blobs.exists(sha)
+    assert hold.settle(failed=True) == 0 and blobs.exists(sha)  # settled once
+    assert contents(blobs)["staged"] == 0
+    blobs.delete(sha)
+    # Content kept inline is neither pinned nor published.
+    hold = blobs.hold(nothing)
+    w = blobs.writer(inline_max=1000)
+    w.write(b"small")
+    assert hold.publish(w).data == b"small" and hold.published == []
+
+
+def test_a_crashed_deposits_pin_keeps_its_blob_until_the_sweep(blobs: BlobStore) -> None:
+    crashed = blobs.hold(lambda h: False)
+    sha = publish(blobs, crashed, os.urandom(200_000))  # never settled
+    age_blob(blobs, sha, 7200)
+    assert blobs.sweep(older_than=3600, referenced=lambda h: False).orphans == 0
+    assert not blobs.discard(sha, lambda h: False)
+    age_pins(blobs, 7200)
+    swept = blobs.sweep(older_than=3600, referenced=lambda h: False)
+    assert (swept.partials, swept.orphans) == (1, 1)
+    assert contents(blobs) == EMPTY
+
+
+def test_concurrent_deposits_of_one_file_never_lose_it_while_they_need_it(
+    blobs: BlobStore,
+) -> None:
+    """Threads publish the same content, read it back while pinned, and fail,
+    again and again: whoever discards, a deposit that needs the file finds it."""
+    data = os.urandom(200_000)
+    sha = hashlib.sha256(data).hexdigest()
+    lost: list[int] = []
+    start = threading.Barrier(4)
+
+    def deposit(n: int) -> None:
+        start.wait()
+        for _ in range(25):
+            hold = blobs.hold(lambda h: False)
+            publish(blobs, hold, data)
+            if not blobs.exists(sha) or blobs.verify(sha).sha256 != sha:
+                lost.append(n)
+            hold.settle(failed=True)
+
+    threads = [threading.Thread(target=deposit, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert lost == []
+    assert contents(blobs) == EMPTY
 
 
 def test_verify_catches_a_corrupted_blob(blobs: BlobStore) -> None:
