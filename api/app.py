@@ -68,6 +68,10 @@ class BackgroundSealer:
         self._busy_since: float | None = None
 
     def start(self) -> None:
+        """Start (again, after :meth:`stop`: an app's lifespan may run more than once)."""
+        if self._thread.ident is not None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

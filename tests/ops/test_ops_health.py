@@ -73,6 +73,8 @@ class _Proxy:
         self.port, self.target = port, target
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._up = False
 
     def start(self) -> None:
         ls = socket.socket()
@@ -80,6 +82,7 @@ class _Proxy:
         ls.bind(("127.0.0.1", self.port))
         ls.listen(64)
         self._listener = ls
+        self._up = True
         threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
 
     def _accept(self, ls: socket.socket) -> None:
@@ -88,8 +91,12 @@ class _Proxy:
                 client, _ = ls.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
-            self._conns += [client, upstream]
+            with self._lock:
+                if not self._up:  # accepted while stopping: refuse it
+                    client.close()
+                    return
+                upstream = socket.create_connection(self.target)
+                self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -107,12 +114,18 @@ class _Proxy:
 
     def stop(self) -> None:
         assert self._listener is not None
-        self._listener.close()
-        for s in self._conns:
+        with self._lock:
+            self._up = False
+            # shutdown() wakes the thread blocked in accept(); close() alone
+            # does not on Linux, and it would accept one more connection.
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        self._conns.clear()
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            for s in self._conns:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self._conns.clear()
 
 
 @pytest.fixture
