@@ -279,7 +279,9 @@ def _metrics_where(value: str) -> str | tuple[str, int]:
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    # uvicorn re-raises SIGTERM after its graceful shutdown: a stop asked for
+    # and carried out, so a success for service managers (systemd and others).
+    raise SystemExit(0)
 
 
 @contextmanager

@@ -79,6 +79,8 @@ def test_only_the_verifier_and_its_dependencies_are_installed(venv: Path) -> Non
     allowed |= {"oscrypto", "uritools", "typing-extensions", "certifi", "idna"}
     allowed |= {"aiohttp", "aiohappyeyeballs", "aiosignal", "attrs", "frozenlist"}
     allowed |= {"multidict", "propcache", "yarl"}
+    # Progress bars of `evidence-verify log` (on a terminal only).
+    allowed |= {"tqdm"}
     assert names - {"pip", "setuptools"} <= allowed
     assert {"evidence-verify", "cryptography", "rfc3161-client", "pyhanko", "segno"} <= names
     for module in ("ledger", "api", "click", "fastapi", "psycopg"):
