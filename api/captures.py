@@ -156,6 +156,7 @@ def shutdown(app: FastAPI) -> None:
     become interrupted)."""
     services: Services | None = getattr(app.state, "services", None)
     if services is not None:
+        services.interactive.shutdown()
         services.captures.shutdown()
 
 

@@ -19,6 +19,7 @@ FAILURE_STATUSES = (
     "browser_error",
     "step_failed",
     "recording_error",
+    "abandoned",
 )
 """Statuses of a capture that ended without evidence (no log entry, no blobs)."""
 

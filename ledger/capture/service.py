@@ -15,6 +15,7 @@ from ledger.capture.driver import discard_thread_driver, thread_driver
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
 from ledger.capture.jail import sweep_browser_dirs
+from ledger.capture.live import LiveSession
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
 from ledger.core import Ledger
@@ -86,6 +87,7 @@ def capture_evidence(
     out_dir: Path | None = None,
     resolver: Resolver | None = None,
     capture_id: str | None = None,
+    live: LiveSession | None = None,
 ) -> CaptureResult:
     """Capture ``url`` and deposit it as ``capture`` evidence.
 
@@ -97,6 +99,8 @@ def capture_evidence(
     ``capture``) committing to the manifest's digests; (5) with ``out_dir``,
     also write the public artefacts and the manifest there (private ones,
     holding secrets, stay in the blob store for a package that asks for them).
+    ``live``: an interactive capture (:mod:`ledger.capture.live`); abandoned,
+    it raises ``CaptureFailed("abandoned")`` at (1) and nothing is stored.
     Blocking: runs on this thread's event loop and Playwright driver
     (:mod:`ledger.capture.driver`), so call it from a thread that runs no event loop.
     """
@@ -114,7 +118,14 @@ def capture_evidence(
         try:  # (1)
             pc = driver.run(
                 capture_page(
-                    url, options, cfg, work, resolver=resolver, extra_allow=allow, driver=driver
+                    url,
+                    options,
+                    cfg,
+                    work,
+                    resolver=resolver,
+                    extra_allow=allow,
+                    driver=driver,
+                    live=live,
                 )
             )
         except CaptureFailed as e:

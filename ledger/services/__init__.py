@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.services.accounts import AccountService
 from ledger.services.captures import CaptureService
+from ledger.services.interactive import InteractiveService
 from ledger.services.certificates import CertificateService, RequestPage, Revocation
 from ledger.services.deposits import (
     DepositPlan,
@@ -75,6 +76,7 @@ class Services:
         self.certificates = CertificateService(ledger, self.reads, self.evidence)
         self.accounts = AccountService(ledger, self.reads)
         self.captures = CaptureService(ledger)
+        self.interactive = InteractiveService(ledger)
         self.log = LogService(ledger)
         self.limits = RateLimits.of(ledger)
         self.renewals = RenewalService(ledger)
@@ -117,4 +119,5 @@ class Services:
         }
 
     def close(self) -> None:
+        self.interactive.shutdown()
         self.captures.shutdown()
