@@ -61,8 +61,8 @@ from ledger.capture.errors import CaptureFailed
 from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
 from ledger.capture.guard import AddressPolicy, Refused, Resolver, navigation_key
 from ledger.capture.jail import Jail, browser_dir, open_jail
-from ledger.capture.options import CaptureOptions
 from ledger.capture.live import LiveSession, run_live
+from ledger.capture.options import CaptureOptions
 from ledger.capture.process import StepContext, run_steps
 from ledger.capture.recording import ScreenRecorder, Video
 from ledger.capture.secrets import Secrets

@@ -184,7 +184,7 @@ async def _perform(ctx: StepContext, step: Step) -> dict[str, Any]:
     return extra
 
 
-SECRET_MARK = "data-evidence-secret"
+SECRET_MARK = "data-evidence-secret"  # noqa: S105 (an attribute name)
 """Attribute put on the element that has the focus when a secret text is typed
 at it (an input action has no selector): screenshots mask what carries it."""
 

@@ -32,7 +32,6 @@ Procedure of :class:`ScreenRecorder`:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import base64
 import contextlib
 import functools
@@ -42,6 +41,7 @@ import queue
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.services.accounts import AccountService
 from ledger.services.captures import CaptureService
-from ledger.services.interactive import InteractiveService
 from ledger.services.certificates import CertificateService, RequestPage, Revocation
 from ledger.services.deposits import (
     DepositPlan,
@@ -25,6 +24,7 @@ from ledger.services.deposits import (
     Receipt,
 )
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
+from ledger.services.interactive import InteractiveService
 from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
 from ledger.services.operations import Figures, OperationsService, Readiness

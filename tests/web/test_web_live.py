@@ -42,7 +42,8 @@ SITE = b"""<!doctype html><html><head><meta charset="utf-8"><title>live test</ti
 <button id="hit">press</button><input id="field"><div id="tick">0</div><p id="result">waiting</p>
 <p style="position:absolute;top:320px" id="out">none</p>
 <script>
-var n = 0; setInterval(function () { n += 1; document.getElementById('tick').textContent = n; }, 100);
+var n = 0;
+setInterval(function () { n += 1; document.getElementById('tick').textContent = n; }, 100);
 document.getElementById('hit').addEventListener('click', function () {
   document.getElementById('result').textContent = 'clicked-at-coordinates';
 });
