@@ -227,7 +227,8 @@ class CaptureManifest:
                 raise MalformedError(f"capture manifest: two artefacts have the same {what}")
         by_name = {a.name: a for a in artefacts}
         recording = _recording(obj["recording"], by_name) if "recording" in obj else None
-        viewport = _viewport(obj.get("options"))
+        settings = obj["settings"]
+        viewport = _viewport(settings.get("options") if isinstance(settings, dict) else None)
         actions = _actions(obj["actions"], by_name, viewport) if "actions" in obj else ()
         if "secrets" in obj:
             _secrets(obj["secrets"], by_name)
@@ -447,7 +448,8 @@ def _interactive(value: object) -> None:
 
 
 def _viewport(options: object) -> tuple[int, int]:
-    """The capture's viewport from its options (the largest one when not stated)."""
+    """The capture's viewport from its options (``settings.options``; the
+    largest one when not stated)."""
     width, height = 3840, 2160
     if isinstance(options, dict):
         w, h = options.get("viewport_width"), options.get("viewport_height")

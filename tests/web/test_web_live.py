@@ -263,6 +263,7 @@ def test_abandon_and_a_closed_page_leave_nothing(pages: Pages, world: World, sit
     pages.login(page, world.tokens["bob"])
     time.sleep(2.5)
     size, blobs = _tree_size(pages.server.url), _blobs(world.home)
+    assert blobs  # the world's deposits: the store is on disk
     _start(page, site)
     _click_at(page, 100, 100)
     expect(page.locator("#live-inputs")).to_have_text("1", timeout=15_000)
