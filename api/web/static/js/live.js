@@ -13,6 +13,7 @@
   var status = document.getElementById('live-status');
   var inputs = document.getElementById('live-inputs');
   var left = document.getElementById('live-left');
+  var labels = JSON.parse(document.getElementById('live-labels').textContent);
   var KEYS = ['Enter', 'Tab', 'Escape', 'Backspace', 'Delete', 'ArrowUp', 'ArrowDown',
     'ArrowLeft', 'ArrowRight', 'Home', 'End', 'PageUp', 'PageDown'];
   var seq = 0;
@@ -51,7 +52,7 @@
     fetch('/console/live/state', {credentials: 'same-origin'}).then(function (r) {
       if (!r.ok) { ended = true; status.textContent = String(r.status); return null; }
       return r.json().then(function (s) {
-        status.textContent = s.status;
+        status.textContent = labels[s.status] || s.status;
         status.setAttribute('data-status', s.status);
         inputs.textContent = String(s.inputs);
         left.textContent = String(s.seconds_left);
