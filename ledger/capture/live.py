@@ -166,6 +166,13 @@ class LiveSession:
 
     # -- the capture's side ----------------------------------------------------
 
+    def begin(self) -> None:
+        """The page has loaded: input is taken from now on (the time it took to
+        load counts neither as idle nor as a closed page)."""
+        with self._lock:
+            self._last_input = self._last_seen = time.monotonic()
+            self.running = True
+
     def put_frame(self, jpeg: bytes) -> None:
         """A screencast frame arrived (the recorder's thread or loop)."""
         with self._lock:
@@ -173,10 +180,12 @@ class LiveSession:
             self._frame = LiveFrame(seq, jpeg, format_time(datetime.now(UTC)))
             self._lock.notify_all()
 
-    def _next(self) -> Step | str | None:
+    def next_input(self) -> Step | str | None:
         """The next input, or why the session ends, or None (nothing yet)."""
         now = time.monotonic()
         with self._lock:
+            if self._end == "abandon":
+                return self._end  # what is still queued is dropped with the rest
             if self._inputs:
                 return self._inputs.popleft()
             if self._end is not None:
@@ -198,12 +207,10 @@ async def run_live(ctx: StepContext, live: LiveSession) -> None:
     ``CaptureFailed("abandoned")`` when the session is abandoned for any reason."""
     from ledger.capture.process import run_step
 
-    live.running = True
-    with live._lock:  # the time to load the page does not count as idle
-        live._last_input = live._last_seen = time.monotonic()
+    live.begin()
     try:
         while not ctx.stop.is_set():  # a capture limit ends the session as for steps
-            item = live._next()
+            item = live.next_input()
             if item is None:
                 await asyncio.sleep(POLL)
                 continue

@@ -178,3 +178,37 @@ def test_the_verifier_checks_the_interactive_member(value: Any, message: str) ->
     with pytest.raises(MalformedError) as e:
         _parse(obj)
     assert message in str(e.value)
+
+
+def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
+    bounded = LiveSession((1280, 800), max_seconds=0.2, idle_seconds=60, grace_seconds=60)
+    bounded.begin()
+    assert bounded.next_input() is None
+    time.sleep(0.3)
+    assert "ran past its 0 s bound" in str(bounded.next_input())
+    assert bounded.next_input() == "abandon"
+
+    idle = LiveSession((1280, 800), idle_seconds=0.2, grace_seconds=60)
+    idle.begin()
+    time.sleep(0.3)
+    assert "no input" in str(idle.next_input())
+
+    closed = LiveSession((1280, 800), idle_seconds=60, grace_seconds=0.2)
+    closed.begin()
+    time.sleep(0.3)
+    assert closed.next_input() == "the page was closed"
+
+    live = LiveSession((1280, 800))
+    live.begin()
+    live.send([{"action": "key", "key": "Tab"}, {"action": "key", "key": "Enter"}])
+    first = live.next_input()
+    assert not isinstance(first, str) and first is not None and first.key == "Tab"
+    live.end("finish")  # what is queued runs before finishing
+    second = live.next_input()
+    assert not isinstance(second, str) and second is not None and second.key == "Enter"
+    assert live.next_input() == "finish"
+
+    dropped = LiveSession((1280, 800))
+    dropped.send([{"action": "key", "key": "Tab"}])
+    dropped.end("abandon")
+    assert dropped.next_input() == "abandon"
