@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_capture_steps import _manifest, _parse
 
 from ledger.capture.live import RATE, LiveSession
+from ledger.core import Ledger
 from ledger.capture.steps import MAX_STEPS, parse_step, parse_steps
-from ledger.errors import InvalidInput
+from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.services.interactive import InteractiveService
+from ledger.services.policy import Actor
 from verifier.errors import MalformedError
 
 T = "2026-01-02T03:04:05.678901Z"
@@ -212,3 +216,23 @@ def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
     dropped.send([{"action": "key", "key": "Tab"}])
     dropped.end("abandon")
     assert dropped.next_input() == "abandon"
+
+
+def test_the_service_admits_rights_holders_only(tmp_path: Path) -> None:
+    ledger = Ledger.init(tmp_path / "home", origin="live.test/log")
+    try:
+        service = InteractiveService(ledger)
+        for role in ("notary", "auditor", "admin"):
+            with pytest.raises(Forbidden):
+                service.start(Actor("staff", role, "staff"), "https://example.test/")
+            with pytest.raises(Forbidden):
+                service.get(Actor("staff", role, "staff"))
+        holder = Actor("holder", "rights_holder", "holder")
+        with pytest.raises(NotFound):
+            service.get(holder)
+        with pytest.raises(InvalidInput, match="not an http or https URL"):
+            service.start(holder, "file:///etc/passwd")
+        with pytest.raises(NotFound):
+            service.send(holder, [{"action": "key", "key": "Tab"}])
+    finally:
+        ledger.close()

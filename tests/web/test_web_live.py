@@ -30,7 +30,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from .web_support import Pages, World
+from .web_support import Pages, World, run_axe
 
 EV = Path(sys.executable).with_name("evidence-verify")
 SECRET = "hunter2-live-secret"
@@ -136,6 +136,7 @@ def test_a_session_is_driven_and_deposited(
     assert first.headers["content-type"] == "image/jpeg"
     assert first.body()[:2] == b"\xff\xd8" and first.body() != second.body()
     assert page.evaluate("document.getElementById('live-frame').naturalWidth") > 100
+    assert not run_axe(page)
     clock = page.inner_text("#live-clock")
     datetime.fromisoformat(clock.replace("Z", "+00:00"))  # a visible UTC clock
     # Inputs: a click at the button's coordinates, a wheel turn, a key, a text, a secret.
@@ -225,6 +226,7 @@ def test_a_session_is_driven_and_deposited(
     # The session is over: a new one may start.
     page.goto("/console/live")
     expect(page.locator("#live-url")).to_be_visible()
+    assert not run_axe(page)
 
 
 def _csrf(page: Page) -> str:
