@@ -12,8 +12,8 @@ import pytest
 from test_capture_steps import _manifest, _parse
 
 from ledger.capture.live import RATE, LiveSession
-from ledger.core import Ledger
 from ledger.capture.steps import MAX_STEPS, parse_step, parse_steps
+from ledger.core import Ledger
 from ledger.errors import Forbidden, InvalidInput, NotFound
 from ledger.services.interactive import InteractiveService
 from ledger.services.policy import Actor
