@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from test_capture_steps import _manifest, _parse
 
+from ledger.capture import CaptureOptions
 from ledger.capture.live import RATE, LiveSession
 from ledger.capture.steps import MAX_STEPS, parse_step, parse_steps
 from ledger.core import Ledger
@@ -236,3 +237,11 @@ def test_the_service_admits_rights_holders_only(tmp_path: Path) -> None:
             service.send(holder, [{"action": "key", "key": "Tab"}])
     finally:
         ledger.close()
+
+
+def test_scripted_pointer_steps_stay_inside_the_viewport() -> None:
+    inside = parse_steps([{"action": "pointer", "type": "click", "x": 319, "y": 239}])
+    CaptureOptions(viewport_width=320, viewport_height=240, steps=inside)
+    outside = parse_steps([{"action": "pointer", "type": "click", "x": 320, "y": 0}])
+    with pytest.raises(InvalidInput, match="outside the viewport"):
+        CaptureOptions(viewport_width=320, viewport_height=240, steps=outside)
