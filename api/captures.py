@@ -73,7 +73,10 @@ class CaptureOptionsIn(BaseModel):
         '"url": ...}, {"action": "click", "selector": ...}, {"action": "type", "selector": '
         '..., "text": ..., "secret": false}, {"action": "press", "key": "Enter"}, '
         '{"action": "scroll", "y": 800}, {"action": "wait", "seconds": 2} or '
-        '{"action": "wait", "selector": ...}, {"action": "screenshot", "name": ...}. '
+        '{"action": "wait", "selector": ...}, {"action": "screenshot", "name": ...}; '
+        'input actions at coordinates: {"action": "pointer", "type": "click", "x": ..., '
+        '"y": ..., "button": "left"}, {"action": "wheel", "dy": ...}, {"action": "key", '
+        '"key": "Enter"}, {"action": "text", "text": ..., "secret": false}. '
         "A secret text is never stored nor shown.",
     )
     step_timeout: int = Field(default=10, ge=1, le=60, description="seconds each step may take")
@@ -156,6 +159,7 @@ def shutdown(app: FastAPI) -> None:
     become interrupted)."""
     services: Services | None = getattr(app.state, "services", None)
     if services is not None:
+        services.interactive.shutdown()
         services.captures.shutdown()
 
 

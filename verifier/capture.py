@@ -63,7 +63,41 @@ MAX_ARTEFACTS = 640
 (at most 200 steps) and a full-page screenshot and DOM per screenshot step."""
 MAX_ACTIONS = 200
 STATUSES = ("complete", "partial")
-ACTIONS = ("goto", "click", "type", "press", "scroll", "wait", "screenshot")
+ACTIONS = (
+    "goto",
+    "click",
+    "type",
+    "press",
+    "scroll",
+    "wait",
+    "screenshot",
+    "pointer",
+    "wheel",
+    "key",
+    "text",
+)
+KEYS = frozenset(
+    {
+        "Enter",
+        "Tab",
+        "Escape",
+        "Backspace",
+        "Delete",
+        "ArrowUp",
+        "ArrowDown",
+        "ArrowLeft",
+        "ArrowRight",
+        "Home",
+        "End",
+        "PageUp",
+        "PageDown",
+        "Space",
+    }
+)
+"""Keys an input ``key`` action may press (as :data:`ledger.capture.steps.KEYS`)."""
+BUTTONS = ("left", "middle", "right")
+MAX_WHEEL = 10_000
+MAX_TEXT = 1000
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -88,7 +122,7 @@ _TOP = {
     "started_at",
     "status",
 }
-_OPTIONAL = {"actions", "recording", "requested_url_sent", "secrets"}
+_OPTIONAL = {"actions", "interactive", "recording", "requested_url_sent", "secrets"}
 _ARTEFACT = {"media_type", "name", "path", "sha256", "size", "sm3"}
 _RECORDING = {
     "artefact",
@@ -176,6 +210,8 @@ class CaptureManifest:
         _exact(obj, _TOP, "capture manifest", optional=_OPTIONAL)
         if "requested_url_sent" in obj:
             _str(obj["requested_url_sent"], "requested_url_sent")
+        if "interactive" in obj:
+            _interactive(obj["interactive"])
         status = _str(obj["status"], "status")
         if status not in STATUSES:
             raise MalformedError(f"capture manifest: status {status!r} is not one of {STATUSES}")
@@ -191,7 +227,9 @@ class CaptureManifest:
                 raise MalformedError(f"capture manifest: two artefacts have the same {what}")
         by_name = {a.name: a for a in artefacts}
         recording = _recording(obj["recording"], by_name) if "recording" in obj else None
-        actions = _actions(obj["actions"], by_name) if "actions" in obj else ()
+        settings = obj["settings"]
+        viewport = _viewport(settings.get("options") if isinstance(settings, dict) else None)
+        actions = _actions(obj["actions"], by_name, viewport) if "actions" in obj else ()
         if "secrets" in obj:
             _secrets(obj["secrets"], by_name)
         elif any(a.private for a in artefacts):
@@ -397,9 +435,65 @@ def _recording(value: object, artefacts: Mapping[str, Artefact]) -> Recording:
     )
 
 
-def _actions(value: object, artefacts: Mapping[str, Artefact]) -> tuple[str, ...]:
+def _interactive(value: object) -> None:
+    """The ``interactive`` member: the session's bounds, and the inputs logged."""
+    where = "capture manifest: interactive"
+    if not isinstance(value, dict):
+        raise MalformedError(f"{where} must be an object")
+    _exact(value, {"max_seconds", "idle_seconds", "inputs", "ended_by"}, where)
+    for key in ("max_seconds", "idle_seconds", "inputs"):
+        _bounded(value[key], 0, 86_400, f"{where}: {key}")
+    if value["ended_by"] != "finish":
+        raise MalformedError(f"{where}: ended_by must be finish (only finished sessions count)")
+
+
+def _viewport(options: object) -> tuple[int, int]:
+    """The capture's viewport from its options (``settings.options``; the
+    largest one when not stated)."""
+    width, height = 3840, 2160
+    if isinstance(options, dict):
+        w, h = options.get("viewport_width"), options.get("viewport_height")
+        if type(w) is int and type(h) is int and 0 < w <= width and 0 < h <= height:
+            width, height = w, h
+    return width, height
+
+
+def _bounded(value: object, low: int, high: int, what: str) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise MalformedError(f"{what} must be an integer from {low} to {high}")
+
+
+def _input(entry: dict[str, Any], at: str, viewport: tuple[int, int]) -> None:
+    """The members of an input action (pointer, wheel, key, text): exactly its
+    own, each within its bounds; a secret text is null."""
+    action = entry["action"]
+    if action == "pointer":
+        if entry.get("type") != "click" or entry.get("button") not in BUTTONS:
+            raise MalformedError(f"{at}: pointer needs type click and a button")
+        _bounded(entry.get("x"), 0, viewport[0] - 1, f"{at}: x")
+        _bounded(entry.get("y"), 0, viewport[1] - 1, f"{at}: y")
+    elif action == "wheel":
+        _bounded(entry.get("dx"), -MAX_WHEEL, MAX_WHEEL, f"{at}: dx")
+        _bounded(entry.get("dy"), -MAX_WHEEL, MAX_WHEEL, f"{at}: dy")
+    elif action == "key":
+        if entry.get("key") not in KEYS:
+            raise MalformedError(f"{at}: key must be one of {', '.join(sorted(KEYS))}")
+    elif action == "text":
+        secret, text = entry.get("secret"), entry.get("text")
+        if not isinstance(secret, bool):
+            raise MalformedError(f"{at}: secret must be true or false")
+        if secret and text is not None:
+            raise MalformedError(f"{at}: a secret text must be null in the log")
+        if not secret and not (isinstance(text, str) and 1 <= len(text) <= MAX_TEXT):
+            raise MalformedError(f"{at}: text must be 1 to {MAX_TEXT} characters")
+
+
+def _actions(
+    value: object, artefacts: Mapping[str, Artefact], viewport: tuple[int, int] = (3840, 2160)
+) -> tuple[str, ...]:
     """The action log: numbered steps, each with its times, outcome and, when it has
-    one, a screenshot that is an artefact with the same SHA-256. Returns the outcomes."""
+    one, a screenshot that is an artefact with the same SHA-256; input actions
+    with their members in bounds (:func:`_input`). Returns the outcomes."""
     where = "capture manifest: actions"
     if not isinstance(value, list) or len(value) > MAX_ACTIONS:
         raise MalformedError(f"{where} must be a list of at most {MAX_ACTIONS} steps")
@@ -415,6 +509,7 @@ def _actions(value: object, artefacts: Mapping[str, Artefact]) -> tuple[str, ...
             raise MalformedError(f"{at}: index must be {i}")
         if entry["action"] not in ACTIONS:
             raise MalformedError(f"{at}: action must be one of {', '.join(ACTIONS)}")
+        _input(entry, at, viewport)
         _time(entry["started_at"], f"actions[{i - 1}]: started_at")
         _time(entry["ended_at"], f"actions[{i - 1}]: ended_at")
         outcomes.append(_str(entry["outcome"], f"actions[{i - 1}]: outcome"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from api.web import account, console, errors, public, staff
+from api.web import account, console, errors, live, public, staff
 from ledger.core import Ledger
 from ledger.services.sessions import Sessions
 
@@ -32,6 +32,7 @@ def install(app: FastAPI, ledger: Ledger) -> None:
     app.state.web = WebSettings(sessions=Sessions(ledger))
     app.include_router(public.router)
     app.include_router(console.router)
+    app.include_router(live.router)
     app.include_router(staff.router)
     app.include_router(account.router)
     errors.install_fallback(app)

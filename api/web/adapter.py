@@ -456,6 +456,20 @@ def request_capture(services: Services, actor: Actor, url: str, title: str) -> C
         raise HTTPException(429, str(e), headers={"Retry-After": "10"}) from e
 
 
+def schedule_captures(
+    services: Services,
+    actor: Actor,
+    urls: list[str],
+    title: str,
+    start_at: datetime | None,
+) -> list[CaptureJob]:
+    """Schedule captures of ``urls`` with the default options, at ``start_at``
+    or as workers free up (``POST /v1/captures`` with ``urls``)."""
+    return services.captures.create_batch(
+        actor, urls, CaptureOptions(), title.strip() or None, start_at
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CaptureView:
     job: CaptureJob

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,7 @@ from api.web.errors import WebRoute
 from api.web.render import finish, redirect, render
 from ledger.errors import InvalidInput
 from ledger.services import EvidenceFilter
+from ledger.services.captures import parse_start_at
 
 __all__ = ["router"]
 
@@ -34,6 +36,7 @@ HOLDER = "rights_holder"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DEPOSIT_NO = re.compile(r"^EL-[0-9]{8}-[0-9]{10}$", re.IGNORECASE)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 PAGE = 50
 
 
@@ -168,13 +171,44 @@ def capture(
     request: Request,
     url: Annotated[str, Form(max_length=2000)],
     title: Annotated[str, Form(max_length=1000)] = "",
+    more_urls: Annotated[str, Form(max_length=40_000)] = "",
+    start_at: Annotated[str, Form(max_length=40)] = "",
+    tz_offset: Annotated[str, Form(max_length=6)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Ask the platform to capture a web page (在线取证)."""
+    """Ask the platform to capture web pages (在线取证): one now, or several
+    and/or at a chosen time (the same service call as ``POST /v1/captures``
+    with ``urls`` and ``start_at``)."""
     actor = require_actor(request, HOLDER)
     check_csrf(request, csrf)
-    job = adapter.request_capture(adapter.services_of(request), actor, url.strip(), title)
-    return redirect(request, f"/console/captures/{job.job_id}")
+    urls = [url.strip(), *(u.strip() for u in more_urls.splitlines() if u.strip())]
+    when = _start_at(start_at.strip(), tz_offset.strip())
+    services = adapter.services_of(request)
+    if len(urls) == 1 and when is None:
+        job = adapter.request_capture(services, actor, urls[0], title)
+        return redirect(request, f"/console/captures/{job.job_id}")
+    jobs = adapter.schedule_captures(services, actor, urls, title, when)
+    if len(jobs) == 1:
+        return redirect(request, f"/console/captures/{jobs[0].job_id}")
+    return render(request, "capture_batch.html", {"jobs": jobs})
+
+
+def _start_at(value: str, tz_offset: str) -> datetime | None:
+    """The form's start time: RFC 3339 as typed, or the date picker's local
+    time with the browser's offset in minutes (none: UTC)."""
+    if not value:
+        return None
+    if not _LOCAL.fullmatch(value):
+        return parse_start_at(value)
+    if tz_offset and not re.fullmatch(r"[+-]?\d{1,4}", tz_offset):
+        raise InvalidInput("capture: the time zone offset is not a number of minutes")
+    minutes = int(tz_offset or "0")
+    if not -14 * 60 <= minutes <= 14 * 60:
+        raise InvalidInput("capture: the time zone offset is out of range")
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    seconds = value if len(value) > 16 else value + ":00"
+    return parse_start_at(f"{seconds}{sign}{hours:02d}:{rest:02d}")
 
 
 @router.get("/console/captures/{job_id}")

@@ -61,6 +61,7 @@ from ledger.capture.errors import CaptureFailed
 from ledger.capture.fetch import Budget, Exchange, Fetched, Fetcher, FetchError, LimitReached
 from ledger.capture.guard import AddressPolicy, Refused, Resolver, navigation_key
 from ledger.capture.jail import Jail, browser_dir, open_jail
+from ledger.capture.live import LiveSession, run_live
 from ledger.capture.options import CaptureOptions
 from ledger.capture.process import StepContext, run_steps
 from ledger.capture.recording import ScreenRecorder, Video
@@ -130,6 +131,8 @@ class PageCapture:
     requested_url: str
     started: datetime
     preflight: Fetched
+    interactive: dict[str, Any] | None = None
+    """An interactive capture's bounds and inputs (the manifest's ``interactive``)."""
     jail: Jail | None = None
     status: str = "complete"
     limit: str | None = None
@@ -346,12 +349,15 @@ async def capture_page(
     resolver: Resolver | None = None,
     extra_allow: Sequence[str] = (),
     driver: Driver | None = None,
+    live: LiveSession | None = None,
 ) -> PageCapture:
     """Capture ``url`` into ``workdir``; raise :class:`CaptureFailed` when there is
     no evidence to deposit. See the module docstring for the procedure.
 
     ``driver``: a Playwright driver to reuse (its loop must be the running
-    one); without it, one is started for this capture.
+    one); without it, one is started for this capture. ``live``: an
+    interactive capture, whose inputs arrive from that session
+    (:mod:`ledger.capture.live`) in place of scripted steps.
     """
     policy = AddressPolicy((*cfg.allow, *extra_allow), resolver)
     try:
@@ -365,6 +371,10 @@ async def capture_page(
     seconds = min(options.timeout, cfg.max_seconds)
     # Loading has its limit; steps and a recording's duration come on top of it.
     total = seconds + (options.steps_seconds() if options.steps else 0) + options.duration
+    if live is not None:
+        if not options.video:
+            raise CaptureFailed("browser_error", "an interactive capture records a video")
+        total += live.max_seconds
     budget = Budget(cfg.max_bytes, cfg.max_requests, total)
     secrets = Secrets(options.secrets)
     started = datetime.now(UTC)
@@ -437,14 +447,14 @@ async def capture_page(
             "max_requests": budget.max_requests,
             "max_seconds": int(seconds),
         }
-        if options.video or options.steps:
+        if options.video or options.steps or live is not None:
             pc.limits |= {
                 "max_total_seconds": int(total),
                 "max_video_bytes": cfg.max_video_bytes,
                 "max_steps": cfg.max_steps,
             }
         await _run_browser(  # (3)-(5)
-            pc, fetcher, budget, options, cfg, version, ua, workdir, driver
+            pc, fetcher, budget, options, cfg, version, ua, workdir, driver, live
         )
         pc.requests, pc.bytes, pc.responses = budget.requests, budget.bytes, len(recorder.entries)
         pc.resolved = dict(fetcher.resolved)
@@ -484,6 +494,7 @@ async def _run_browser(
     ua: str,
     workdir: Path,
     driver: Driver | None,
+    live: LiveSession | None = None,
 ) -> None:
     jail = pc.jail
     assert jail is not None
@@ -521,7 +532,7 @@ async def _run_browser(
                 raise CaptureFailed("browser_error", f"Chromium did not start: {_first(e)}") from e
             session.context = context
             try:
-                await _drive(pc, session, context, budget, options, cfg, workdir)
+                await _drive(pc, session, context, budget, options, cfg, workdir, live)
                 cdp_page = context.pages[0]
                 cdp = await context.new_cdp_session(cdp_page)
                 info = await cdp.send("Browser.getVersion")
@@ -566,6 +577,7 @@ async def _drive(
     options: CaptureOptions,
     cfg: CaptureConfig,
     workdir: Path,
+    live: LiveSession | None = None,
 ) -> None:
     await context.route("**/*", session.on_route)
     page = context.pages[0] if context.pages else await context.new_page()
@@ -584,6 +596,8 @@ async def _drive(
             recorder = ScreenRecorder(
                 workdir, cfg, options.viewport_width, options.viewport_height, pc.secrets
             )
+            if live is not None:
+                recorder.on_frame = live.put_frame
             await recorder.start(context, page)
             rec = recorder
             page.on(
@@ -594,7 +608,7 @@ async def _drive(
         limits = [session.limit_hit, *([recorder.limit_hit] if recorder else [])]
         watch = asyncio.ensure_future(_first_of(limits, stop))
         try:
-            if options.steps and budget.reached is None:  # (5)
+            if (options.steps or live is not None) and budget.reached is None:  # (5)
                 ctx = StepContext(
                     pc=pc,
                     page=page,
@@ -607,7 +621,16 @@ async def _drive(
                     blocked=session.blocked,
                     stop=stop,
                 )
-                await run_steps(ctx)
+                if live is not None:
+                    await run_live(ctx, live)
+                    pc.interactive = {
+                        "max_seconds": int(live.max_seconds),
+                        "idle_seconds": int(live.idle_seconds),
+                        "inputs": len(pc.actions),
+                        "ended_by": "finish",
+                    }
+                else:
+                    await run_steps(ctx)
             if options.duration and budget.reached is None and pc.failed_step is None:
                 if recorder is not None:
                     recorder.show(step=f"recording {options.duration} s")

@@ -20,6 +20,7 @@ FAILURE_STATUSES = (
     "step_failed",
     "recording_error",
     "storage_full",
+    "abandoned",
 )
 """Statuses of a capture that ended without evidence (no log entry, no blobs)."""
 

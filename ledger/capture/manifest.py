@@ -138,8 +138,10 @@ def build_manifest(
     }
     if pc.video is not None:
         manifest["recording"] = pc.video.facts("video")
-    if options.steps:
+    if options.steps or pc.interactive is not None:
         manifest["actions"] = pc.actions
+    if pc.interactive is not None:
+        manifest["interactive"] = pc.interactive
     if pc.secrets:
         manifest["secrets"] = {
             "typed": pc.secrets.count,

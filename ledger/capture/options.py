@@ -73,6 +73,9 @@ class CaptureOptions:
             raise InvalidInput("capture: step_timeout must be between 1 and 60 seconds")
         if len(self.steps) > MAX_STEPS or not all(isinstance(s, Step) for s in self.steps):
             raise InvalidInput(f"capture: steps must be at most {MAX_STEPS} parsed steps")
+        for i, s in enumerate(self.steps):
+            if not s.within(self.viewport_width, self.viewport_height):
+                raise InvalidInput(f"steps[{i}] (pointer): the point is outside the viewport")
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ledger.capture.browser import PageCapture
     from ledger.capture.recording import ScreenRecorder
 
-__all__ = ["StepContext", "run_steps", "settle"]
+__all__ = ["StepContext", "run_step", "run_steps", "settle"]
 
 SETTLE_START = 0.15
 """Seconds given to an action to start a navigation before waiting for it."""
@@ -137,9 +137,28 @@ async def _perform(ctx: StepContext, step: Step) -> dict[str, Any]:
                     await ctx.recorder.mask(handle)
             delay = min(TYPE_DELAY_MS, t * 0.5 / len(step.text))
             await field.press_sequentially(step.text, delay=delay, timeout=t)
-        elif step.action == "press":
+        elif step.action in ("press", "key"):
             await page.keyboard.press(str(step.key))
             await settle(ctx)
+        elif step.action == "pointer":
+            button: Literal["left", "middle", "right"] = (
+                "right"
+                if step.button == "right"
+                else "middle"
+                if step.button == "middle"
+                else "left"
+            )
+            await page.mouse.click(step.x, step.y, button=button)
+            await settle(ctx)
+        elif step.action == "wheel":
+            await page.mouse.wheel(step.x, step.y)
+            extra["scroll_position"] = await page.evaluate("[window.scrollX, window.scrollY]")
+        elif step.action == "text":
+            assert step.text is not None
+            if step.secret:
+                await _mark_secret(ctx, step.text)
+            delay = min(TYPE_DELAY_MS, t * 0.5 / len(step.text))
+            await page.keyboard.type(step.text, delay=delay)
         elif step.action == "scroll":
             await page.evaluate(
                 "([x, y]) => window.scrollBy({left: x, top: y, behavior: 'instant'})",
@@ -163,6 +182,26 @@ async def _perform(ctx: StepContext, step: Step) -> dict[str, Any]:
         refused = ctx.blocked[blocked]
         raise StepError("refused", f"navigation to {refused['url']} blocked: {refused['reason']}")
     return extra
+
+
+SECRET_MARK = "data-evidence-secret"  # noqa: S105 (an attribute name)
+"""Attribute put on the element that has the focus when a secret text is typed
+at it (an input action has no selector): screenshots mask what carries it."""
+
+
+async def _mark_secret(ctx: StepContext, text: str) -> None:
+    """Treat ``text`` as a secret from now on and mask the focused element."""
+    ctx.pc.secrets.add(text)
+    handle = await ctx.page.evaluate_handle(
+        f"(() => {{ const e = document.activeElement; "
+        f"if (e && e !== document.body) {{ e.setAttribute('{SECRET_MARK}', ''); }} return e; }})()"
+    )
+    selector = f"[{SECRET_MARK}]"
+    if selector not in ctx.secret_selectors:
+        ctx.secret_selectors.append(selector)
+    element = handle.as_element()
+    if element is not None and ctx.recorder is not None:
+        await ctx.recorder.mask(element)
 
 
 async def _screenshots(ctx: StepContext, i: int, step: Step) -> dict[str, Any]:
@@ -203,6 +242,39 @@ async def _screenshots(ctx: StepContext, i: int, step: Step) -> dict[str, Any]:
     return out
 
 
+async def run_step(
+    ctx: StepContext, i: int, step: Step, label: str, screenshot: bool = True
+) -> dict[str, Any]:
+    """(1)-(4) Perform and log one step as ``ctx.pc.actions[i - 1]``; its entry."""
+    secrets = ctx.pc.secrets
+    if ctx.recorder is not None:
+        ctx.recorder.show(step=label)
+    started = _now()  # (1)
+    outcome, error, extra = "ok", None, {}
+    try:
+        extra = await _perform(ctx, step)  # (2)
+    except StepError as e:
+        outcome, error = e.status, str(e)
+    except LimitReached:
+        outcome, error = "limit_reached", "a capture limit was reached during the step"
+    ended = _now()
+    entry: dict[str, Any] = {
+        "index": i,
+        **step.to_json(),
+        "target": secrets.redact(step.target),
+        "started_at": format_time(started),
+        "ended_at": format_time(ended),
+        "outcome": outcome,
+        "error": secrets.redact(error) if error else None,
+        "url_after": secrets.redact(ctx.page.url),
+        **extra,
+    }
+    if screenshot:
+        entry.update(await _screenshots(ctx, i, step))  # (4)
+    ctx.pc.actions.append(entry)
+    return entry
+
+
 async def run_steps(ctx: StepContext) -> None:
     """Run every step, logging each in ``ctx.pc.actions``; see the module docstring."""
     steps = ctx.options.steps
@@ -211,30 +283,8 @@ async def run_steps(ctx: StepContext) -> None:
         if ctx.stop.is_set():
             return  # a limit was reached: the caller decides what becomes of the capture
         label = f"step {i}/{len(steps)}: {step.action} {step.target}"
-        if ctx.recorder is not None:
-            ctx.recorder.show(step=label)
-        started = _now()  # (1)
-        outcome, error, extra = "ok", None, {}
-        try:
-            extra = await _perform(ctx, step)  # (2)
-        except StepError as e:
-            outcome, error = e.status, str(e)
-        except LimitReached:
-            outcome, error = "limit_reached", "a capture limit was reached during the step"
-        ended = _now()
-        entry: dict[str, Any] = {
-            "index": i,
-            **step.to_json(),
-            "target": secrets.redact(step.target),
-            "started_at": format_time(started),
-            "ended_at": format_time(ended),
-            "outcome": outcome,
-            "error": secrets.redact(error) if error else None,
-            "url_after": secrets.redact(ctx.page.url),
-            **extra,
-        }
-        entry.update(await _screenshots(ctx, i, step))  # (4)
-        ctx.pc.actions.append(entry)
+        entry = await run_step(ctx, i, step, label)
+        outcome = entry["outcome"]
         if outcome == "limit_reached":
             return
         if outcome != "ok":  # (5)

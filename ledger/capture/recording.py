@@ -41,6 +41,7 @@ import queue
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -339,6 +340,9 @@ class ScreenRecorder:
         self._last_ms = -1
         self._last_img: Image.Image | None = None
         self._gone = False
+        self.on_frame: Callable[[bytes], None] | None = None
+        """Also given every screencast frame as it arrives (an interactive capture
+        shows it to the user)."""
 
     # -- control --------------------------------------------------------------
 
@@ -447,7 +451,10 @@ class ScreenRecorder:
             self._lag = max(self._lag, arrived - t)
         if self._stop_at is None:
             self._received += 1
-            item = _Item(base64.b64decode(params["data"]), t, self._url, self._step, meta)
+            jpeg = base64.b64decode(params["data"])
+            if self.on_frame is not None:
+                self.on_frame(jpeg)
+            item = _Item(jpeg, t, self._url, self._step, meta)
             if self._handles:
                 item.boxes = task = asyncio.ensure_future(self._sample_boxes())
                 self._tasks.add(task)

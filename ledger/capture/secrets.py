@@ -62,6 +62,17 @@ class Secrets:
     def __bool__(self) -> bool:
         return self.count > 0
 
+    def add(self, secret: str) -> None:
+        """Also treat ``secret`` as one (a text typed as secret during an
+        interactive capture); what was recorded before it was typed cannot
+        hold it."""
+        if not secret or secret in self._text:
+            return
+        self.count += 1
+        forms = set(self._text) | _forms(secret)
+        self._text = sorted(forms, key=len, reverse=True)
+        self._bytes = [f.encode("utf-8") for f in self._text]
+
     def redact(self, text: str) -> str:
         """``text`` with every form of every secret replaced by ``[secret]``."""
         for form in self._text:

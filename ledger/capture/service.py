@@ -16,6 +16,7 @@ from ledger.capture.driver import discard_thread_driver, thread_driver
 from ledger.capture.errors import CaptureFailed
 from ledger.capture.guard import Resolver
 from ledger.capture.jail import sweep_browser_dirs
+from ledger.capture.live import LiveSession
 from ledger.capture.manifest import build_manifest
 from ledger.capture.options import CaptureOptions
 from ledger.core import Ledger
@@ -89,6 +90,7 @@ def capture_evidence(
     out_dir: Path | None = None,
     resolver: Resolver | None = None,
     capture_id: str | None = None,
+    live: LiveSession | None = None,
 ) -> CaptureResult:
     """Capture ``url`` and deposit it as ``capture`` evidence.
 
@@ -105,6 +107,9 @@ def capture_evidence(
     any of them fails, every artefact stored so far is removed again (unless
     another capture or deposit of the same content needs it), and a full
     disk ends the capture as ``storage_full``.
+
+    ``live``: an interactive capture (:mod:`ledger.capture.live`); abandoned,
+    it raises ``CaptureFailed("abandoned")`` at (1) and nothing is stored.
 
     Blocking: runs on this thread's event loop and Playwright driver
     (:mod:`ledger.capture.driver`), so call it from a thread that runs no event loop.
@@ -123,7 +128,14 @@ def capture_evidence(
         try:  # (1)
             pc = driver.run(
                 capture_page(
-                    url, options, cfg, work, resolver=resolver, extra_allow=allow, driver=driver
+                    url,
+                    options,
+                    cfg,
+                    work,
+                    resolver=resolver,
+                    extra_allow=allow,
+                    driver=driver,
+                    live=live,
                 )
             )
         except CaptureFailed as e:

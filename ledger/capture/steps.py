@@ -19,6 +19,19 @@ A steps file is a JSON list; each step is an object naming its ``action``:
 ``{"action": "screenshot", "name": "after-search"}``
     keep a viewport and a full-page screenshot and the DOM under that name.
 
+Input actions, at coordinates rather than selectors (what an interactive
+capture sends, :mod:`ledger.capture.live`):
+
+``{"action": "pointer", "type": "click", "x": 120, "y": 48, "button": "left"}``
+    click at a point of the viewport (CSS pixels; the capture checks that
+    the point lies inside its viewport);
+``{"action": "wheel", "dy": 300}`` (optionally ``"dx"``)
+    turn the mouse wheel by that many pixels;
+``{"action": "key", "key": "Enter"}``
+    press one key of :data:`KEYS`;
+``{"action": "text", "text": "...", "secret": false}``
+    type text into whatever has the focus (``secret`` as for ``type``).
+
 Every member is checked (exact members per action, types, lengths); the first
 defect raises :class:`~ledger.errors.InvalidInput` naming the step:
 ``"steps[3] (click): selector must be 1 to 500 characters"``.
@@ -38,6 +51,7 @@ from ledger.errors import InvalidInput
 
 __all__ = [
     "ACTIONS",
+    "KEYS",
     "MAX_SELECTOR",
     "MAX_STEPS",
     "MAX_STEPS_FILE",
@@ -46,11 +60,47 @@ __all__ = [
     "MIN_SECRET",
     "Step",
     "load_steps",
+    "parse_step",
     "parse_steps",
     "steps_seconds",
 ]
 
-ACTIONS = ("goto", "click", "type", "press", "scroll", "wait", "screenshot")
+ACTIONS = (
+    "goto",
+    "click",
+    "type",
+    "press",
+    "scroll",
+    "wait",
+    "screenshot",
+    "pointer",
+    "wheel",
+    "key",
+    "text",
+)
+KEYS = frozenset(
+    {
+        "Enter",
+        "Tab",
+        "Escape",
+        "Backspace",
+        "Delete",
+        "ArrowUp",
+        "ArrowDown",
+        "ArrowLeft",
+        "ArrowRight",
+        "Home",
+        "End",
+        "PageUp",
+        "PageDown",
+        "Space",
+    }
+)
+"""Keys an input ``key`` action may press (characters come as ``text``)."""
+BUTTONS = ("left", "middle", "right")
+MAX_POINT = 3840
+"""Coordinates of a ``pointer`` action lie in 0..MAX_POINT-1 (the largest viewport)."""
+MAX_WHEEL = 10_000
 MAX_STEPS = 200
 """Hard ceiling; the operator's ``capture.max_steps`` (default 50) is lower."""
 MAX_STEPS_FILE = 1 << 20
@@ -72,6 +122,10 @@ _MEMBERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "scroll": (frozenset(), frozenset({"x", "y"})),
     "wait": (frozenset(), frozenset({"seconds", "selector"})),
     "screenshot": (frozenset({"name"}), frozenset()),
+    "pointer": (frozenset({"type", "x", "y"}), frozenset({"button"})),
+    "wheel": (frozenset(), frozenset({"dx", "dy"})),
+    "key": (frozenset({"key"}), frozenset()),
+    "text": (frozenset({"text"}), frozenset({"secret"})),
 }
 
 
@@ -89,13 +143,24 @@ class Step:
     y: int = 0
     seconds: float | None = None
     name: str | None = None
+    button: str | None = None
+
+    def within(self, width: int, height: int) -> bool:
+        """Whether a ``pointer`` action's point lies in a viewport of that size."""
+        return self.action != "pointer" or (0 <= self.x < width and 0 <= self.y < height)
 
     @property
     def target(self) -> str:
         """What the step acts on, for the action log and the video overlay."""
         if self.action == "goto":
             return str(self.url)
-        if self.action == "press":
+        if self.action == "pointer":
+            return f"{self.button} click at {self.x}, {self.y}"
+        if self.action == "wheel":
+            return f"dx {self.x:+d}, dy {self.y:+d}"
+        if self.action == "text":
+            return "[secret]" if self.secret else f"{len(str(self.text))} characters"
+        if self.action in ("press", "key"):
             return str(self.key)
         if self.action == "scroll":
             return f"x {self.x:+d}, y {self.y:+d}"
@@ -108,7 +173,13 @@ class Step:
     def to_json(self) -> dict[str, Any]:
         """The step's members (the action log's keys), a secret text as null."""
         members: dict[str, Any]
-        if self.action == "type":
+        if self.action == "pointer":
+            members = {"type": "click", "x": self.x, "y": self.y, "button": self.button}
+        elif self.action == "wheel":
+            members = {"dx": self.x, "dy": self.y}
+        elif self.action == "text":
+            members = {"text": None if self.secret else self.text, "secret": self.secret}
+        elif self.action == "type":
             members = {
                 "selector": self.selector,
                 "text": None if self.secret else self.text,
@@ -119,7 +190,7 @@ class Step:
         elif self.action == "wait" and self.selector is None:
             members = {"seconds": self.seconds}
         else:
-            member = {"goto": "url", "press": "key", "screenshot": "name"}.get(
+            member = {"goto": "url", "press": "key", "key": "key", "screenshot": "name"}.get(
                 self.action, "selector"
             )
             members = {member: getattr(self, member)}
@@ -166,7 +237,28 @@ def _step(obj: object, i: int) -> Step:
         return Step(action, url=url)
     if action == "click":
         return Step(action, selector=_text(obj, "selector", MAX_SELECTOR, where))
-    if action == "type":
+    if action == "pointer":
+        if obj["type"] != "click":
+            raise InvalidInput(f"{where}: type must be click")
+        button = obj.get("button", "left")
+        if button not in BUTTONS:
+            raise InvalidInput(f"{where}: button must be one of {', '.join(BUTTONS)}")
+        x, y = _int(obj, "x", MAX_POINT - 1, where), _int(obj, "y", MAX_POINT - 1, where)
+        if x < 0 or y < 0:
+            raise InvalidInput(f"{where}: x and y must not be negative")
+        return Step(action, x=x, y=y, button=button)
+    if action == "wheel":
+        if not given:
+            raise InvalidInput(f"{where}: give dy (and/or dx), the pixels to turn the wheel by")
+        return Step(
+            action, x=_int(obj, "dx", MAX_WHEEL, where), y=_int(obj, "dy", MAX_WHEEL, where)
+        )
+    if action == "key":
+        key = obj["key"]
+        if not isinstance(key, str) or key not in KEYS:
+            raise InvalidInput(f"{where}: key must be one of {', '.join(sorted(KEYS))}")
+        return Step(action, key=key)
+    if action in ("type", "text"):
         secret = obj.get("secret", False)
         if not isinstance(secret, bool):
             raise InvalidInput(f"{where}: secret must be true or false")
@@ -174,6 +266,8 @@ def _step(obj: object, i: int) -> Step:
         if secret and len(text) < MIN_SECRET:
             # A shorter text would be found (and hidden) everywhere in the evidence.
             raise InvalidInput(f"{where}: a secret text needs at least {MIN_SECRET} characters")
+        if action == "text":
+            return Step(action, text=text, secret=secret)
         return Step(
             action, selector=_text(obj, "selector", MAX_SELECTOR, where), text=text, secret=secret
         )
@@ -210,6 +304,11 @@ def _step(obj: object, i: int) -> Step:
             "starting with a letter or digit"
         )
     return Step(action, name=name)
+
+
+def parse_step(value: object, i: int = 0) -> Step:
+    """Validate one decoded step (``i`` names it in errors)."""
+    return _step(value, i)
 
 
 def parse_steps(value: object, max_steps: int = MAX_STEPS) -> tuple[Step, ...]:

@@ -24,6 +24,7 @@ from ledger.services.deposits import (
     Receipt,
 )
 from ledger.services.evidence import Content, EvidencePage, EvidenceService, Inclusion
+from ledger.services.interactive import InteractiveService
 from ledger.services.limits import RateLimiter, RateLimits
 from ledger.services.log import Consistency, LogService
 from ledger.services.operations import Figures, OperationsService, Readiness
@@ -75,6 +76,7 @@ class Services:
         self.certificates = CertificateService(ledger, self.reads, self.evidence)
         self.accounts = AccountService(ledger, self.reads)
         self.captures = CaptureService(ledger)
+        self.interactive = InteractiveService(ledger)
         self.log = LogService(ledger)
         self.limits = RateLimits.of(ledger)
         self.renewals = RenewalService(ledger)
@@ -117,4 +119,5 @@ class Services:
         }
 
     def close(self) -> None:
+        self.interactive.shutdown()
         self.captures.shutdown()

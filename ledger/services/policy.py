@@ -42,6 +42,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "evidence.read": READERS,
     "capture.create": ("rights_holder",),
     "capture.read": READERS,
+    "capture.interactive": ("rights_holder",),
     "certificate.request": ("rights_holder",),
     "certificate.review": ("notary",),
     "certificate.issue": ("notary",),

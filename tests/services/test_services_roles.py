@@ -57,6 +57,7 @@ CALLS: dict[str, Callable[[World, Actor], Any]] = {
     "evidence.deposit": lambda w, a: w.services.deposits.plan_hash(a, HashDeposit("cd" * 32)),
     "evidence.read": lambda w, a: w.services.evidence.list(a, EvidenceFilter()),
     "capture.read": lambda w, a: w.services.captures.get(a, "0" * 32),
+    "capture.interactive": lambda w, a: w.services.interactive.get(a),
     "certificate.read": lambda w, a: w.services.certificates.visible(a, w.certificate()),
     "certificate.issue": lambda w, a: w.services.certificates.issue(a, w.evidence_id),
     "certificate.revoke": lambda w, a: w.services.certificates.revoke(a, w.certificate(), "test"),
@@ -73,8 +74,8 @@ def test_role_table(world: World, action: str, role: str) -> None:
         try:
             call(world, actor)
         except NotFound:
-            # allowed, but the capture job asked for does not exist
-            assert action == "capture.read"
+            # allowed, but the capture job (or interactive session) asked for does not exist
+            assert action in ("capture.read", "capture.interactive")
     elif action == "account.manage" and role == "auditor":
         call(world, actor)  # auditors may list accounts (not change them)
     else:
@@ -121,7 +122,7 @@ def test_certificate_requests(world: World) -> None:
 
 def test_operator_may_do_everything(world: World) -> None:
     for action, call in CALLS.items():
-        if action == "capture.read":
+        if action in ("capture.read", "capture.interactive"):
             with pytest.raises(NotFound):
                 call(world, OPERATOR)
         elif action == "certificate.issue":
