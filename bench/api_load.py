@@ -329,8 +329,7 @@ def prepare_proofs(home: Path, token: str, n: int) -> None:
         owner = authenticate(ledger, token)
         assert owner is not None
         drafts = (
-            evidence_deposited(kind="hash", sha256=h, owner=owner["account_id"])
-            for h in digests(0, n)
+            evidence_deposited(kind="hash", sha256=h, owner=owner.account_id) for h in digests(0, n)
         )
         ids = []
         for i, r in enumerate(Services(ledger).deposits.bulk(drafts)):

@@ -31,6 +31,7 @@ from ledger.events import (
     new_id,
 )
 from ledger.keys import NoteSigner, generate_key_file, load_signer
+from ledger.storage.queries import AccountRecord, ReadModel
 from verifier.events import CERTIFICATE_KEY_PURPOSE, ROLES, format_time
 from verifier.note import VerifierKey
 
@@ -91,11 +92,12 @@ def _key_path(ledger: Ledger, account_id: str) -> Path:
     return ledger.config.home / "keys" / f"notary-{account_id}.key"
 
 
-def _active(ledger: Ledger, role: str, name: str) -> list[dict[str, Any]]:
-    return ledger.store.query(
-        "select * from accounts where role = ? and name = ? and revoked_idx is null",
-        (role, name),
-    )
+def _reads(ledger: Ledger) -> ReadModel:
+    return ReadModel(ledger.store)
+
+
+def _active(ledger: Ledger, role: str, name: str) -> list[AccountRecord]:
+    return _reads(ledger).active_accounts_by_name(name, role)
 
 
 def create_account(ledger: Ledger, role: str, name: str) -> CreatedAccount:
@@ -151,20 +153,15 @@ def create_account(ledger: Ledger, role: str, name: str) -> CreatedAccount:
     )
 
 
-def find_account(ledger: Ledger, ident: str, role: str | None = None) -> dict[str, Any]:
+def find_account(ledger: Ledger, ident: str, role: str | None = None) -> AccountRecord:
     """The active account whose id is ``ident`` or, failing that, whose name is.
 
     A name shared by active accounts of different roles needs ``role``.
     """
-    rows = ledger.store.query(
-        "select * from accounts where account_id = ? and revoked_idx is null", (ident,)
-    )
-    if not rows:
-        rows = ledger.store.query(
-            "select * from accounts where name = ? and revoked_idx is null", (ident,)
-        )
+    reads = _reads(ledger)
+    rows = reads.active_accounts_by_id(ident) or reads.active_accounts_by_name(ident)
     if role is not None:
-        rows = [r for r in rows if r["role"] == role]
+        rows = [r for r in rows if r.role == role]
     if not rows:
         what = f"{role} " if role else ""
         raise NotFound(f"account: no active {what}account {ident!r}")
@@ -173,7 +170,7 @@ def find_account(ledger: Ledger, ident: str, role: str | None = None) -> dict[st
     return rows[0]
 
 
-def authenticate(ledger: Ledger, token: str) -> dict[str, Any] | None:
+def authenticate(ledger: Ledger, token: str) -> AccountRecord | None:
     """The active account a bearer token belongs to, or None.
 
     Lookup is by the token's SHA-256 (tokens carry 256 random bits, so the
@@ -183,32 +180,25 @@ def authenticate(ledger: Ledger, token: str) -> dict[str, Any] | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    rows = ledger.store.query(
-        "select * from accounts where token_sha256 = ? and revoked_idx is null", (digest,)
-    )
-    for row in rows:
-        if hmac.compare_digest(str(row["token_sha256"]), digest):
+    for row in _reads(ledger).active_account_by_token(digest):
+        if hmac.compare_digest(str(row.token_sha256), digest):
             return row
     return None
 
 
-def notary_signer(ledger: Ledger, account: dict[str, Any]) -> NoteSigner:
+def notary_signer(ledger: Ledger, account: AccountRecord) -> NoteSigner:
     """The signing key of an active notary, checked against its registered key."""
-    if account["role"] != "notary":
-        raise InvalidInput(f"account: {account['name']!r} is not a notary")
-    keys = ledger.store.query(
-        "select * from keys where account_id = ? and purpose = ? and revoked_idx is null "
-        "order by idx desc",
-        (account["account_id"], KEY_PURPOSE),
-    )
+    if account.role != "notary":
+        raise InvalidInput(f"account: {account.name!r} is not a notary")
+    keys = _reads(ledger).keys(account_id=account.account_id, purpose=KEY_PURPOSE, active=True)
     if not keys:
-        raise NotFound(f"account: notary {account['name']!r} has no active signing key")
-    vkey = VerifierKey.from_text(str(keys[0]["vkey"]))
-    signer = load_signer(_key_path(ledger, str(account["account_id"])), vkey.name)
+        raise NotFound(f"account: notary {account.name!r} has no active signing key")
+    vkey = VerifierKey.from_text(keys[-1].vkey)  # the latest registered
+    signer = load_signer(_key_path(ledger, account.account_id), vkey.name)
     if signer.verifier_key != vkey:
         raise ConfigError(
-            f"key: {_key_path(ledger, str(account['account_id']))} is not the registered key "
-            f"of notary {account['name']!r}"
+            f"key: {_key_path(ledger, account.account_id)} is not the registered key "
+            f"of notary {account.name!r}"
         )
     return signer
 
@@ -217,14 +207,8 @@ def revoke_account(ledger: Ledger, ident: str, role: str | None = None) -> dict[
     """Append ``account.revoked`` and ``key.revoked`` for each active key; return
     the account id and the revoked keys."""
     account = find_account(ledger, ident, role)
-    aid = str(account["account_id"])
-    keys = [
-        str(r["vkey"])
-        for r in ledger.store.query(
-            "select vkey from keys where account_id = ? and revoked_idx is null order by idx",
-            (aid,),
-        )
-    ]
+    aid = account.account_id
+    keys = [k.vkey for k in _reads(ledger).keys(account_id=aid, active=True)]
     drafts = [account_revoked(account_id=aid)]
     drafts += [key_revoked(account_id=aid, vkey=k) for k in keys]
     appended = ledger.append(drafts)

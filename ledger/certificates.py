@@ -228,8 +228,8 @@ def issue_certificate(
     try:
         data = build_certificate(  # (3)
             issued_at=format_time(datetime.now(UTC)),
-            issuer_name=str(account["name"]),
-            issuer_account_id=str(account["account_id"]),
+            issuer_name=account.name,
+            issuer_account_id=account.account_id,
             issuer_vkey=signer.verifier_key,
             statement=statement if statement is not None else DEFAULT_STATEMENT,
             evidence=facts,
@@ -255,7 +255,7 @@ def issue_certificate(
     draft = certificate_issued(  # (5)
         certificate_id=cert.certificate_id,
         evidence_id=evidence_id,
-        account_id=str(account["account_id"]),
+        account_id=account.account_id,
         certificate=data,
         request_id=request_id,
     )

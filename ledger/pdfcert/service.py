@@ -39,6 +39,7 @@ from ledger.pdfcert.x509 import (
     local_crl,
     notary_ca_roots,
 )
+from ledger.storage.queries import AccountRecord, ReadModel
 from verifier.capture import MAX_MANIFEST_SIZE, CaptureManifest
 from verifier.certificate import Certificate
 from verifier.errors import Error as VerifierError
@@ -64,11 +65,11 @@ def notary_ca_roots_pem(ledger: Ledger) -> list[str]:
     return [c.public_bytes(Encoding.PEM).decode("ascii") for c in roots]
 
 
-def _account(ledger: Ledger, account_id: str) -> dict[str, Any]:
-    rows = ledger.store.query("select * from accounts where account_id = ?", (account_id,))
-    if not rows:
+def _account(ledger: Ledger, account_id: str) -> AccountRecord:
+    account = ReadModel(ledger.store).account(account_id)
+    if account is None:
         raise NotFound(f"account: {account_id} not found")
-    return rows[0]
+    return account
 
 
 def _local(ledger: Ledger, credential: X509Credential) -> bool:
@@ -79,20 +80,20 @@ def _local(ledger: Ledger, credential: X509Credential) -> bool:
 def notary_credential(ledger: Ledger, account_id: str) -> X509Credential:
     """The PDF-signing credential of a notary account (see the module docstring, (4))."""
     account = _account(ledger, account_id)
-    if account["role"] != "notary":
-        raise InvalidInput(f"account: {account['name']!r} is not a notary")
+    if account.role != "notary":
+        raise InvalidInput(f"account: {account.name!r} is not a notary")
     credential = load_notary_credential(ledger.config.home, account_id)
-    active = account["revoked_idx"] is None
+    active = account.revoked_index is None
     if credential is not None:
         expires = credential.certificate.not_valid_after_utc
         if not (active and _local(ledger, credential) and expires - _RENEW < datetime.now(UTC)):
             return credential
     if not active:
         raise InvalidInput(
-            f"pdf: notary {account['name']!r} was revoked and has no X.509 certificate to sign with"
+            f"pdf: notary {account.name!r} was revoked and has no X.509 certificate to sign with"
         )
     return issue_notary_certificate(
-        ledger.config.home, ledger.config.origin, account_id, str(account["name"])
+        ledger.config.home, ledger.config.origin, account_id, account.name
     )
 
 
@@ -161,16 +162,14 @@ def issue_x509(ledger: Ledger, ident: str) -> X509Credential:
     """Issue a new certificate from the local CA for an active notary."""
     account = find_account(ledger, ident, "notary")
     return issue_notary_certificate(
-        ledger.config.home, ledger.config.origin, str(account["account_id"]), str(account["name"])
+        ledger.config.home, ledger.config.origin, account.account_id, account.name
     )
 
 
 def bind_x509(ledger: Ledger, ident: str, cert_pem: bytes, key_pem: bytes) -> X509Credential:
     """Bind an operator's certificate (and chain) and key to an active notary."""
     account = find_account(ledger, ident, "notary")
-    return bind_notary_certificate(
-        ledger.config.home, str(account["account_id"]), cert_pem, key_pem
-    )
+    return bind_notary_certificate(ledger.config.home, account.account_id, cert_pem, key_pem)
 
 
 def x509_summary(credential: X509Credential) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ledger.accounts import (
     find_account,
     revoke_account,
 )
-from ledger.errors import Forbidden, NotFound
+from ledger.errors import Forbidden
 from ledger.services.policy import Actor, authorize
 from ledger.storage.queries import AccountRecord, ReadModel
 
@@ -36,7 +36,7 @@ class AccountService:
         row = authenticate(self._ledger, token)
         if row is None:
             return None
-        return Actor(account_id=row["account_id"], role=row["role"], name=row["name"])
+        return Actor(account_id=row.account_id, role=row.role, name=row.name)
 
     def create(self, actor: Actor, role: str, name: str) -> CreatedAccount:
         """Register an account; its token is in the result, and nowhere else."""
@@ -54,11 +54,7 @@ class AccountService:
         """The active account whose id, or else name, is ``ident`` (``role`` when a
         name is shared across roles)."""
         authorize(actor, "account.manage")
-        found = find_account(self._ledger, ident, role)
-        record = self._reads.account(str(found["account_id"]))
-        if record is None:
-            raise NotFound(f"account: no active account {ident!r}")
-        return record
+        return find_account(self._ledger, ident, role)
 
     def list(self, actor: Actor) -> list[AccountRecord]:
         """Every account, active or revoked, in log order."""

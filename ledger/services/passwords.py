@@ -126,9 +126,7 @@ class PasswordService:
         if actor.is_operator:
             return
         by_token = authenticate(self._ledger, current.strip()) if current else None
-        if by_token is not None and hmac.compare_digest(
-            str(by_token["account_id"]), account.account_id
-        ):
+        if by_token is not None and hmac.compare_digest(by_token.account_id, account.account_id):
             return
         if current and self._check(account, current):
             return

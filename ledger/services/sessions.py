@@ -104,7 +104,7 @@ class Sessions:
         row = authenticate(self.ledger, token.strip())
         if row is None:
             raise LoginFailed("login: unknown or revoked token")
-        return self.open(str(row["account_id"]))
+        return self.open(row.account_id)
 
     def open(self, account_id: str) -> tuple[str, Session]:
         """Open a session for ``account_id`` (already authenticated)."""

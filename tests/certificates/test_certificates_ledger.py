@@ -60,7 +60,7 @@ def test_account_token_is_stored_only_as_its_hash(ledger: Ledger) -> None:
     assert created.token.startswith("elt_") and len(created.token) > 40
     assert created.token not in repr(created)
     row = find_account(ledger, "ACME Ltd")
-    assert row["token_sha256"] == hash_token(created.token)
+    assert row.token_sha256 == hash_token(created.token)
     _, _, private = ledger.store.privates(created.index, created.index + 1)[0]
     assert created.token.encode() not in bytes(private)
     assert created.token.encode() not in bytes(ledger.store.entries(0, 1)[0][3])
@@ -74,8 +74,9 @@ def test_authenticate(ledger: Ledger) -> None:
     a = create_account(ledger, "auditor", "Auditor Li")
     b = create_account(ledger, "admin", "Root")
     row = authenticate(ledger, a.token)
-    assert row is not None and row["account_id"] == a.account_id and row["role"] == "auditor"
-    assert authenticate(ledger, b.token)["account_id"] == b.account_id  # type: ignore[index]
+    assert row is not None and row.account_id == a.account_id and row.role == "auditor"
+    b_row = authenticate(ledger, b.token)
+    assert b_row is not None and b_row.account_id == b.account_id
     for bad in ("", "elt_", a.token + "x", a.token[:-1], "Bearer " + a.token, "elt_" + "a" * 300):
         assert authenticate(ledger, bad) is None
     revoke_account(ledger, a.account_id)
