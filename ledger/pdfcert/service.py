@@ -99,11 +99,13 @@ def notary_credential(ledger: Ledger, account_id: str) -> X509Credential:
 
 def _revoked_local_certificates(ledger: Ledger) -> list[Any]:
     out = []
-    rows = ledger.store.query(
-        "select account_id from accounts where role = 'notary' and revoked_idx is not null"
-    )
-    for r in rows:
-        cred = load_notary_credential(ledger.config.home, str(r["account_id"]))
+    revoked = [
+        a
+        for a in ReadModel(ledger.store).accounts()
+        if a.role == "notary" and a.revoked_index is not None
+    ]
+    for a in revoked:
+        cred = load_notary_credential(ledger.config.home, a.account_id)
         if cred is not None:
             out.append(cred.certificate)
     return out

@@ -26,14 +26,9 @@ from dataclasses import dataclass
 from ledger.accounts import authenticate
 from ledger.core import Ledger
 from ledger.errors import LedgerError
+from ledger.storage.credentials import SessionRows
 
 __all__ = ["LoginFailed", "Session", "Sessions", "csrf_token", "session_digest"]
-
-_LOOKUP = (
-    "select s.account_id, s.created, s.seen, a.role, a.name from sessions s "
-    "join accounts a on a.account_id = s.account_id "
-    "where s.id_sha256 = ? and a.revoked_idx is null"
-)
 
 
 class LoginFailed(LedgerError):
@@ -86,6 +81,7 @@ class Sessions:
         if idle <= 0 or lifetime <= 0 or touch_every < 0:
             raise ValueError("sessions: idle and lifetime must be positive")
         self.ledger = ledger
+        self._rows = SessionRows(ledger.store)
         self.idle = idle
         self.lifetime = lifetime
         self.touch_every = touch_every
@@ -110,10 +106,7 @@ class Sessions:
         """Open a session for ``account_id`` (already authenticated)."""
         session_id = secrets.token_urlsafe(32)
         now = self._now()
-        self.ledger.store.execute(
-            "insert into sessions values (?, ?, ?, ?)",
-            (session_digest(session_id), account_id, now, now),
-        )
+        self._rows.insert(session_digest(session_id), account_id, now)
         session = self.resume(session_id)
         if session is None:
             raise LoginFailed("login: the account was revoked")
@@ -125,24 +118,21 @@ class Sessions:
         if not session_id or len(session_id) > 100:
             return None
         digest = session_digest(session_id)
-        rows = self.ledger.store.query(_LOOKUP, (digest,))
-        if not rows:
+        row = self._rows.active(digest)
+        if row is None:
             return None
-        row = rows[0]
         now = self._now()
-        created, seen = int(row["created"]), int(row["seen"])
+        created, seen = row.created, row.seen
         if now - seen > self.idle or now - created > self.lifetime:
-            self.ledger.store.execute("delete from sessions where id_sha256 = ?", (digest,))
+            self._rows.delete(digest)
             return None
         if now - seen >= self.touch_every:
-            self.ledger.store.execute(
-                "update sessions set seen = ? where id_sha256 = ?", (now, digest)
-            )
+            self._rows.touch(digest, now)
             seen = now
         return Session(
-            account_id=str(row["account_id"]),
-            role=str(row["role"]),
-            name=str(row["name"]),
+            account_id=row.account_id,
+            role=row.role,
+            name=row.name,
             created=created,
             seen=seen,
             csrf=csrf_token(session_id),
@@ -150,26 +140,17 @@ class Sessions:
 
     def end(self, session_id: str) -> bool:
         """Close one session (logout); True if it was open."""
-        done = self.ledger.store.execute(
-            "delete from sessions where id_sha256 = ?", (session_digest(session_id),)
-        )
-        return done > 0
+        return self._rows.delete(session_digest(session_id)) > 0
 
     def end_account(self, account_id: str) -> int:
         """Close every session of an account (after it is revoked); how many."""
-        return self.ledger.store.execute("delete from sessions where account_id = ?", (account_id,))
+        return self._rows.delete_account(account_id)
 
     def count(self, account_id: str) -> int:
         """Open (not yet purged) sessions of an account."""
-        rows = self.ledger.store.query(
-            "select count(*) as n from sessions where account_id = ?", (account_id,)
-        )
-        return int(rows[0]["n"])
+        return self._rows.count(account_id)
 
     def purge(self) -> int:
         """Delete every idle or too old session; how many."""
         now = self._now()
-        return self.ledger.store.execute(
-            "delete from sessions where seen < ? or created < ?",
-            (now - self.idle, now - self.lifetime),
-        )
+        return self._rows.purge(now - self.idle, now - self.lifetime)
