@@ -1,6 +1,6 @@
 """The verifier package stands alone: stdlib and ``cryptography`` only (plus
 ``rfc3161-client`` for RFC 3161 tokens, and pyHanko and segno for PDF
-certificates, each in the modules that need it), never
+certificates, tqdm for progress bars, each in the modules that need it), never
 ``ledger`` or ``api`` (a judge installs it without the platform)."""
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ ALLOWED_IN = {
     # (pdflayout.py), the PAdES signature (pdf.py), and only there.
     "pdflayout.py": {"rfc3161_client", "segno"},
     "pdf.py": {"pyhanko", "pyhanko_certvalidator", "asn1crypto"},
+    # Progress bars of long checks on a terminal (imported when drawn), and only there.
+    "progress.py": {"tqdm"},
 }
 
 
