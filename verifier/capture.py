@@ -94,7 +94,8 @@ KEYS = frozenset(
         "Space",
     }
 )
-"""Keys an input ``key`` action may press (as :data:`ledger.capture.steps.KEYS`)."""
+"""Keys an input ``key`` action may press (characters come as ``text``); the
+capture's step parser (:mod:`ledger.capture.steps`) uses these same sets."""
 BUTTONS = ("left", "middle", "right")
 MAX_WHEEL = 10_000
 MAX_TEXT = 1000

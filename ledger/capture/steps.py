@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.errors import InvalidInput
+from verifier.capture import ACTIONS, BUTTONS, KEYS
 
 __all__ = [
     "ACTIONS",
@@ -65,39 +66,6 @@ __all__ = [
     "steps_seconds",
 ]
 
-ACTIONS = (
-    "goto",
-    "click",
-    "type",
-    "press",
-    "scroll",
-    "wait",
-    "screenshot",
-    "pointer",
-    "wheel",
-    "key",
-    "text",
-)
-KEYS = frozenset(
-    {
-        "Enter",
-        "Tab",
-        "Escape",
-        "Backspace",
-        "Delete",
-        "ArrowUp",
-        "ArrowDown",
-        "ArrowLeft",
-        "ArrowRight",
-        "Home",
-        "End",
-        "PageUp",
-        "PageDown",
-        "Space",
-    }
-)
-"""Keys an input ``key`` action may press (characters come as ``text``)."""
-BUTTONS = ("left", "middle", "right")
 MAX_POINT = 3840
 """Coordinates of a ``pointer`` action lie in 0..MAX_POINT-1 (the largest viewport)."""
 MAX_WHEEL = 10_000
