@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.core import Ledger
-from ledger.errors import ConfigError, InvalidInput, LedgerError, NotFound
+from ledger.errors import ConfigError, Conflict, InvalidInput, LedgerError, NotFound
 from ledger.events import (
     Draft,
     account_registered,
@@ -113,8 +113,8 @@ def create_account(ledger: Ledger, role: str, name: str) -> CreatedAccount:
         raise InvalidInput(f"account: role must be one of {', '.join(ROLES)}")
     if not name or name != name.strip():
         raise InvalidInput("account: name must be non-empty without surrounding spaces")
-    if _active(ledger, role, name):
-        raise InvalidInput(f"account: an active {role} named {name!r} already exists")
+    if _active(ledger, role, name):  # checked again inside the append (ledger.guards)
+        raise Conflict(f"account: an active {role} named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # (2)
     account_id = new_id()
     drafts: list[Draft] = [

@@ -103,7 +103,7 @@ def test_account_input_is_checked(ledger: Ledger) -> None:
     with pytest.raises(InvalidInput, match="name must be non-empty"):
         create_account(ledger, "notary", " padded ")
     create_account(ledger, "notary", "Twice")
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):  # as when the append refuses it
         create_account(ledger, "notary", "Twice")
     assert not list((ledger.config.home / "keys").glob("notary-*.key"))[1:]  # only one key file
     with pytest.raises(NotFound):
