@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.accounts import CreatedAccount, create_account, notary_signer
+from ledger.accounts import CreatedAccount, create_account, find_account, notary_signer
 from ledger.certificates import issue_certificate, package_certificate, trust_export
 from ledger.core import Ledger
 from ledger.export import export
@@ -72,7 +72,7 @@ def build_world(root: Path) -> World:
     ledger = Ledger.init(home, origin=ORIGIN)
     try:
         notary = create_account(ledger, "notary", NOTARY)
-        signer = notary_signer(ledger, ledger.store.query("select * from accounts")[0])
+        signer = notary_signer(ledger, find_account(ledger, notary.account_id))
         f = root / "contract.txt"
         f.write_bytes(FILE_CONTENT)
         with f.open("rb") as fh:
