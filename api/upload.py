@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import ClientDisconnect
 
 from ledger.blobs import BlobInfo, BlobStore, BlobWriter
-from ledger.errors import StorageError, StorageFull, TooLarge, disk_full
+from ledger.errors import TooLarge, os_errors
 from ledger.offload import Overlap, in_thread
 
 __all__ = ["FilePart", "TempSink", "Upload", "UploadedFile", "read_multipart", "read_upload"]
@@ -91,16 +91,10 @@ class Upload:
         return [f for f in self.files if f.field == field]
 
 
-@contextlib.contextmanager
-def _spooling(what: str) -> Iterator[None]:
-    """A temporary file's operating system errors as ledger errors: a full disk
-    is :class:`StorageFull` (507), anything else a :class:`StorageError` (503)."""
-    try:
-        yield
-    except OSError as e:
-        if disk_full(e):
-            raise StorageFull(f"upload: the disk is full ({what}); nothing was kept") from e
-        raise StorageError(f"upload: cannot {what} ({e.strerror or e})") from e
+def _spooling(what: str) -> contextlib.AbstractContextManager[None]:
+    """A temporary file's operating system errors as ledger errors
+    (:func:`ledger.errors.os_errors`): 507 for a full disk, 503 otherwise."""
+    return os_errors("upload", what, "nothing was kept")
 
 
 class TempSink:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
 
 __all__ = [
     "AuditError",
@@ -93,3 +95,16 @@ class AuditError(LedgerError):
 def disk_full(e: BaseException) -> bool:
     """Whether ``e`` is the operating system saying the disk or a quota is full."""
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def os_errors(subject: str, what: str, outcome: str) -> Iterator[None]:
+    """Operating system errors while ``what`` as ledger errors: a full disk is
+    :class:`StorageFull` (507 on the API), anything else a :class:`StorageError`
+    (503); messages read ``{subject}: ...``."""
+    try:
+        yield
+    except OSError as e:
+        if disk_full(e):
+            raise StorageFull(f"{subject}: the disk is full ({what}); {outcome}") from e
+        raise StorageError(f"{subject}: cannot {what} ({e.strerror or e})") from e

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from starlette.responses import Response
 
 from api.web import adapter
-from api.web.context import check_csrf, require_actor, web_state
+from api.web.context import check_csrf, client_address, require_actor, web_state
 from api.web.errors import WebRoute
 from api.web.i18n import translations
 from api.web.render import redirect, render
@@ -26,10 +26,6 @@ __all__ = ["router"]
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 _DONE = ("set", "cleared", "none")
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _page(
@@ -55,7 +51,7 @@ def account(request: Request, done: Annotated[str, Query(max_length=10)] = "") -
 
 def _guarded(request: Request) -> RateLimiter:
     guard = adapter.services_of(request).limits.login
-    wait = guard.wait(_client(request))
+    wait = guard.wait(client_address(request))
     if wait:
         raise HTTPException(
             429, "account: too many wrong attempts", headers={"Retry-After": str(int(wait) + 1)}
@@ -66,7 +62,7 @@ def _guarded(request: Request) -> RateLimiter:
 def _refused(request: Request, guard: RateLimiter, e: Exception) -> Response:
     gettext = translations(web_state(request).lang).gettext
     if isinstance(e, Forbidden):
-        guard.take(_client(request))
+        guard.take(client_address(request))
         return _page(request, gettext("Your current token or password is not right."), status=403)
     if isinstance(e, Conflict):
         message = gettext("Another account with the same name already logs in with a password.")

@@ -187,3 +187,9 @@ def require_actor(request: Request, *roles: str) -> Actor:
         raise HTTPException(403, f"page: this page is for {' or '.join(roles)} accounts")
     s = state.session
     return Actor(account_id=s.account_id, role=s.role, name=s.name)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the service sees it (behind a trusted proxy, the
+    forwarded one: api.proxies), the key of its rate-limit buckets."""
+    return request.client.host if request.client else "unknown"

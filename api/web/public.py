@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, Response
 from api.certificates import MAX_VERIFY_BYTES, VERIFY_PARTS
 from api.upload import TempSink, read_multipart
 from api.web import adapter, csp
-from api.web.context import check_csrf, check_origin, safe_next, web_state
+from api.web.context import check_csrf, check_origin, client_address, safe_next, web_state
 from api.web.errors import WebRoute
 from api.web.i18n import N_, Formatter, translations
 from api.web.render import STATIC_DIR, redirect, render
@@ -41,13 +41,9 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _limit(limiter: RateLimiter, request: Request, what: str) -> None:
     """Count this request against ``limiter`` (blocking: a database write)."""
-    wait = limiter.take(_client(request))
+    wait = limiter.take(client_address(request))
     if wait:
         raise HTTPException(
             429, f"{what}: too many requests", headers={"Retry-After": str(int(wait) + 1)}
@@ -98,7 +94,7 @@ def login(
     name)."""
     guard = _services(request).limits.login
     username = username.strip()
-    keys = [_client(request)] + ([f"name:{username}"] if username and not token else [])
+    keys = [client_address(request)] + ([f"name:{username}"] if username and not token else [])
     wait = max(guard.wait(k) for k in keys)
     if wait:
         raise HTTPException(

@@ -32,21 +32,14 @@ from ledger.blobs.base import (
     age_cutoff,
     check_address,
 )
-from ledger.errors import StorageError, StorageFull, disk_full
+from ledger.errors import StorageError, os_errors
 
 __all__ = ["FsBlobStore"]
 
 
-@contextlib.contextmanager
-def _disk(what: str) -> Iterator[None]:
-    """Operating system errors as ledger errors: a full disk is
-    :class:`StorageFull` (507 on the API), anything else a :class:`StorageError`."""
-    try:
-        yield
-    except OSError as e:
-        if disk_full(e):
-            raise StorageFull(f"blobs: the disk is full ({what}); nothing was stored") from e
-        raise StorageError(f"blobs: cannot {what} ({e.strerror or e})") from e
+def _disk(what: str) -> contextlib.AbstractContextManager[None]:
+    """Operating system errors as ledger errors (:func:`ledger.errors.os_errors`)."""
+    return os_errors("blobs", what, "nothing was stored")
 
 
 # A large upload is flushed to disk while it is still arriving: otherwise every

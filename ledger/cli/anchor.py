@@ -242,6 +242,13 @@ def witnesses_remove(ctx: click.Context, name: str) -> None:
     emit(_policy(cfg.witnesses, cfg.quorum))
 
 
+def _check_quorum(what: str, k: int, n: int, of: str) -> None:
+    """A quorum of ``k`` among ``n`` (1..n; 0 only when there are none)."""
+    low = 1 if n else 0
+    if not low <= k <= n:
+        raise InvalidInput(f"{what} {k} must be between {low} and {n} (the number of {of})")
+
+
 @witnesses.command("quorum")
 @click.argument("k", type=int)
 @click.pass_context
@@ -252,11 +259,7 @@ def witnesses_quorum(ctx: click.Context, k: int) -> None:
     Example: evidence-ledger witnesses quorum 2
     """
     cfg = load_config(home(ctx))
-    low = 1 if cfg.witnesses else 0
-    if not low <= k <= len(cfg.witnesses):
-        raise InvalidInput(
-            f"quorum {k} must be between {low} and {len(cfg.witnesses)} (the number of witnesses)"
-        )
+    _check_quorum("quorum", k, len(cfg.witnesses), "witnesses")
     cfg = replace(cfg, quorum=k)
     _save_checked(cfg)
     emit(_policy(cfg.witnesses, cfg.quorum))
@@ -416,11 +419,7 @@ def tsa_quorum(ctx: click.Context, k: int) -> None:
     Example: evidence-ledger tsa quorum 2
     """
     cfg = load_config(home(ctx))
-    low = 1 if cfg.tsas else 0
-    if not low <= k <= len(cfg.tsas):
-        raise InvalidInput(
-            f"TSA quorum {k} must be between {low} and {len(cfg.tsas)} (the number of TSAs)"
-        )
+    _check_quorum("TSA quorum", k, len(cfg.tsas), "TSAs")
     cfg = replace(cfg, tsa_quorum=k)
     _save_checked(cfg)
     emit(_tsa_policy(cfg))
