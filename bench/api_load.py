@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import digests, drop_pg, fresh_home, pg_url
+from bench.common import digests, drop_pg, fresh_home, pg_url, wait_serving
 from ledger.accounts import create_account
 from ledger.core import Ledger
 from ledger.events import evidence_deposited
@@ -118,16 +118,8 @@ def start(
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    import httpx
-
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/checkpoint", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
+    wait_serving(proc, base)
+    return proc, base
 
 
 def wrk(base: str, script: str, env: dict[str, str], conns: int, seconds: int) -> dict[str, float]:

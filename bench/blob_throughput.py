@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import drop_pg, fresh_home, pg_url
+from bench.common import drop_pg, fresh_home, pg_url, wait_serving
 from ledger.accounts import create_account
 from ledger.core import Ledger
 
@@ -114,14 +114,8 @@ def start(home: Path) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/checkpoint", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
+    wait_serving(proc, base)
+    return proc, base
 
 
 def body(size: int, digest: hashlib._Hash) -> Iterator[bytes]:

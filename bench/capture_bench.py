@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "capture"))
 
 from capture_support import make_pki, serve  # noqa: E402
 
-from bench.common import OUT, fresh_home, pct  # noqa: E402
+from bench.common import OUT, fresh_home, pct, pss_kib  # noqa: E402
 from ledger.capture import CaptureOptions  # noqa: E402
 from ledger.capture.jobs import CapturePool, JobStore  # noqa: E402
 from ledger.capture.service import capture_evidence  # noqa: E402
@@ -69,16 +69,6 @@ def _descends_from(pid: int, root: int) -> bool:
             return False
         pid, seen = parent, seen + 1
     return False
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class MemorySampler:
@@ -109,10 +99,10 @@ class MemorySampler:
                 if not (is_browser or is_driver) or not _descends_from(pid, self.me):
                     continue
                 if is_browser:
-                    browser += _pss_kib(pid)
+                    browser += pss_kib(pid)
                     procs += 1
                 else:
-                    driver += _pss_kib(pid)
+                    driver += pss_kib(pid)
             self.peak_browser = max(self.peak_browser, browser)
             self.peak_driver = max(self.peak_driver, driver)
             self.max_processes = max(self.max_processes, procs)

@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: fresh ledgers, PostgreSQL schemas, percentiles."""
+"""Helpers shared by the benchmarks: fresh ledgers, PostgreSQL schemas, percentiles,
+waiting for a served ledger, process memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import os
 import shutil
 import statistics
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +61,29 @@ def summary(values: list[float]) -> str:
         f"p50 {pct(us, 50):.0f} us  p99 {pct(us, 99):.0f} us  "
         f"mean {statistics.fmean(us):.0f} us  (n={len(us)})"
     )
+
+
+def wait_serving(proc: subprocess.Popen[bytes], base: str, tries: int = 300) -> None:
+    """Wait until the server at ``base`` answers ``/checkpoint``; kill it and
+    exit if it never does."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(base + "/checkpoint", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of a process in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

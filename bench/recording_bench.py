@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests" / "capture"))
 
 from capture_support import serve  # noqa: E402
 
-from bench.common import OUT, fresh_home  # noqa: E402
+from bench.common import OUT, fresh_home, pss_kib  # noqa: E402
 from ledger.capture import CaptureOptions  # noqa: E402
 from ledger.capture.service import capture_evidence  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
@@ -61,16 +61,6 @@ def _stat(pid: int) -> tuple[int, float] | None:
     except OSError:
         return None
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Sampler:
@@ -127,7 +117,7 @@ class Sampler:
                 if kind is None or not self._descends(pid, parents):
                     continue
                 self.cpu[pid] = (kind, max(cpu, self.cpu.get(pid, (kind, 0.0))[1]))
-                mem[kind] += _pss_kib(pid)
+                mem[kind] += pss_kib(pid)
             for kind, kib in mem.items():
                 self.peak[kind] = max(self.peak[kind], kib)
             self.peak["together"] = max(self.peak["together"], sum(mem.values()))
