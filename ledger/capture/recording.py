@@ -304,6 +304,10 @@ class _Overlay:
             )
 
 
+_EVERYWHERE = (-1e7, -1e7, 2e7, 2e7)
+"""A mask box covering the whole page (document coordinates)."""
+
+
 class ScreenRecorder:
     """Records one page of a capture into ``workdir/recording.mp4``."""
 
@@ -320,6 +324,8 @@ class ScreenRecorder:
         """Set when the video reached the operator's byte limit (ffmpeg stopped)."""
         self._pending: list[_Item] = []
         self._handles: list[ElementHandle] = []
+        self._known: dict[int, tuple[float, float, float, float]] = {}
+        """The last box read of each secret element (by handle id)."""
         self._unacked: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="recorder")
@@ -533,14 +539,21 @@ class ScreenRecorder:
         for handle in list(self._handles):
             try:
                 box = await asyncio.wait_for(handle.evaluate(_BOX_JS), 2.0)
-            except (PlaywrightError, TimeoutError):
+            except TimeoutError:
+                # A slow browser, not a gone element: fail closed, with where the
+                # element was last seen, or over the whole page if never read.
+                boxes.append(self._known.get(id(handle), _EVERYWHERE))
+                continue
+            except PlaywrightError:
                 # The element (or its page) is gone: nothing of it is drawn any more.
                 with contextlib.suppress(ValueError):
                     self._handles.remove(handle)
+                self._known.pop(id(handle), None)
                 continue
             x, y, w, h = (float(v) for v in box)
             if w > 0 and h > 0:  # a detached or hidden element shows nothing
                 boxes.append((x, y, w, h))
+                self._known[id(handle)] = (x, y, w, h)
         return boxes
 
     def _write(self, item: _Item) -> None:
