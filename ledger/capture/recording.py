@@ -529,6 +529,11 @@ class ScreenRecorder:
     async def _repeat(self, loop: asyncio.AbstractEventLoop, last: _Item, t: float) -> _Item:
         item = _Item(None, t, self._url, self._step, last.meta)
         item.masks = last.masks
+        if self._handles:
+            # A gap in the browser's frames while a secret is being typed: paint
+            # the elements as they are now over the repeat as well (never fewer).
+            fresh = [b for b in await self._sample_boxes() if b not in item.masks]
+            item.masks = [*last.masks, *fresh]
         await loop.run_in_executor(self._executor, self._write, item)
         self._emitted = item
         return item

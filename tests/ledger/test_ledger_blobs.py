@@ -146,7 +146,7 @@ def corrupt(store: BlobStore, sha256: str) -> None:
         return
     with _pg(store) as conn:
         conn.execute(
-            "update blob_chunks set data = overlay(data placing '\\x00'::bytea from 7 for 1) "
+            "update blob_chunks set data = set_byte(data, 6, get_byte(data, 6) # 1) "
             "where upload_id = (select upload_id from blobs where sha256 = %s) and seq = 1",
             (sha256,),
         )
