@@ -289,17 +289,23 @@ class _Overlay:
         if not boxes:
             return
         meta = meta or {}
+        # The frame was scaled to the page's size: across and down separately, as
+        # a frame of another shape (the browser resizing its view for a full-page
+        # screenshot) is stretched, not cropped.
         device_width = float(meta.get("deviceWidth") or size[0])
-        scale = size[0] / device_width if device_width else 1.0
-        zoom = float(meta.get("pageScaleFactor") or 1.0) * scale
+        device_height = float(meta.get("deviceHeight") or 0.0)
+        scale_x = size[0] / device_width if device_width > 0 else 1.0
+        scale_y = size[1] / device_height if device_height > 0 else scale_x
+        page_scale = float(meta.get("pageScaleFactor") or 1.0)
+        zoom_x, zoom_y = page_scale * scale_x, page_scale * scale_y
         sx = float(meta.get("scrollOffsetX") or 0.0)
         sy = float(meta.get("scrollOffsetY") or 0.0)
-        top = self.band + float(meta.get("offsetTop") or 0.0) * scale
+        top = self.band + float(meta.get("offsetTop") or 0.0) * scale_y
         for x, y, w, h in boxes:
-            left = (x - sx) * zoom - 4
-            upper = top + (y - sy) * zoom - 4
+            left = (x - sx) * zoom_x - 4
+            upper = top + (y - sy) * zoom_y - 4
             draw.rectangle(
-                (left, max(upper, self.band), left + w * zoom + 8, upper + h * zoom + 8),
+                (left, max(upper, self.band), left + w * zoom_x + 8, upper + h * zoom_y + 8),
                 fill=(60, 60, 60),
             )
 
