@@ -74,9 +74,7 @@ def live_start(
 def live_state(request: Request) -> Response:
     """Status, the capture's UTC clock, seconds left, inputs logged (JSON)."""
     actor = require_actor(request, HOLDER)
-    session = adapter.services_of(request).interactive.get(actor)
-    session.live.seen()
-    return _json(request, session.state())
+    return _json(request, adapter.services_of(request).interactive.state(actor))
 
 
 @router.get("/console/live/frame")

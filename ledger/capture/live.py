@@ -102,9 +102,8 @@ class LiveSession:
 
     # -- the page's side (any thread) ------------------------------------------
 
-    def send(self, events: list[Any]) -> int:
-        """Validate and queue input actions; InvalidInput naming the first bad
-        one (none is queued then). Returns how many are queued in all."""
+    def check(self, events: list[Any]) -> list[Step]:
+        """Validate input actions (InvalidInput naming the first bad one)."""
         if not isinstance(events, list) or not 1 <= len(events) <= RATE:
             raise InvalidInput(f"live: send 1 to {RATE} input actions at a time")
         steps = [parse_step(e, i) for i, e in enumerate(events)]
@@ -113,6 +112,12 @@ class LiveSession:
                 raise InvalidInput(f"steps[{i}]: a live session takes input actions only")
             if not s.within(*self.viewport):
                 raise InvalidInput(f"steps[{i}] (pointer): the point is outside the viewport")
+        return steps
+
+    def send(self, events: list[Any]) -> int:
+        """Validate and queue input actions; InvalidInput naming the first bad
+        one (none is queued then). Returns how many are queued in all."""
+        steps = self.check(events)
         now = time.monotonic()
         with self._lock:
             if self._end is not None:
@@ -124,11 +129,22 @@ class LiveSession:
             if self._sent + len(steps) > MAX_STEPS:
                 raise InvalidInput(f"live: a session takes at most {MAX_STEPS} input actions")
             self._recent.extend([now] * len(steps))
-            self._inputs.extend(steps)
-            self._sent += len(steps)
-            self._last_input = self._last_seen = now
-            self._lock.notify_all()
+            self._queue(steps, now)
             return self._sent
+
+    def accept(self, steps: list[Step]) -> None:
+        """Queue input actions checked and counted elsewhere (the database
+        counts the inputs of every process serving the page); dropped once
+        the session is ending."""
+        with self._lock:
+            if self._end is None:
+                self._queue(steps, time.monotonic())
+
+    def _queue(self, steps: list[Step], now: float) -> None:
+        self._inputs.extend(steps)
+        self._sent += len(steps)
+        self._last_input = self._last_seen = now
+        self._lock.notify_all()
 
     def seen(self) -> None:
         """The page is still open (it asked for a frame or the state)."""
@@ -148,6 +164,11 @@ class LiveSession:
                     break
                 self._lock.wait(left)
             return None
+
+    def latest(self) -> LiveFrame | None:
+        """The latest frame, without waiting."""
+        with self._lock:
+            return self._frame
 
     def end(self, how: str) -> None:
         """Ask the capture to ``finish`` (deposit) or ``abandon`` (nothing kept)."""

@@ -9,32 +9,79 @@ deposits the recording like any capture; *abandon* (or the session's time
 bound, its idle timeout, a closed page) leaves nothing: no blob, no log
 entry, no work directory.
 
-Sessions live in the process that serves them (``serve`` runs one process):
-the "one at a time" rule holds for one host.
+A session's browser runs in the process that started it (the *holder*);
+the database relays it to every other worker and host (tables
+``live_sessions``, ``live_frames``, ``live_inputs``), so the page may be
+served by any of them, as load balancers and ``serve --workers N`` do:
+
+- the ``live_sessions`` row is the rights holder's lease: taken atomically
+  (one live session per rights holder across every process), renewed by the
+  holder every :data:`BEAT` seconds with the state the page shows, and lost
+  when the holder has not renewed it for :data:`TTL` seconds (its process
+  died: another session may start, and the holder, should it come back,
+  abandons);
+- every input, whoever received it, is counted there (at most
+  :data:`~ledger.capture.steps.MAX_STEPS`, :data:`~ledger.capture.live.RATE`
+  a second) and queued in ``live_inputs`` for the holder, which performs them
+  in that order;
+- the holder copies its latest frame to ``live_frames`` while another
+  process is asked for frames; *finish* and *abandon* from any process are
+  written to the row, and the outcome (the receipt, or why nothing was kept)
+  stays there for :data:`KEEP` seconds for the process that waits on it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.capture.errors import CaptureFailed
-from ledger.capture.live import LiveFrame, LiveSession
+from ledger.capture.live import RATE, LiveFrame, LiveSession
 from ledger.capture.options import CaptureOptions
+from ledger.capture.steps import MAX_STEPS, parse_step
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.events import format_time, new_id
 from ledger.services.policy import Actor, authorize
 
 if TYPE_CHECKING:
     from ledger.core import Ledger
+    from ledger.storage.base import LiveRow
 
-__all__ = ["FINISH_TIMEOUT", "Interactive", "InteractiveService"]
+__all__ = [
+    "BEAT",
+    "FINISH_TIMEOUT",
+    "KEEP",
+    "TTL",
+    "Interactive",
+    "InteractiveService",
+    "RelayedInteractive",
+]
+
+log = logging.getLogger(__name__)
 
 FINISH_TIMEOUT = 300.0
 """Seconds *finish* waits for the deposit (artefacts, video, manifest)."""
+TTL = 15.0
+"""Seconds a session's row outlives its holder's last renewal."""
+BEAT = 0.5
+"""Seconds between the holder's renewals (with the state the page shows)."""
+KEEP = 120.0
+"""Seconds an ended session's outcome is kept for a process waiting on it."""
+WATCH = 5.0
+"""The holder copies frames to the database while another process asked for
+one within this many seconds."""
+PUMP = 0.05
+"""Seconds between the holder's looks for inputs relayed to it."""
+POLL = 0.1
+"""Seconds between a relaying process's looks for a frame or an outcome."""
 _URL = re.compile(r"[hH][tT][tT][pP][sS]?://\S{1,8185}")
 
 
@@ -75,13 +122,48 @@ class Interactive:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RelayedInteractive:
+    """A session another process runs, as the database relays it."""
+
+    row: LiveRow
+
+    @property
+    def session_id(self) -> str:
+        return self.row.session_id
+
+    @property
+    def owner(self) -> str:
+        return self.row.owner
+
+    @property
+    def viewport(self) -> tuple[int, int]:
+        width, height = json.loads(self.row.state)["viewport"]
+        return int(width), int(height)
+
+    def state(self) -> dict[str, Any]:
+        """The holder's last state, its clock and time left brought up to now."""
+        state: dict[str, Any] = json.loads(self.row.state)
+        state["now"] = format_time(datetime.now(UTC))
+        state["seconds_left"] = max(0, round(float(state["seconds_left"]) - self.row.age))
+        if self.row.outcome is not None:
+            outcome = json.loads(self.row.outcome)
+            result = outcome.get("result")
+            state["status"] = "deposited" if result is not None else "ended"
+            state["evidence_id"] = (result or {}).get("evidence_id")
+            state["error"] = outcome.get("error")
+        return state
+
+
 class InteractiveService:
-    """This process's interactive sessions, one per rights holder."""
+    """Interactive sessions: those this process runs, and the others relayed."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._store = ledger.store
         self._lock = threading.Lock()
         self._sessions: dict[str, Interactive] = {}
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
 
     def start(
         self,
@@ -105,9 +187,10 @@ class InteractiveService:
         )
         cfg = self._ledger.config.capture
         owner = actor.account_id
+        open_elsewhere = "capture: an interactive session of this account is already open"
         with self._lock:  # (3)
             if owner in self._sessions:
-                raise Conflict("capture: an interactive session of this account is already open")
+                raise Conflict(open_elsewhere)
             if len(self._sessions) >= cfg.concurrency:
                 raise Conflict("capture: every interactive capture browser is busy; retry later")
             session = Interactive(
@@ -118,14 +201,18 @@ class InteractiveService:
                 live=LiveSession(viewport),
                 started_at=format_time(datetime.now(UTC)),
             )
+            # The lease: no other process (worker or host) runs one for owner.
+            state = json.dumps(session.state())
+            if not self._store.live_take(owner, session.session_id, self._holder, TTL, state):
+                raise Conflict(open_elsewhere)
             self._sessions[owner] = session
-        thread = threading.Thread(  # (4)
-            target=self._run,
-            args=(session, options),
-            name=f"interactive-{session.session_id[:8]}",
-            daemon=True,
-        )
-        thread.start()
+        for target, name in ((self._run, "interactive"), (self._pump, "interactive-relay")):
+            threading.Thread(  # (4)
+                target=target,
+                args=(session, options),
+                name=f"{name}-{session.session_id[:8]}",
+                daemon=True,
+            ).start()
         return session
 
     def _run(self, session: Interactive, options: CaptureOptions) -> None:
@@ -152,43 +239,134 @@ class InteractiveService:
         finally:
             session.live.end("abandon")  # wakes whoever waits for a frame
             discard_thread_driver()
+            outcome = json.dumps({"result": session.result, "error": session.error})
+            try:
+                self._store.live_close(session.session_id, outcome, KEEP)
+            except LedgerError as e:  # the row expires by itself
+                log.warning(
+                    "interactive session %s: outcome not relayed: %s", session.session_id, e
+                )
             with self._lock:
                 if self._sessions.get(session.owner) is session:
                     del self._sessions[session.owner]
             session.done.set()
 
-    def get(self, actor: Actor) -> Interactive:
-        """The caller's live session; NotFound when there is none."""
+    def _pump(self, session: Interactive, _options: CaptureOptions) -> None:
+        """The holder's side of the relay: inputs in, lease, state and frames out."""
+        store, live, sid = self._store, session.live, session.session_id
+        beat = 0.0
+        watched = False
+        published = 0
+        while not session.done.wait(PUMP):
+            try:
+                taken = store.live_take_inputs(sid)
+                if taken:
+                    live.accept([parse_step(json.loads(step), n - 1) for n, step in taken])
+                if time.monotonic() - beat >= BEAT:
+                    beat = time.monotonic()
+                    row = store.live_renew(sid, TTL, json.dumps(session.state()))
+                    if row is None:  # another process took the rights holder's row
+                        session.error = "capture: the session lost its lease"
+                        live.end("abandon")
+                        return
+                    if row.ending is not None:
+                        live.end(row.ending)
+                    if row.seen < 2 * BEAT:  # a page served elsewhere is open
+                        live.seen()
+                    watched = row.watched < WATCH
+                frame = live.latest() if watched else None
+                if frame is not None and frame.seq > published:
+                    store.live_put_frame(sid, frame.seq, frame.at, frame.jpeg)
+                    published = frame.seq
+            except (LedgerError, ValueError) as e:  # a database hiccup: try again
+                log.warning("interactive session %s: relay: %s", sid, e)
+
+    def get(self, actor: Actor) -> Interactive | RelayedInteractive:
+        """The caller's live session, here or relayed; NotFound when there is none."""
         authorize(actor, "capture.interactive")
         with self._lock:
             session = self._sessions.get(actor.account_id)
-        if session is None:
+        if session is not None:
+            return session
+        row = self._store.live_row(actor.account_id)
+        if row is None or row.outcome is not None:
             raise NotFound("capture: no interactive session is open")
-        return session
+        return RelayedInteractive(row)
+
+    def state(self, actor: Actor) -> dict[str, Any]:
+        """What the page shows; asking for it keeps the session alive."""
+        session = self.get(actor)
+        if isinstance(session, Interactive):
+            session.live.seen()
+        else:
+            self._store.live_touch(session.session_id, watched=False)
+        return session.state()
 
     def send(self, actor: Actor, events: list[Any]) -> int:
-        """Queue input actions of the caller's session (validated; rate-limited)."""
-        return self.get(actor).live.send(events)
+        """Queue input actions of the caller's session: validated, counted for
+        every process (at most MAX_STEPS, RATE a second), performed in order."""
+        session = self.get(actor)
+        viewport = session.live.viewport if isinstance(session, Interactive) else session.viewport
+        steps = LiveSession(viewport).check(events)
+        sid = session.session_id
+        total = self._store.live_count(sid, len(steps), MAX_STEPS, RATE)
+        if total is None:
+            row = self._store.live_row(actor.account_id)
+            if row is None or row.session_id != sid or row.ending or row.outcome:
+                raise InvalidInput("live: the session is ending")
+            if row.sent + len(steps) > MAX_STEPS:
+                raise InvalidInput(f"live: a session takes at most {MAX_STEPS} input actions")
+            raise InvalidInput(f"live: at most {RATE} input actions a second")
+        self._store.live_put_inputs(sid, total - len(steps) + 1, [json.dumps(e) for e in events])
+        return total
 
     def frame(self, actor: Actor, after: int, timeout: float) -> LiveFrame | None:
         """The session's latest frame newer than ``after`` (waits up to ``timeout``)."""
-        return self.get(actor).live.frame(after, timeout)
+        session = self.get(actor)
+        if isinstance(session, Interactive):
+            return session.live.frame(after, timeout)
+        sid = session.session_id
+        self._store.live_touch(sid, watched=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._store.live_frame(sid, after)
+            if found is not None:
+                seq, at, jpeg = found
+                return LiveFrame(seq, jpeg, at)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL)
 
     def finish(self, actor: Actor) -> dict[str, Any]:
         """End the session and deposit the recording; its receipt. Conflict when
         it ended without evidence."""
-        session = self.get(actor)
-        session.live.end("finish")
-        session.done.wait(FINISH_TIMEOUT)
-        if session.result is None:
-            raise Conflict(session.error or "capture: the session did not end in time")
-        return session.result
+        result, error = self._end(actor, "finish")
+        if result is None:
+            raise Conflict(error or "capture: the session did not end in time")
+        return result
 
     def abandon(self, actor: Actor) -> None:
         """End the session without evidence (waits until nothing of it is left)."""
+        self._end(actor, "abandon")
+
+    def _end(self, actor: Actor, how: str) -> tuple[dict[str, Any] | None, str | None]:
         session = self.get(actor)
-        session.live.end("abandon")
-        session.done.wait(FINISH_TIMEOUT)
+        self._store.live_end(session.session_id, how)
+        if isinstance(session, Interactive):
+            session.live.end(how)
+            session.done.wait(FINISH_TIMEOUT)
+            return session.result, session.error
+        # The holder learns it within BEAT seconds; wait for the outcome it relays.
+        deadline = time.monotonic() + FINISH_TIMEOUT
+        while time.monotonic() < deadline:
+            row = self._store.live_row(actor.account_id)
+            if row is None or row.session_id != session.session_id:
+                return None, "capture: the session's server stopped; nothing was kept"
+            if row.outcome is not None:
+                outcome = json.loads(row.outcome)
+                return outcome.get("result"), outcome.get("error")
+            time.sleep(POLL)
+        return None, None
 
     def shutdown(self) -> None:
         """Abandon every session (the service stops)."""

@@ -36,6 +36,7 @@ __all__ = [
     "JobRecord",
     "LinkedCheckpoint",
     "LinkedPublication",
+    "LiveRow",
     "ProjectionView",
     "Publication",
     "RenewalBatch",
@@ -158,6 +159,31 @@ class JobRecord:
     age: float
     """Seconds since its last heartbeat, by the database's clock (the same
     for every host, whatever their own clocks say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRow:
+    """An interactive capture session as the database relays it
+    (:mod:`ledger.services.interactive`)."""
+
+    owner: str
+    session_id: str
+    holder: str
+    """The process that runs the session's browser."""
+    state: str
+    """What the page shows, as JSON, as the holder last wrote it."""
+    age: float
+    """Seconds since the holder last wrote the state (database clock)."""
+    seen: float
+    """Seconds since a page last asked for a frame or the state, anywhere."""
+    watched: float
+    """Seconds since a process other than the holder last asked for a frame."""
+    ending: str | None
+    """``finish`` or ``abandon`` once asked for."""
+    sent: int
+    """Input actions accepted so far."""
+    outcome: str | None
+    """Once the session has ended: ``{"result": ..., "error": ...}`` as JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +468,58 @@ class Store(ABC):
     @abstractmethod
     def touch_capture_jobs(self, job_ids: Sequence[str]) -> None:
         """Renew the heartbeat of jobs this process still holds."""
+
+    # -- interactive capture sessions ----------------------------------------
+    # One row per rights holder: a lease the process running the browser
+    # renews, with what the page needs; any process serves the page from it.
+    @abstractmethod
+    def live_take(self, owner: str, session_id: str, holder: str, ttl: float, state: str) -> bool:
+        """Open a session for ``owner`` unless one that has not ended or
+        expired holds the row; whether this one did (atomic across hosts)."""
+
+    @abstractmethod
+    def live_renew(self, session_id: str, ttl: float, state: str) -> LiveRow | None:
+        """The holder's heartbeat: extend the lease, store the state; the row
+        as it now stands, or None when the session lost its row."""
+
+    @abstractmethod
+    def live_row(self, owner: str) -> LiveRow | None:
+        """``owner``'s session: live, or ended with its outcome kept; None when
+        there is none or its lease expired."""
+
+    @abstractmethod
+    def live_touch(self, session_id: str, watched: bool) -> None:
+        """A page asked for the state (or a frame, ``watched``: from another process)."""
+
+    @abstractmethod
+    def live_end(self, session_id: str, how: str) -> None:
+        """Ask the holder to ``finish`` or ``abandon`` (the first request wins)."""
+
+    @abstractmethod
+    def live_count(self, session_id: str, n: int, most: int, rate: int) -> int | None:
+        """Count ``n`` more inputs if the session takes input, stays within
+        ``most`` in all and ``rate`` in the current second: the total, or None."""
+
+    @abstractmethod
+    def live_put_inputs(self, session_id: str, first: int, steps: Sequence[str]) -> None:
+        """Inputs for the holder, numbered from ``first`` (as counted)."""
+
+    @abstractmethod
+    def live_take_inputs(self, session_id: str) -> list[tuple[int, str]]:
+        """The holder takes the inputs waiting for it, in order (and removes them)."""
+
+    @abstractmethod
+    def live_put_frame(self, session_id: str, seq: int, at: str, jpeg: bytes) -> None:
+        """The session's latest frame, for pages served by other processes."""
+
+    @abstractmethod
+    def live_frame(self, session_id: str, after: int) -> tuple[int, str, bytes] | None:
+        """The latest frame (seq, time, JPEG) if newer than ``after``."""
+
+    @abstractmethod
+    def live_close(self, session_id: str, outcome: str, keep: float) -> None:
+        """The session has ended: keep its outcome for ``keep`` seconds (for a
+        page waiting on another process), drop its frame and inputs."""
 
     # -- rate limits -----------------------------------------------------
     # Token buckets shared by every worker and host (GCRA: one "theoretical

@@ -229,6 +229,32 @@ def _publication_link(prev: str, r: Any) -> str:
     return publication_link(prev, int(r[0]), str(r[1]), token, str(r[3]))
 
 
+def _live_sessions(d: Dialect, conn: Any) -> None:
+    """Interactive capture sessions (ledger.services.interactive) relayed
+    through the database, so that every worker and host can serve the page of
+    a session another process runs: one row per rights holder (the lease), the
+    latest frame, and inputs waiting for the process that runs the browser."""
+    if d.has_table(conn, "live_sessions"):
+        return
+    f, b, i = d.float_type, d.bytes_type, d.int64
+    _run(
+        d,
+        conn,
+        [
+            "create table live_sessions (owner text primary key, session_id text not null, "
+            f"holder text not null, expires {f} not null, beat {f} not null, seen {f} not null, "
+            f"watched {f} not null, ending text, sent integer not null, "
+            f"burst_at {f} not null, burst_n integer not null, state text not null, "
+            "outcome text)",
+            "create unique index live_sessions_id on live_sessions (session_id)",
+            f"create table live_frames (session_id text primary key, seq {i} not null, "
+            f"at text not null, jpeg {b} not null)",
+            "create table live_inputs (session_id text not null, n integer not null, "
+            "step text not null, primary key (session_id, n))",
+        ],
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the log: events, private bodies, tiles, checkpoints", _log),
     Migration(2, "publications", _publications),
@@ -240,6 +266,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "checkpoints and publications linked by hash (prev), heads in meta", _chain),
     Migration(9, "account passwords; capture job schedule", _passwords_and_schedules),
     Migration(10, "timestamp renewal (RFC 4998 evidence records)", _renewals),
+    Migration(11, "interactive capture sessions relayed between processes", _live_sessions),
 )
 LATEST = MIGRATIONS[-1].version
 

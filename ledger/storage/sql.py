@@ -42,6 +42,7 @@ from ledger.storage.base import (
     JobRecord,
     LinkedCheckpoint,
     LinkedPublication,
+    LiveRow,
     Publication,
     RenewalBatch,
     RenewalRow,
@@ -560,6 +561,154 @@ class SqlStore(Store):
                 f"where job_id in ({marks})",
                 job_ids,
             )
+
+    # -- interactive capture sessions ----------------------------------------
+    def _live_cols(self, now: str) -> str:
+        return (
+            f"owner, session_id, holder, state, {now} - beat, {now} - seen, {now} - watched, "
+            "ending, sent, outcome"
+        )
+
+    def _live(self, r: tuple[Any, ...]) -> LiveRow:
+        return LiveRow(
+            owner=str(r[0]),
+            session_id=str(r[1]),
+            holder=str(r[2]),
+            state=str(r[3]),
+            age=max(0.0, float(r[4])),
+            seen=max(0.0, float(r[5])),
+            watched=max(0.0, float(r[6])),
+            ending=None if r[7] is None else str(r[7]),
+            sent=int(r[8]),
+            outcome=None if r[9] is None else str(r[9]),
+        )
+
+    def _live_write(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            with self._write() as conn:
+                cur = self._x(conn, query, params)
+                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        except LedgerError:
+            raise
+        except Exception as e:
+            mapped = self.d.error(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def live_take(self, owner: str, session_id: str, holder: str, ttl: float, state: str) -> bool:
+        now = self.d.epoch_statement
+        rows = self._live_write(
+            "insert into live_sessions (owner, session_id, holder, expires, beat, seen, "  # noqa: S608
+            "watched, ending, sent, burst_at, burst_n, state, outcome) values (?, ?, ?, "
+            f"{now} + ?, {now}, {now}, 0, null, 0, 0, 0, ?, null) on conflict (owner) do update "
+            "set session_id = excluded.session_id, holder = excluded.holder, "
+            "expires = excluded.expires, beat = excluded.beat, seen = excluded.seen, "
+            "watched = 0, ending = null, "
+            "sent = 0, burst_at = 0, burst_n = 0, state = excluded.state, outcome = null "
+            f"where live_sessions.expires < {now} or live_sessions.outcome is not null "
+            "returning session_id",
+            (owner, session_id, holder, ttl, state),
+        )
+        if not rows or str(rows[0][0]) != session_id:
+            return False
+        # What an earlier session of this owner may have left behind.
+        for table in ("live_frames", "live_inputs"):
+            self._live_write(
+                f"delete from {table} where session_id not in "  # noqa: S608 - no input
+                "(select session_id from live_sessions)",
+                (),
+            )
+        return True
+
+    def live_renew(self, session_id: str, ttl: float, state: str) -> LiveRow | None:
+        now = self.d.epoch_statement
+        rows = self._live_write(
+            f"update live_sessions set expires = {now} + ?, beat = {now}, state = ? "  # noqa: S608
+            f"where session_id = ? and outcome is null returning {self._live_cols(now)}",
+            (ttl, state, session_id),
+        )
+        return self._live(rows[0]) if rows else None
+
+    def live_row(self, owner: str) -> LiveRow | None:
+        now = self.d.epoch_now
+        row = self._one(
+            f"select {self._live_cols(now)} from live_sessions "  # noqa: S608
+            f"where owner = ? and expires >= {now}",
+            (owner,),
+        )
+        return None if row is None else self._live(row)
+
+    def live_touch(self, session_id: str, watched: bool) -> None:
+        now = self.d.epoch_statement
+        also = f", watched = {now}" if watched else ""
+        self._live_write(
+            f"update live_sessions set seen = {now}{also} where session_id = ?",  # noqa: S608
+            (session_id,),
+        )
+
+    def live_end(self, session_id: str, how: str) -> None:
+        self._live_write(
+            "update live_sessions set ending = coalesce(ending, ?) where session_id = ?",
+            (how, session_id),
+        )
+
+    def live_count(self, session_id: str, n: int, most: int, rate: int) -> int | None:
+        now = self.d.epoch_statement
+        fresh = f"live_sessions.burst_at > {now} - 1"
+        burst = f"case when {fresh} then live_sessions.burst_n + ? else ? end"
+        rows = self._live_write(
+            "update live_sessions set sent = sent + ?, "  # noqa: S608 - no input
+            f"burst_n = {burst}, burst_at = case when {fresh} then burst_at else {now} end "
+            "where session_id = ? and ending is null and outcome is null "
+            f"and sent + ? <= ? and {burst} <= ? returning sent",
+            (n, n, n, session_id, n, most, n, n, rate),
+        )
+        return int(rows[0][0]) if rows else None
+
+    def live_put_inputs(self, session_id: str, first: int, steps: Sequence[str]) -> None:
+        with self._write() as conn:
+            self.d.executemany(
+                conn,
+                "insert into live_inputs (session_id, n, step) values (?, ?, ?)",
+                [(session_id, first + k, step) for k, step in enumerate(steps)],
+            )
+
+    def live_take_inputs(self, session_id: str) -> list[tuple[int, str]]:
+        rows = self._read(
+            "select n, step from live_inputs where session_id = ? order by n", (session_id,)
+        )
+        if rows:
+            self._live_write(
+                "delete from live_inputs where session_id = ? and n <= ?",
+                (session_id, int(rows[-1][0])),
+            )
+        return [(int(n), str(step)) for n, step in rows]
+
+    def live_put_frame(self, session_id: str, seq: int, at: str, jpeg: bytes) -> None:
+        self._live_write(
+            "insert into live_frames (session_id, seq, at, jpeg) values (?, ?, ?, ?) "
+            "on conflict (session_id) do update set seq = excluded.seq, at = excluded.at, "
+            "jpeg = excluded.jpeg",
+            (session_id, seq, at, jpeg),
+        )
+
+    def live_frame(self, session_id: str, after: int) -> tuple[int, str, bytes] | None:
+        row = self._one(
+            "select seq, at, jpeg from live_frames where session_id = ? and seq > ?",
+            (session_id, after),
+        )
+        return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]))
+
+    def live_close(self, session_id: str, outcome: str, keep: float) -> None:
+        now = self.d.epoch_statement
+        self._live_write(
+            f"update live_sessions set outcome = ?, expires = {now} + ? "  # noqa: S608
+            "where session_id = ?",
+            (outcome, keep, session_id),
+        )
+        self._live_write("delete from live_frames where session_id = ?", (session_id,))
+        self._live_write("delete from live_inputs where session_id = ?", (session_id,))
 
     # -- rate limits -------------------------------------------------------
     def take_rate(self, bucket: str, interval: float, tolerance: float) -> float:

@@ -30,7 +30,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from .web_support import Pages, World, run_axe
+from .web_support import Pages, Server, World, run_axe
 
 EV = Path(sys.executable).with_name("evidence-verify")
 SECRET = "hunter2-live-secret"
@@ -315,3 +315,76 @@ def test_one_session_per_rights_holder_and_only_theirs(
         assert staff.request.get("/console/live/state").status == 403
     with page.expect_navigation(timeout=60_000):
         page.click("#live-abandon [type=submit]")
+
+
+def test_a_session_held_by_one_server_is_driven_and_finished_from_another(
+    pages: Pages, world: World, site: str, tmp_path: Path
+) -> None:
+    """Two ``serve`` processes on one home (as two workers or two hosts are):
+    the session's browser runs on A; B serves its state and frames, takes
+    its input and finishes it, through the database."""
+    other = Server(world.home, tmp_path / "serve-b.log")
+    try:
+        page = pages.new("en")
+        pages.login(page, world.tokens["alice"])
+        _start(page, site)
+        b = other.url
+        state = page.request.get(f"{b}/console/live/state")
+        assert state.status == 200
+        held = page.request.get("/console/live/state").json()
+        assert state.json()["session_id"] == held["session_id"]
+        assert state.json()["status"] == "running"
+        # Frames reach B once it asks for them, and they change.
+        first = page.request.get(f"{b}/console/live/frame?after=0")
+        for _ in range(10):
+            if first.status == 200:
+                break
+            first = page.request.get(f"{b}/console/live/frame?after=0")
+        assert first.status == 200 and first.headers["content-type"] == "image/jpeg"
+        assert first.body()[:2] == b"\xff\xd8"
+        seq = int(first.headers["x-frame-seq"])
+        second = page.request.get(f"{b}/console/live/frame?after={seq}")
+        assert second.status == 200 and int(second.headers["x-frame-seq"]) > seq
+        assert second.body() != first.body()
+        # Another session of the same rights holder is refused on B as on A.
+        page.goto(f"{b}/console")
+        csrf = str(page.get_attribute("input[name=csrf]", "value"))
+        refused = page.request.post(f"{b}/console/live", form={"url": site, "csrf": csrf})
+        assert refused.status == 409
+        # Input sent to B is performed by A's browser.
+        headers = {"Content-Type": "application/json", "X-CSRF-Token": csrf}
+        click = {"action": "pointer", "type": "click", "x": 100, "y": 100}
+        sent = page.request.post(
+            f"{b}/console/live/input", data=json.dumps({"events": [click]}), headers=headers
+        )
+        assert sent.status == 200 and sent.json() == {"queued": 1}
+        outside = {"action": "pointer", "type": "click", "x": 5000, "y": 1}
+        bad = page.request.post(
+            f"{b}/console/live/input", data=json.dumps({"events": [outside]}), headers=headers
+        )
+        assert bad.status == 400
+        deadline = time.monotonic() + 20
+        while page.request.get(f"{b}/console/live/state").json()["inputs"] < 1:
+            assert time.monotonic() < deadline, "the input was not performed"
+            time.sleep(0.2)
+        # Finish on B: A deposits, B answers with the deposit.
+        done = page.request.post(
+            f"{b}/console/live/finish", form={"csrf": csrf}, max_redirects=0, timeout=120_000
+        )
+        assert done.status == 303, done.text()
+        evidence_id = done.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+        package = _package(pages.server.url, world, evidence_id, tmp_path)
+        with zipfile.ZipFile(package) as z:
+            names = z.namelist()
+            member = next(n for n in names if n.endswith("capture-manifest.json"))
+            manifest = json.loads(z.read(member))
+            dom = b"".join(
+                z.read(n) for n in names if n.startswith("capture/") and n.endswith(".html")
+            )
+        assert [a["action"] for a in manifest["actions"]] == ["pointer"]
+        assert b"clicked-at-coordinates" in dom
+        # The session is over on both.
+        assert page.request.get(f"{b}/console/live/state").status == 404
+        assert page.request.get("/console/live/state").status == 404
+    finally:
+        other.stop()
