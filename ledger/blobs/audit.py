@@ -47,14 +47,10 @@ def _deposits(store: Store) -> Iterator[dict[str, object]]:
     """File and capture deposits by content (SHA-256), then log order, a page at
     a time: deposits of the same content come together, so each content is
     read once without remembering every digest seen."""
+    reads = ReadModel(store)
     after_sha, after_idx = "", -1
     while True:
-        rows = store.query(
-            "select evidence_id, idx, kind, sha256, sm3, size from evidence "
-            "where kind in ('file', 'capture') and (sha256 > ? or (sha256 = ? and idx > ?)) "
-            "order by sha256, idx limit ?",
-            (after_sha, after_sha, after_idx, _PAGE),
-        )
+        rows = reads.deposits_by_content(after_sha, after_idx, _PAGE)
         yield from rows
         if len(rows) < _PAGE:
             return

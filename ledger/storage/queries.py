@@ -306,6 +306,18 @@ class ReadModel:
         """Whether any evidence refers to the content ``sha256``."""
         return bool(self.store.query("select 1 from evidence where sha256 = ? limit 1", (sha256,)))
 
+    def deposits_by_content(
+        self, after_sha256: str, after_index: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """File and capture deposits (evidence_id, idx, kind, sha256, sm3, size)
+        ordered by content, then log order, after the given position."""
+        return self.store.query(
+            "select evidence_id, idx, kind, sha256, sm3, size from evidence "
+            "where kind in ('file', 'capture') and (sha256 > ? or (sha256 = ? and idx > ?)) "
+            "order by sha256, idx limit ?",
+            (after_sha256, after_sha256, after_index, limit),
+        )
+
     def blob_in_use(self, sha256: str) -> bool:
         """Whether a committed entry refers to the blob ``sha256``: as the
         content of a deposit, or as an artefact of a captured page."""
