@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -131,6 +132,44 @@ def _verify(pkg: Path, trust: Path) -> dict[str, Any]:
     return report
 
 
+def _csrf(page: httpx.Response) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, page.text[:300]
+    return m[1]
+
+
+def _interactive_across_hosts(a: Host, b: Host, token: str, url: str) -> None:
+    with httpx.Client(base_url=a.base, timeout=60) as on_a:
+        r = on_a.post("/login", data={"token": token, "csrf": _csrf(on_a.get("/login"))})
+        assert r.status_code == 303, r.text
+        csrf = _csrf(on_a.get("/console"))
+        r = on_a.post("/console/live", data={"url": url, "title": "live", "csrf": csrf})
+        assert r.status_code == 303, r.text
+        with httpx.Client(base_url=b.base, timeout=60, cookies=on_a.cookies) as on_b:
+            deadline = time.monotonic() + 60
+            while (state := on_b.get("/console/live/state")).json()["status"] != "running":
+                assert state.status_code == 200 and time.monotonic() < deadline, state.text
+                time.sleep(0.2)
+            frame = on_b.get("/console/live/frame", params={"after": 0})
+            while frame.status_code == 204:
+                assert time.monotonic() < deadline
+                frame = on_b.get("/console/live/frame", params={"after": 0})
+            assert frame.status_code == 200 and frame.content[:2] == b"\xff\xd8"
+            assert on_b.post("/console/live", data={"url": url, "csrf": csrf}).status_code == 409
+            events = {"events": [{"action": "wheel", "dy": 200}, {"action": "key", "key": "Tab"}]}
+            r = on_b.post("/console/live/input", json=events, headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 200 and r.json() == {"queued": 2}, r.text
+            while on_a.get("/console/live/state").json()["inputs"] < 2:
+                assert time.monotonic() < deadline, "the inputs were not performed on A"
+                time.sleep(0.2)
+            r = on_b.post("/console/live/finish", data={"csrf": csrf}, timeout=300)
+            assert r.status_code == 303, r.text
+            evidence_id = r.headers["location"].rsplit("/", 1)[-1]
+            assert on_b.get("/console/live/state").status_code == 404
+    got = b.get(f"/v1/evidence/{evidence_id}", token)
+    assert got.status_code == 200 and got.json()["kind"] == "capture", got.text
+
+
 def test_a_second_host_from_a_copy_of_the_home_answers_alike(
     tmp_path: Path, pg_schema: str
 ) -> None:
@@ -224,6 +263,10 @@ def test_a_second_host_from_a_copy_of_the_home_answers_alike(
         report = _verify(tmp_path / "capture.zip", trust)
         assert report["valid"] is True
         assert sum(c["key"] == "capture_artefact" for c in report["checks"]) >= 5
+
+        # (7) an interactive capture started on A is followed, driven and
+        # finished from B (its browser runs on A; the database relays it)
+        _interactive_across_hosts(a, b, rh, site.base + "/")
 
     # Nothing was kept on either host's disk: the database holds it all.
     for home in (home_a, home_b):
