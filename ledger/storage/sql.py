@@ -679,9 +679,12 @@ class SqlStore(Store):
             "select n, step from live_inputs where session_id = ? order by n", (session_id,)
         )
         if rows:
+            # Exactly the rows read: another process may be adding a lower
+            # number it counted earlier (it is taken on the next look).
+            marks = ", ".join("?" * len(rows))
             self._live_write(
-                "delete from live_inputs where session_id = ? and n <= ?",
-                (session_id, int(rows[-1][0])),
+                f"delete from live_inputs where session_id = ? and n in ({marks})",  # noqa: S608
+                (session_id, *(int(r[0]) for r in rows)),
             )
         return [(int(n), str(step)) for n, step in rows]
 

@@ -89,6 +89,12 @@ def test_inputs_are_counted_for_every_process_and_taken_in_order(ledger: Ledger)
         (5, '{"n": 5}'),
     ]
     assert store.live_take_inputs("s1") == []  # taken once
+    # A process that counted earlier may add its inputs after later ones were
+    # taken: they are taken on the next look, not lost.
+    store.live_put_inputs("s1", 7, ['{"n": 7}'])
+    assert store.live_take_inputs("s1") == [(7, '{"n": 7}')]
+    store.live_put_inputs("s1", 6, ['{"n": 6}'])
+    assert store.live_take_inputs("s1") == [(6, '{"n": 6}')]
     # At most `rate` in the current second: the rest is refused, nothing counted.
     assert store.live_count("s1", 46, 200, 50) is None
     assert store.live_count("s1", 45, 200, 50) == 50
