@@ -6,9 +6,11 @@ loop (:func:`run_live`, called by the browser driver in place of the
 scripted steps):
 
 - input actions (:mod:`ledger.capture.steps`: ``pointer``, ``wheel``,
-  ``key``, ``text``, and ``goto``) are validated by :meth:`LiveSession.send`
-  (a pointer inside the viewport, at most :data:`RATE` a second, at most
-  :data:`~ledger.capture.steps.MAX_STEPS` in all) and queued; :func:`run_live`
+  ``key``, ``text``, and ``goto``) are validated by :meth:`LiveSession.check`
+  (input actions only, a pointer inside the viewport), counted by
+  :mod:`ledger.services.interactive` (at most :data:`RATE` a second, at most
+  :data:`~ledger.capture.steps.MAX_STEPS` in all, for every process serving
+  the page) and queued by :meth:`LiveSession.accept`; :func:`run_live`
   performs and logs each one exactly as a scripted step (start and end time,
   URL after it, a screenshot after clicks, key presses and page loads);
 - the screencast frames the video is made of are also kept, the latest one
@@ -31,7 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.capture.errors import CaptureFailed
-from ledger.capture.steps import MAX_STEPS, Step, parse_step
+from ledger.capture.steps import Step, parse_step
 from ledger.errors import InvalidInput
 from ledger.events import format_time
 
@@ -89,8 +91,6 @@ class LiveSession:
         self.started = time.monotonic()
         self._lock = threading.Condition()
         self._inputs: deque[Step] = deque()
-        self._sent = 0
-        self._recent: deque[float] = deque()
         self._frame: LiveFrame | None = None
         self._end: str | None = None  # "finish" or "abandon"
         self._last_input = self.started
@@ -114,37 +114,16 @@ class LiveSession:
                 raise InvalidInput(f"steps[{i}] (pointer): the point is outside the viewport")
         return steps
 
-    def send(self, events: list[Any]) -> int:
-        """Validate and queue input actions; InvalidInput naming the first bad
-        one (none is queued then). Returns how many are queued in all."""
-        steps = self.check(events)
-        now = time.monotonic()
-        with self._lock:
-            if self._end is not None:
-                raise InvalidInput("live: the session is ending")
-            while self._recent and self._recent[0] < now - 1:
-                self._recent.popleft()
-            if len(self._recent) + len(steps) > RATE:
-                raise InvalidInput(f"live: at most {RATE} input actions a second")
-            if self._sent + len(steps) > MAX_STEPS:
-                raise InvalidInput(f"live: a session takes at most {MAX_STEPS} input actions")
-            self._recent.extend([now] * len(steps))
-            self._queue(steps, now)
-            return self._sent
-
     def accept(self, steps: list[Step]) -> None:
-        """Queue input actions checked and counted elsewhere (the database
-        counts the inputs of every process serving the page); dropped once
-        the session is ending."""
+        """Queue input actions already checked (:meth:`check`) and counted (the
+        database counts the inputs of every process serving the page, at most
+        :data:`RATE` a second and :data:`~ledger.capture.steps.MAX_STEPS` in
+        all); dropped once the session is ending."""
         with self._lock:
             if self._end is None:
-                self._queue(steps, time.monotonic())
-
-    def _queue(self, steps: list[Step], now: float) -> None:
-        self._inputs.extend(steps)
-        self._sent += len(steps)
-        self._last_input = self._last_seen = now
-        self._lock.notify_all()
+                self._inputs.extend(steps)
+                self._last_input = self._last_seen = time.monotonic()
+                self._lock.notify_all()
 
     def seen(self) -> None:
         """The page is still open (it asked for a frame or the state)."""

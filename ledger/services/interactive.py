@@ -146,12 +146,6 @@ class RelayedInteractive:
         state: dict[str, Any] = json.loads(self.row.state)
         state["now"] = format_time(datetime.now(UTC))
         state["seconds_left"] = max(0, round(float(state["seconds_left"]) - self.row.age))
-        if self.row.outcome is not None:
-            outcome = json.loads(self.row.outcome)
-            result = outcome.get("result")
-            state["status"] = "deposited" if result is not None else "ended"
-            state["evidence_id"] = (result or {}).get("evidence_id")
-            state["error"] = outcome.get("error")
         return state
 
 

@@ -3,6 +3,7 @@ the verifier's rules for them in the action log (old manifests stay valid)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from ledger.capture import CaptureOptions
 from ledger.capture.live import RATE, LiveSession
 from ledger.capture.steps import MAX_STEPS, parse_step, parse_steps
 from ledger.core import Ledger
-from ledger.errors import Forbidden, InvalidInput, NotFound
+from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.services.interactive import InteractiveService
 from ledger.services.policy import Actor
 from verifier.errors import MalformedError
@@ -71,27 +72,22 @@ def test_bad_input_actions_are_refused(step: dict[str, Any], message: str) -> No
     assert message in str(e.value)
 
 
-def test_the_live_session_checks_viewport_kind_rate_and_count() -> None:
+def test_the_live_session_checks_viewport_and_kind() -> None:
     live = LiveSession((1280, 800))
-    assert live.send([{"action": "pointer", "type": "click", "x": 1279, "y": 799}]) == 1
+    steps = live.check([{"action": "pointer", "type": "click", "x": 1279, "y": 799}])
+    assert [(s.action, s.x, s.y) for s in steps] == [("pointer", 1279, 799)]
     with pytest.raises(InvalidInput, match="outside the viewport"):
-        live.send([{"action": "pointer", "type": "click", "x": 1280, "y": 0}])
+        live.check([{"action": "pointer", "type": "click", "x": 1280, "y": 0}])
     with pytest.raises(InvalidInput, match="input actions only"):
-        live.send([{"action": "click", "selector": "#a"}])
+        live.check([{"action": "click", "selector": "#a"}])
     with pytest.raises(InvalidInput, match="1 to"):
-        live.send([])
-    with pytest.raises(InvalidInput, match="a second"):
-        live.send([{"action": "wheel", "dy": 1}] * RATE)
-    time.sleep(1.1)
-    sent = 1
-    while sent + RATE <= MAX_STEPS:
-        sent = live.send([{"action": "wheel", "dy": 1}] * RATE)
-        time.sleep(1.05)
-    with pytest.raises(InvalidInput, match=f"at most {MAX_STEPS}"):
-        live.send([{"action": "wheel", "dy": 1}] * (MAX_STEPS - sent + 1))
+        live.check([])
+    with pytest.raises(InvalidInput, match="1 to"):
+        live.check([{"action": "wheel", "dy": 1}] * (RATE + 1))
+    live.accept(steps)
     live.end("abandon")
-    with pytest.raises(InvalidInput, match="ending"):
-        live.send([{"action": "key", "key": "Tab"}])
+    live.accept(steps)  # dropped: the session is ending
+    assert live.next_input() == "abandon"
 
 
 def test_frames_wait_for_a_newer_one() -> None:
@@ -205,7 +201,7 @@ def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
 
     live = LiveSession((1280, 800))
     live.begin()
-    live.send([{"action": "key", "key": "Tab"}, {"action": "key", "key": "Enter"}])
+    live.accept(live.check([{"action": "key", "key": "Tab"}, {"action": "key", "key": "Enter"}]))
     first = live.next_input()
     assert not isinstance(first, str) and first is not None and first.key == "Tab"
     live.end("finish")  # what is queued runs before finishing
@@ -214,7 +210,7 @@ def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
     assert live.next_input() == "finish"
 
     dropped = LiveSession((1280, 800))
-    dropped.send([{"action": "key", "key": "Tab"}])
+    dropped.accept(dropped.check([{"action": "key", "key": "Tab"}]))
     dropped.end("abandon")
     assert dropped.next_input() == "abandon"
 
@@ -235,6 +231,69 @@ def test_the_service_admits_rights_holders_only(tmp_path: Path) -> None:
             service.start(holder, "file:///etc/passwd")
         with pytest.raises(NotFound):
             service.send(holder, [{"action": "key", "key": "Tab"}])
+    finally:
+        ledger.close()
+
+
+def test_a_session_held_by_another_process_is_served_through_the_database(
+    tmp_path: Path,
+) -> None:
+    """What a worker that does not run the browser does: the holder (another
+    process, here its rows) is reached only through the database."""
+    ledger = Ledger.init(tmp_path / "home", origin="live.test/log")
+    try:
+        store, service = ledger.store, InteractiveService(ledger)
+        holder = Actor("holder", "rights_holder", "holder")
+        state = {"session_id": "s1", "status": "running", "seconds_left": 600, "inputs": 0}
+        state["viewport"] = [1280, 800]
+        assert store.live_take("holder", "s1", "elsewhere:1", 30, json.dumps(state))
+        # The state and the one-session rule.
+        session = service.get(holder)
+        assert session.session_id == "s1" and session.viewport == (1280, 800)
+        shown = service.state(holder)
+        assert shown["status"] == "running" and 595 <= shown["seconds_left"] <= 600
+        with pytest.raises(Conflict, match="already open"):
+            service.start(holder, "https://example.test/")
+        # Inputs are checked here, counted for every process, queued for the holder.
+        tab = {"action": "key", "key": "Tab"}
+        assert service.send(holder, [tab, tab]) == 2
+        with pytest.raises(InvalidInput, match="outside the viewport"):
+            service.send(holder, [{"action": "pointer", "type": "click", "x": 1280, "y": 1}])
+        with pytest.raises(InvalidInput, match="a second"):
+            service.send(holder, [tab] * 49)
+        assert [json.loads(step) for _, step in store.live_take_inputs("s1")] == [tab, tab]
+        time.sleep(1.05)
+        sent = 2
+        while sent + RATE <= MAX_STEPS:
+            sent = service.send(holder, [tab] * RATE)
+            time.sleep(1.05)
+        with pytest.raises(InvalidInput, match=f"at most {MAX_STEPS}"):
+            service.send(holder, [tab] * (MAX_STEPS - sent + 1))
+        # Frames the holder copied; none newer within the wait.
+        assert service.frame(holder, 0, 0.2) is None
+        store.live_put_frame("s1", 3, "2026-12-07T00:00:00.000000Z", b"\xff\xd8three")
+        frame = service.frame(holder, 0, 0.2)
+        assert frame is not None and (frame.seq, frame.jpeg) == (3, b"\xff\xd8three")
+        assert service.frame(holder, 3, 0.2) is None
+        row = store.live_row("holder")
+        assert row is not None and row.watched < 5 and row.seen < 5
+        # Finish is written for the holder; its outcome is the answer.
+        receipt = {"evidence_id": "e" * 32}
+        done = json.dumps({"result": receipt, "error": None})
+        threading.Timer(0.3, store.live_close, ("s1", done, 60)).start()
+        assert service.finish(holder) == receipt
+        assert store.live_row("holder") is not None  # kept a while for the others
+        with pytest.raises(NotFound):
+            service.get(holder)  # but no session is open
+        # An abandoned one answers with why nothing was kept; a new one may start.
+        assert store.live_take("holder", "s2", "elsewhere:1", 30, json.dumps(state))
+        store.live_end("s2", "abandon")
+        with pytest.raises(InvalidInput, match="ending"):
+            service.send(holder, [tab])
+        gone = json.dumps({"result": None, "error": "capture: abandoned"})
+        threading.Timer(0.3, store.live_close, ("s2", gone, 60)).start()
+        with pytest.raises(Conflict, match="abandoned"):
+            service.finish(holder)
     finally:
         ledger.close()
 
