@@ -107,6 +107,11 @@ class CaptureConfig:
     file; ``ffmpeg`` and ``ffprobe`` encode and measure it, ``font`` draws
     the clock and URL on every frame.
 
+    Interactive captures (:mod:`ledger.services.interactive`): a session is
+    abandoned, never deposited, after ``interactive_seconds``, after
+    ``interactive_idle`` seconds without input, or when its page has not
+    asked for a frame or the state for ``interactive_grace`` seconds.
+
     The browser's jail (:mod:`ledger.capture.jail`): ``isolation`` is
     ``namespace`` (its own network namespace, run as ``browser_user`` with
     Chromium's sandbox on; captures are refused when that cannot be set up)
@@ -130,6 +135,9 @@ class CaptureConfig:
     font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
     isolation: str = "namespace"
     browser_user: str = "evidence-capture"
+    interactive_seconds: int = 600
+    interactive_idle: int = 60
+    interactive_grace: int = 10
 
 
 ISOLATION_MODES = ("namespace", "none")
@@ -150,6 +158,11 @@ def check_capture(c: CaptureConfig, where: str) -> CaptureConfig:
     recording = (c.max_duration, c.max_steps, c.max_steps_seconds, c.max_video_bytes)
     if min(*limits, *recording) < 1:
         raise ConfigError(f"config: {where}: capture limits must be positive")
+    if c.interactive_seconds < 10 or min(c.interactive_idle, c.interactive_grace) < 5:
+        raise ConfigError(
+            f"config: {where}: capture interactive_seconds must be at least 10, "
+            "interactive_idle and interactive_grace at least 5"
+        )
     if c.isolation not in ISOLATION_MODES:
         raise ConfigError(
             f"config: {where}: capture isolation must be one of {', '.join(ISOLATION_MODES)}"

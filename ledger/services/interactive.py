@@ -192,7 +192,12 @@ class InteractiveService:
                 owner=owner,
                 url=url,
                 title=title or None,
-                live=LiveSession(viewport),
+                live=LiveSession(
+                    viewport,
+                    max_seconds=cfg.interactive_seconds,
+                    idle_seconds=cfg.interactive_idle,
+                    grace_seconds=cfg.interactive_grace,
+                ),
                 started_at=format_time(datetime.now(UTC)),
             )
             # The lease: no other process (worker or host) runs one for owner.

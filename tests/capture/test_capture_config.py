@@ -10,6 +10,8 @@ import pytest
 from ledger.config import CaptureConfig, load_config
 from ledger.core import Ledger
 from ledger.errors import ConfigError
+from ledger.services.interactive import InteractiveService
+from ledger.services.policy import Actor
 
 
 def _home(tmp_path: Path) -> Path:
@@ -58,6 +60,9 @@ def test_allowed_ranges_are_normalised(tmp_path: Path) -> None:
         ({"isolation": "off"}, "capture isolation must be one of namespace, none"),
         ({"browser_user": "root"}, "must be an unprivileged system user name"),
         ({"browser_user": "a b"}, "must be an unprivileged system user name"),
+        ({"interactive_seconds": 5}, "interactive_seconds must be at least 10"),
+        ({"interactive_idle": 0}, "interactive_idle and interactive_grace at least 5"),
+        ({"interactive_grace": 2}, "interactive_idle and interactive_grace at least 5"),
     ],
 )
 def test_bad_capture_settings(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -83,3 +88,25 @@ def test_the_weaker_isolation_is_a_setting(tmp_path: Path) -> None:
     _rewrite(home, {"isolation": "none", "browser_user": "capture-browser"})
     cfg = load_config(home).capture
     assert (cfg.isolation, cfg.browser_user) == ("none", "capture-browser")
+
+
+def test_interactive_sessions_take_their_bounds_from_the_settings(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    assert (
+        load_config(home).capture.interactive_seconds,
+        load_config(home).capture.interactive_idle,
+        load_config(home).capture.interactive_grace,
+    ) == (600, 60, 10)
+    _rewrite(home, {"interactive_seconds": 120, "interactive_idle": 30, "interactive_grace": 6})
+    with Ledger.open(home) as ledger:
+        service = InteractiveService(ledger)
+        holder = Actor("holder", "rights_holder", "holder")
+        # An address that never resolves here: the session starts, then ends
+        # without evidence; its bounds are the settings'.
+        session = service.start(holder, "https://interactive-bounds.invalid/")
+        try:
+            live = session.live
+            assert (live.max_seconds, live.idle_seconds, live.grace_seconds) == (120, 30, 6)
+        finally:
+            service.shutdown()
+        assert session.done.is_set() and session.result is None
