@@ -239,14 +239,22 @@ class SqlStore(Store):
     def _x(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
         return conn.execute(self.d.sql(query), tuple(params))
 
-    def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """The database's errors as the ledger's (StorageFull, StorageError, ...)."""
         try:
-            return [tuple(r) for r in self._x(self.d.conn(), query, params)]
+            yield
+        except LedgerError:
+            raise
         except Exception as e:
             mapped = self.d.error(e)
             if mapped is None:
                 raise
             raise mapped from e
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._mapped():
+            return [tuple(r) for r in self._x(self.d.conn(), query, params)]
 
     def _one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self._read(query, params)
@@ -584,17 +592,9 @@ class SqlStore(Store):
         )
 
     def _live_write(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        try:
-            with self._write() as conn:
-                cur = self._x(conn, query, params)
-                return [tuple(r) for r in cur.fetchall()] if cur.description else []
-        except LedgerError:
-            raise
-        except Exception as e:
-            mapped = self.d.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
+        with self._mapped(), self._write() as conn:
+            cur = self._x(conn, query, params)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
 
     def live_take(self, owner: str, session_id: str, holder: str, ttl: float, state: str) -> bool:
         now = self.d.epoch_statement
@@ -731,16 +731,8 @@ class SqlStore(Store):
             f"returning tat, granted, {now}"
         )
         params = (bucket, interval, tolerance, interval, tolerance)
-        try:
-            with self._write() as conn:
-                tat, granted, at = self._x(conn, query, params).fetchone()
-        except LedgerError:
-            raise
-        except Exception as e:
-            mapped = self.d.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
+        with self._mapped(), self._write() as conn:
+            tat, granted, at = self._x(conn, query, params).fetchone()
         return 0.0 if granted else max(0.0, float(tat) - float(at) - tolerance)
 
     def rate_wait(self, bucket: str, tolerance: float) -> float:
@@ -760,16 +752,8 @@ class SqlStore(Store):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement in its own transaction; return the rows it
         changed. Only for operational tables outside the log (``sessions``)."""
-        try:
-            with self._write() as conn:
-                return int(self._x(conn, sql, params).rowcount)
-        except LedgerError:
-            raise
-        except Exception as e:
-            mapped = self.d.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
+        with self._mapped(), self._write() as conn:
+            return int(self._x(conn, sql, params).rowcount)
 
     # -- projections -----------------------------------------------------
     def title_search(self, tokens: Sequence[str]) -> SearchSql:
@@ -778,18 +762,13 @@ class SqlStore(Store):
     def query(
         self, sql: str, params: Sequence[Any] = (), *, planned_each_time: bool = False
     ) -> list[dict[str, Any]]:
-        try:
+        with self._mapped():
             if planned_each_time:
                 cur = self.d.execute_unprepared(self.d.conn(), sql, params)
             else:
                 cur = self._x(self.d.conn(), sql, params)
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, r, strict=True)) for r in cur]
-        except Exception as e:
-            mapped = self.d.error(e)
-            if mapped is None:
-                raise
-            raise mapped from e
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         count = 0
