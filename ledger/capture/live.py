@@ -6,7 +6,7 @@ loop (:func:`run_live`, called by the browser driver in place of the
 scripted steps):
 
 - input actions (:mod:`ledger.capture.steps`: ``pointer``, ``wheel``,
-  ``key``, ``text``, and ``goto``) are validated by :meth:`LiveSession.check`
+  ``key``, ``text``, and ``goto``) are validated by :func:`check_inputs`
   (input actions only, a pointer inside the viewport), counted by
   :mod:`ledger.services.interactive` (at most :data:`RATE` a second, at most
   :data:`~ledger.capture.steps.MAX_STEPS` in all, for every process serving
@@ -47,6 +47,7 @@ __all__ = [
     "RATE",
     "LiveFrame",
     "LiveSession",
+    "check_inputs",
     "run_live",
 ]
 
@@ -71,6 +72,20 @@ class LiveFrame:
     jpeg: bytes
     at: str
     """When it arrived (UTC, the capture's clock)."""
+
+
+def check_inputs(events: list[Any], viewport: tuple[int, int]) -> list[Step]:
+    """Validate input actions for a session's viewport (InvalidInput naming
+    the first bad one)."""
+    if not isinstance(events, list) or not 1 <= len(events) <= RATE:
+        raise InvalidInput(f"live: send 1 to {RATE} input actions at a time")
+    steps = [parse_step(e, i) for i, e in enumerate(events)]
+    for i, s in enumerate(steps):
+        if s.action not in ("pointer", "wheel", "key", "text", "goto"):
+            raise InvalidInput(f"steps[{i}]: a live session takes input actions only")
+        if not s.within(*viewport):
+            raise InvalidInput(f"steps[{i}] (pointer): the point is outside the viewport")
+    return steps
 
 
 class LiveSession:
@@ -102,20 +117,8 @@ class LiveSession:
 
     # -- the page's side (any thread) ------------------------------------------
 
-    def check(self, events: list[Any]) -> list[Step]:
-        """Validate input actions (InvalidInput naming the first bad one)."""
-        if not isinstance(events, list) or not 1 <= len(events) <= RATE:
-            raise InvalidInput(f"live: send 1 to {RATE} input actions at a time")
-        steps = [parse_step(e, i) for i, e in enumerate(events)]
-        for i, s in enumerate(steps):
-            if s.action not in ("pointer", "wheel", "key", "text", "goto"):
-                raise InvalidInput(f"steps[{i}]: a live session takes input actions only")
-            if not s.within(*self.viewport):
-                raise InvalidInput(f"steps[{i}] (pointer): the point is outside the viewport")
-        return steps
-
     def accept(self, steps: list[Step]) -> None:
-        """Queue input actions already checked (:meth:`check`) and counted (the
+        """Queue input actions already checked (:func:`check_inputs`) and counted (the
         database counts the inputs of every process serving the page, at most
         :data:`RATE` a second and :data:`~ledger.capture.steps.MAX_STEPS` in
         all); dropped once the session is ending."""

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.capture.errors import CaptureFailed
-from ledger.capture.live import RATE, LiveFrame, LiveSession
+from ledger.capture.live import RATE, LiveFrame, LiveSession, check_inputs
 from ledger.capture.options import CaptureOptions
 from ledger.capture.steps import MAX_STEPS, parse_step
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
@@ -96,6 +96,10 @@ class Interactive:
     live: LiveSession
     started_at: str
     done: threading.Event = field(default_factory=threading.Event)
+    relay: threading.Thread | None = None
+    """The holder's relay thread (:meth:`InteractiveService._pump`)."""
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the capture has ended: the relay stops."""
     result: dict[str, Any] | None = None
     """The capture's receipt (:meth:`CaptureResult.to_json`) once deposited."""
     error: str | None = None
@@ -205,13 +209,14 @@ class InteractiveService:
             if not self._store.live_take(owner, session.session_id, self._holder, TTL, state):
                 raise Conflict(open_elsewhere)
             self._sessions[owner] = session
-        for target, name in ((self._run, "interactive"), (self._pump, "interactive-relay")):
-            threading.Thread(  # (4)
-                target=target,
-                args=(session, options),
-                name=f"{name}-{session.session_id[:8]}",
-                daemon=True,
-            ).start()
+        tag = session.session_id[:8]
+        session.relay = threading.Thread(  # (4)
+            target=self._pump, args=(session,), name=f"interactive-relay-{tag}", daemon=True
+        )
+        session.relay.start()
+        threading.Thread(
+            target=self._run, args=(session, options), name=f"interactive-{tag}", daemon=True
+        ).start()
         return session
 
     def _run(self, session: Interactive, options: CaptureOptions) -> None:
@@ -238,6 +243,9 @@ class InteractiveService:
         finally:
             session.live.end("abandon")  # wakes whoever waits for a frame
             discard_thread_driver()
+            session.stopping.set()  # the relay writes nothing after the outcome
+            if session.relay is not None:
+                session.relay.join()
             outcome = json.dumps({"result": session.result, "error": session.error})
             try:
                 self._store.live_close(session.session_id, outcome, KEEP)
@@ -250,13 +258,13 @@ class InteractiveService:
                     del self._sessions[session.owner]
             session.done.set()
 
-    def _pump(self, session: Interactive, _options: CaptureOptions) -> None:
+    def _pump(self, session: Interactive) -> None:
         """The holder's side of the relay: inputs in, lease, state and frames out."""
         store, live, sid = self._store, session.live, session.session_id
         beat = 0.0
         watched = False
         published = 0
-        while not session.done.wait(PUMP):
+        while not session.stopping.wait(PUMP):
             try:
                 taken = store.live_take_inputs(sid)
                 if taken:
@@ -306,7 +314,7 @@ class InteractiveService:
         every process (at most MAX_STEPS, RATE a second), performed in order."""
         session = self.get(actor)
         viewport = session.live.viewport if isinstance(session, Interactive) else session.viewport
-        steps = LiveSession(viewport).check(events)
+        steps = check_inputs(events, viewport)
         sid = session.session_id
         total = self._store.live_count(sid, len(steps), MAX_STEPS, RATE)
         if total is None:

@@ -13,7 +13,7 @@ import pytest
 from test_capture_steps import _manifest, _parse
 
 from ledger.capture import CaptureOptions
-from ledger.capture.live import RATE, LiveSession
+from ledger.capture.live import RATE, LiveSession, check_inputs
 from ledger.capture.steps import MAX_STEPS, parse_step, parse_steps
 from ledger.core import Ledger
 from ledger.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -74,16 +74,16 @@ def test_bad_input_actions_are_refused(step: dict[str, Any], message: str) -> No
 
 def test_the_live_session_checks_viewport_and_kind() -> None:
     live = LiveSession((1280, 800))
-    steps = live.check([{"action": "pointer", "type": "click", "x": 1279, "y": 799}])
+    steps = check_inputs([{"action": "pointer", "type": "click", "x": 1279, "y": 799}], (1280, 800))
     assert [(s.action, s.x, s.y) for s in steps] == [("pointer", 1279, 799)]
     with pytest.raises(InvalidInput, match="outside the viewport"):
-        live.check([{"action": "pointer", "type": "click", "x": 1280, "y": 0}])
+        check_inputs([{"action": "pointer", "type": "click", "x": 1280, "y": 0}], (1280, 800))
     with pytest.raises(InvalidInput, match="input actions only"):
-        live.check([{"action": "click", "selector": "#a"}])
+        check_inputs([{"action": "click", "selector": "#a"}], (1280, 800))
     with pytest.raises(InvalidInput, match="1 to"):
-        live.check([])
+        check_inputs([], (1280, 800))
     with pytest.raises(InvalidInput, match="1 to"):
-        live.check([{"action": "wheel", "dy": 1}] * (RATE + 1))
+        check_inputs([{"action": "wheel", "dy": 1}] * (RATE + 1), (1280, 800))
     live.accept(steps)
     live.end("abandon")
     live.accept(steps)  # dropped: the session is ending
@@ -201,7 +201,11 @@ def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
 
     live = LiveSession((1280, 800))
     live.begin()
-    live.accept(live.check([{"action": "key", "key": "Tab"}, {"action": "key", "key": "Enter"}]))
+    live.accept(
+        check_inputs(
+            [{"action": "key", "key": "Tab"}, {"action": "key", "key": "Enter"}], (1280, 800)
+        )
+    )
     first = live.next_input()
     assert not isinstance(first, str) and first is not None and first.key == "Tab"
     live.end("finish")  # what is queued runs before finishing
@@ -210,7 +214,7 @@ def test_a_session_ends_at_its_bounds_and_abandon_drops_the_queue() -> None:
     assert live.next_input() == "finish"
 
     dropped = LiveSession((1280, 800))
-    dropped.accept(dropped.check([{"action": "key", "key": "Tab"}]))
+    dropped.accept(check_inputs([{"action": "key", "key": "Tab"}], (1280, 800)))
     dropped.end("abandon")
     assert dropped.next_input() == "abandon"
 
