@@ -598,27 +598,29 @@ class SqlStore(Store):
 
     def live_take(self, owner: str, session_id: str, holder: str, ttl: float, state: str) -> bool:
         now = self.d.epoch_statement
-        rows = self._live_write(
-            "insert into live_sessions (owner, session_id, holder, expires, beat, seen, "  # noqa: S608
-            "watched, ending, sent, burst_at, burst_n, state, outcome) values (?, ?, ?, "
-            f"{now} + ?, {now}, {now}, 0, null, 0, 0, 0, ?, null) on conflict (owner) do update "
-            "set session_id = excluded.session_id, holder = excluded.holder, "
-            "expires = excluded.expires, beat = excluded.beat, seen = excluded.seen, "
-            "watched = 0, ending = null, "
-            "sent = 0, burst_at = 0, burst_n = 0, state = excluded.state, outcome = null "
-            f"where live_sessions.expires < {now} or live_sessions.outcome is not null "
-            "returning session_id",
-            (owner, session_id, holder, ttl, state),
-        )
-        if not rows or str(rows[0][0]) != session_id:
-            return False
-        # What an earlier session of this owner may have left behind.
-        for table in ("live_frames", "live_inputs"):
-            self._live_write(
-                f"delete from {table} where session_id not in "  # noqa: S608 - no input
-                "(select session_id from live_sessions)",
-                (),
-            )
+        with self._mapped(), self._write() as conn:
+            row = self._x(
+                conn,
+                "insert into live_sessions (owner, session_id, holder, expires, beat, seen, "  # noqa: S608
+                "watched, ending, sent, burst_at, burst_n, state, outcome) values (?, ?, ?, "
+                f"{now} + ?, {now}, {now}, 0, null, 0, 0, 0, ?, null) on conflict (owner) "
+                "do update set session_id = excluded.session_id, holder = excluded.holder, "
+                "expires = excluded.expires, beat = excluded.beat, seen = excluded.seen, "
+                "watched = 0, ending = null, "
+                "sent = 0, burst_at = 0, burst_n = 0, state = excluded.state, outcome = null "
+                f"where live_sessions.expires < {now} or live_sessions.outcome is not null "
+                "returning session_id",
+                (owner, session_id, holder, ttl, state),
+            ).fetchone()
+            if row is None or str(row[0]) != session_id:
+                return False
+            # What the session of a holder that died may have left behind.
+            for table in ("live_frames", "live_inputs"):
+                self._x(
+                    conn,
+                    f"delete from {table} where session_id not in "  # noqa: S608 - no input
+                    "(select session_id from live_sessions)",
+                )
         return True
 
     def live_renew(self, session_id: str, ttl: float, state: str) -> LiveRow | None:
@@ -705,13 +707,15 @@ class SqlStore(Store):
 
     def live_close(self, session_id: str, outcome: str, keep: float) -> None:
         now = self.d.epoch_statement
-        self._live_write(
-            f"update live_sessions set outcome = ?, expires = {now} + ? "  # noqa: S608
-            "where session_id = ?",
-            (outcome, keep, session_id),
-        )
-        self._live_write("delete from live_frames where session_id = ?", (session_id,))
-        self._live_write("delete from live_inputs where session_id = ?", (session_id,))
+        with self._mapped(), self._write() as conn:
+            self._x(
+                conn,
+                f"update live_sessions set outcome = ?, expires = {now} + ? "  # noqa: S608
+                "where session_id = ?",
+                (outcome, keep, session_id),
+            )
+            for table in ("live_frames", "live_inputs"):
+                self._x(conn, f"delete from {table} where session_id = ?", (session_id,))  # noqa: S608
 
     # -- rate limits -------------------------------------------------------
     def take_rate(self, bucket: str, interval: float, tolerance: float) -> float:
