@@ -345,7 +345,13 @@ def _resources(site: Site) -> dict[str, tuple[int, dict[str, str], bytes]]:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 30  # a client that stops talking frees its thread
     site: Site
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # here, not in the accepting thread
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -399,8 +405,14 @@ def serve(pki: Pki | None = None) -> Iterator[Site]:
     if pki is not None:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(pki.cert_pem, pki.key_pem)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        server.socket = ctx.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
         scheme = "https"
+    # accept() never blocks the serving loop (and so its shutdown) for long:
+    # a connection the client dropped before it was accepted can leave it
+    # waiting for the next one.
+    server.socket.settimeout(1.0)
     site = Site(f"{scheme}://127.0.0.1:{server.server_address[1]}", server)
     handler.site = site  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
